@@ -1,0 +1,383 @@
+"""What the simulator says: deterministic, on-topic replies that depend on the whole conversation.
+
+The same request always gets the same reply. The reply is built from a bundled corpus about the prompt's subject,
+remembers facts the user stated in earlier turns (their name, where they live, their favourites), knows how many
+turns came before, follows a few system-prompt styles, and calls an offered tool when the prompt asks for one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+from .tokens import count_tokens
+from .wire import make_id
+
+
+@dataclass
+class ToolCall:
+    """A tool_use block the simulator decided to emit."""
+
+    id: str
+    name: str
+    input: dict[str, Any]
+
+
+@dataclass
+class Reply:
+    """The full, untruncated answer: some text, then optionally one tool call."""
+
+    text: str
+    tool_call: ToolCall | None = None
+    facts: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def stop_reason(self) -> str:
+        """`tool_use` when the reply ends in a tool call, else `end_turn`."""
+        return "tool_use" if self.tool_call else "end_turn"
+
+
+@lru_cache(maxsize=1)
+def corpus() -> dict[str, Any]:
+    """The bundled topic corpus (loaded once)."""
+    return json.loads(resources.files(__package__).joinpath("corpus.json").read_text(encoding="utf-8"))
+
+
+def request_seed(body: dict[str, Any]) -> int:
+    """A seed that depends on everything that shapes the answer, so equal requests get equal replies."""
+    keys = ("model", "system", "messages", "tools", "tool_choice", "max_tokens", "stop_sequences")
+    canonical = json.dumps({k: body.get(k) for k in keys}, sort_keys=True, ensure_ascii=False)
+    return int.from_bytes(hashlib.sha256(canonical.encode()).digest()[:8], "big")
+
+
+def text_of(content: Any) -> str:
+    """The plain text of a message's content, whether a string or a list of blocks."""
+    if isinstance(content, str):
+        return content
+    parts = []
+    for block in content or []:
+        if isinstance(block, dict) and block.get("type") == "text":
+            parts.append(str(block.get("text", "")))
+    return "\n".join(parts)
+
+
+def tool_results(content: Any) -> list[dict[str, Any]]:
+    """The tool_result blocks of a user turn."""
+    if isinstance(content, str):
+        return []
+    return [b for b in content or [] if isinstance(b, dict) and b.get("type") == "tool_result"]
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Memory: facts the user stated in earlier turns. This is what makes history visibly matter in lesson 04.
+
+_NAME = re.compile(r"\b(?:my name is|my name's|call me|i am|i'm)\s+([A-Z][a-zA-Z\-]{1,30})\b")
+_HOME = re.compile(r"\b(?:i live in|i'm from|i am from|i come from)\s+([A-Z][a-zA-Z\- ]{1,40}?)(?=[.,!?;]|\s+and\b|$)")
+_FAVOURITE = re.compile(
+    r"\bmy fav(?:ou)?rite\s+([a-z][a-z ]{1,30}?)\s+is\s+([A-Za-z0-9][A-Za-z0-9\- ']{0,40}?)(?=[.,!?;]|\s+and\b|$)", re.I
+)
+# Words that follow "I'm" but are not names.
+_NOT_NAMES = {"A", "An", "The", "Not", "So", "Very", "Just", "Also", "Here", "Back", "Sorry", "Fine", "Good", "Ok",
+              "Okay", "Learning", "Trying", "Going", "Working", "Using", "Looking", "New", "Still", "Curious"}
+
+
+def remember(user_texts: list[str]) -> dict[str, str]:
+    """Facts stated by the user, oldest first so that a later statement wins."""
+    facts: dict[str, str] = {}
+    for text in user_texts:
+        for match in _NAME.finditer(text):
+            if match.group(1) not in _NOT_NAMES:
+                facts["name"] = match.group(1)
+        for match in _HOME.finditer(text):
+            facts["home"] = match.group(1).strip()
+        for match in _FAVOURITE.finditer(text):
+            facts["favourite " + match.group(1).strip().lower()] = match.group(2).strip()
+    return facts
+
+
+def _recall(question: str, facts: dict[str, str], user_texts: list[str]) -> str | None:
+    """Answer a question about the conversation itself, or None if it is not one."""
+    q = question.lower()
+    earlier = len(user_texts) - 1
+    if re.search(r"\b(what(?:'s| is) my name|who am i|do you (?:know|remember) my name)\b", q):
+        if "name" in facts:
+            return f"Your name is {facts['name']}. You told me earlier in this conversation."
+        return ("I don't know your name yet: you haven't told me in this conversation. I only see the messages "
+                "sent with each request, so anything said in a conversation I wasn't sent is unknown to me.")
+    if re.search(r"\b(where do i live|where am i from)\b", q):
+        if "home" in facts:
+            return f"You told me you live in {facts['home']}."
+        return "You haven't told me where you live in this conversation."
+    fav = re.search(r"\bwhat(?:'s| is) my fav(?:ou)?rite\s+([a-z ]+?)\s*\??$", q)
+    if fav:
+        key = "favourite " + fav.group(1).strip()
+        if key in facts:
+            return f"Your favourite {fav.group(1).strip()} is {facts[key]}, as you told me earlier."
+        return f"You haven't told me your favourite {fav.group(1).strip()} in this conversation."
+    if re.search(r"\bhow many (messages|turns|questions)\b", q):
+        noun = "message" if earlier == 1 else "messages"
+        return (f"Before this one, you sent me {earlier} {noun} in this conversation, "
+                f"so this is turn {earlier + 1}.")
+    if re.search(r"\bwhat did i (just )?(say|ask|tell you)\b", q):
+        if earlier >= 1:
+            return f'Before this message you said: "{user_texts[-2].strip()}"'
+        return "This is the first message of our conversation, so you haven't said anything before it."
+    return None
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Topics and styles.
+
+_WORD = re.compile(r"[a-z][a-z']+")
+
+
+def pick_topic(text: str) -> dict[str, Any] | None:
+    """The corpus topic whose keywords best match the text, or None."""
+    lowered = text.lower()
+    words = set(_WORD.findall(lowered))
+    best, best_score = None, 0
+    for topic in corpus()["topics"]:
+        score = 0
+        for keyword in topic["keywords"]:
+            if " " in keyword:
+                score += 2 * (keyword in lowered)
+            else:
+                score += keyword in words
+        if score > best_score:
+            best, best_score = topic, score
+    return best
+
+
+def _requested_words(text: str) -> int | None:
+    """A length the user asked for ("in 500 words", "300-word essay"), capped at 4,000."""
+    match = re.search(r"\b(\d{2,4})[ -]?words?\b", text.lower())
+    return min(int(match.group(1)), 4000) if match else None
+
+
+def _sentences(pool: list[str], rng: random.Random, count: int) -> list[str]:
+    """`count` sentences from the pool in a shuffled order, cycling when more are asked than exist."""
+    out: list[str] = []
+    while len(out) < count:
+        batch = pool[:]
+        rng.shuffle(batch)
+        out.extend(batch)
+    return out[:count]
+
+
+def _prose(text: str, system: str, rng: random.Random, facts: dict[str, str], turn: int) -> str:
+    """An answer made of corpus sentences about the prompt's subject."""
+    data = corpus()
+    topic = pick_topic(text)
+    lowered, style = text.lower(), system.lower()
+    target_words = _requested_words(text)
+    if re.search(r"\b(poem|haiku|verse)\b", lowered):
+        lines = data["poem_lines"].get(topic["name"] if topic else "general") or data["poem_lines"]["general"]
+        return "\n".join(_sentences(lines, rng, 4))
+    pool = topic["sentences"] if topic else data["general"]
+    if target_words:
+        # Enough sentences to reach the requested length, continuing into the general pool if the topic runs out.
+        sentences: list[str] = []
+        extra = topic["sentences"] + data["general"] if topic else data["general"]
+        while sum(len(s.split()) for s in sentences) < target_words:
+            sentences.extend(_sentences(extra, rng, len(extra)))
+        body = " ".join(sentences)
+        return " ".join(body.split()[:target_words]).rstrip(",;:") + ("" if body.endswith(".") else ".")
+    brief = re.search(r"\b(one sentence|briefly|brief|short|concise|tl;?dr)\b", lowered + " " + style)
+    count = 1 if brief else 3 + rng.randrange(3)
+    sentences = _sentences(pool, rng, count)
+    opener = ""
+    if topic and not brief:
+        opener = f"Here is an overview of {topic['title']}. " if turn == 1 else f"More on {topic['title']}: "
+    elif not topic and not brief:
+        opener = "That's a good question. "
+    answer = opener + " ".join(sentences)
+    if facts.get("name") and turn > 1:
+        answer = f"Good question, {facts['name']}. " + answer
+    return answer
+
+
+def _count_to(text: str) -> str | None:
+    """Counting prompts ("count from 1 to 20") answer with the numbers, handy for stop_sequences demos."""
+    match = re.search(r"\bcount (?:from (\d+) )?(?:up )?to (\d+)", text.lower())
+    if not match:
+        return None
+    start, end = int(match.group(1) or 1), int(match.group(2))
+    end = min(end, start + 999)
+    return ", ".join(str(n) for n in range(start, end + 1)) + "."
+
+
+def _greeting(text: str, facts: dict[str, str], turn: int) -> str | None:
+    """A reply to hello, including the user's name when they just gave it."""
+    if not re.match(r"^\s*(hi|hello|hey|good (morning|afternoon|evening))\b", text.lower()):
+        return None
+    name = facts.get("name")
+    hello = f"Hello, {name}! Nice to meet you." if name else "Hello!"
+    if turn > 1:
+        return f"{hello} We've exchanged {turn - 1} messages so far; what would you like to explore next?"
+    return (f"{hello} I'm the course's offline stand-in for Claude: I answer from a small bundled corpus, "
+            "so no API key or network is needed. Ask me about streaming, tokens, Python, or the ocean.")
+
+
+def _apply_system_style(answer: str, system: str) -> str:
+    """Follow the few system-prompt styles the simulator understands."""
+    style = system.lower()
+    persona = re.search(r"\byou are (?:a |an )?([A-Z][a-zA-Z]+)\b", system)
+    if "pirate" in style:
+        answer = "Arr, matey! " + answer.replace("you ", "ye ")
+    elif persona and persona.group(1) not in {"Claude", "A", "An", "The"}:
+        answer = f"{persona.group(1)} here. " + answer
+    if re.search(r"\b(upper ?case|shout|all caps)\b", style):
+        answer = answer.upper()
+    return answer
+
+
+def _json_answer(text: str, rng: random.Random) -> str:
+    """A JSON object, for prompts or system prompts that ask for JSON (lesson 01's 'when not to stream')."""
+    topic = pick_topic(text)
+    sentences = _sentences(topic["sentences"] if topic else corpus()["general"], rng, 2)
+    payload = {"topic": topic["title"] if topic else "general", "summary": sentences[0], "detail": sentences[1]}
+    return json.dumps(payload, indent=2)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Tools.
+
+_FILLER = re.compile(r"\b(what|what's|is|the|a|an|in|at|for|of|please|tell|me|can|you|could|today|now|like|it)\b", re.I)
+
+
+def _choose_tool(text: str, tools: list[dict[str, Any]], tool_choice: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The offered tool the prompt calls for, honouring `tool_choice`."""
+    choice = (tool_choice or {}).get("type", "auto")
+    if choice == "none" or not tools:
+        return None
+    if choice == "tool":
+        return next((t for t in tools if t.get("name") == tool_choice.get("name")), None)
+    words = set(_WORD.findall(text.lower()))
+    best, best_score = None, 0
+    for tool in tools:
+        name_words = set(str(tool.get("name", "")).lower().replace("-", "_").split("_")) - {"get", "fetch", "do"}
+        desc_words = set(_WORD.findall(str(tool.get("description", "")).lower())) - {"the", "a", "an", "of", "for"}
+        score = 3 * len(words & name_words) + len(words & desc_words & {w for w in words if len(w) > 4})
+        if score > best_score:
+            best, best_score = tool, score
+    if best is None and choice == "any":
+        best = tools[0]
+    return best
+
+
+def _place(text: str) -> str | None:
+    """A capitalised place name after 'in', 'at', 'for' or 'to'."""
+    match = re.search(r"\b(?:in|at|for|to|near)\s+([A-Z][a-zA-Z\-]+(?:[ ,]+[A-Z][a-zA-Z\-]+)*)", text)
+    return match.group(1).strip(" ,") if match else None
+
+
+def _fill_input(schema: dict[str, Any], text: str) -> dict[str, Any]:
+    """Arguments for a tool call, from its input schema and the prompt."""
+    props: dict[str, Any] = schema.get("properties") or {}
+    required = schema.get("required") or list(props)
+    numbers = re.findall(r"-?\d+(?:\.\d+)?", text)
+    result: dict[str, Any] = {}
+    for name in [n for n in props if n in required]:
+        spec = props[name] or {}
+        kind = spec.get("type", "string")
+        if "enum" in spec:
+            result[name] = next((v for v in spec["enum"] if str(v).lower() in text.lower()), spec["enum"][0])
+        elif kind in ("number", "integer"):
+            value = float(numbers.pop(0)) if numbers else 1
+            result[name] = int(value) if kind == "integer" else value
+        elif kind == "boolean":
+            result[name] = True
+        elif kind == "array":
+            result[name] = [w for w in _WORD.findall(text.lower()) if len(w) > 3][:3]
+        elif kind == "object":
+            result[name] = {}
+        elif any(k in name.lower() for k in ("location", "city", "place", "where", "destination")):
+            result[name] = _place(text) or "San Francisco, CA"
+        else:
+            cleaned = " ".join(_FILLER.sub(" ", text).split()).strip(" ?.!")
+            result[name] = cleaned or text.strip()
+    return result
+
+
+def _tool_intro(tool: dict[str, Any], args: dict[str, Any]) -> str:
+    """The sentence the model says before a tool call."""
+    parts = str(tool.get("name", "tool")).split("_")
+    place = next((v for k, v in args.items() if isinstance(v, str) and k.lower() in ("location", "city", "place")), None)
+    if parts[0] in ("get", "fetch", "lookup", "search", "find", "check") and len(parts) > 1:
+        subject = " ".join(parts[1:])
+        return f"Let me check the {subject} in {place}." if place else f"Let me look up the {subject} for you."
+    return f"I'll use the {tool.get('name')} tool for that."
+
+
+def _answer_tool_results(results: list[dict[str, Any]], messages: list[dict[str, Any]]) -> str:
+    """A text answer that uses what the tools returned."""
+    names: dict[str, str] = {}
+    for message in messages:
+        if message.get("role") == "assistant" and isinstance(message.get("content"), list):
+            for block in message["content"]:
+                if isinstance(block, dict) and block.get("type") == "tool_use":
+                    names[block.get("id", "")] = block.get("name", "the tool")
+    sentences = []
+    for result in results:
+        content = result.get("content")
+        value = text_of(content) if isinstance(content, list) else str(content if content is not None else "")
+        name = names.get(result.get("tool_use_id", ""), "the tool")
+        if result.get("is_error"):
+            sentences.append(f"The {name} call failed ({value.strip()}), so I can't answer that part reliably.")
+        else:
+            sentences.append(f"According to {name}, the result is: {value.strip()}.")
+    sentences.append("Let me know if you'd like me to look anything else up.")
+    return " ".join(s.replace("..", ".") for s in sentences)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def compose(body: dict[str, Any], tool_id_seed: str = "") -> Reply:
+    """The reply to a validated Messages request body."""
+    messages: list[dict[str, Any]] = body["messages"]
+    system = body.get("system") or ""
+    system = system if isinstance(system, str) else text_of(system)
+    rng = random.Random(request_seed(body))
+    user_texts = [text_of(m.get("content")) for m in messages if m.get("role") == "user"]
+    user_texts = [t for t in user_texts if t] or [""]
+    facts = remember(user_texts)
+    turn = sum(1 for m in messages if m.get("role") == "user")
+    last = messages[-1]
+
+    if last.get("role") == "user" and tool_results(last.get("content")):
+        return Reply(_answer_tool_results(tool_results(last["content"]), messages), facts=facts)
+
+    prompt = text_of(last.get("content")) if last.get("role") == "user" else user_texts[-1]
+    tool = _choose_tool(prompt, body.get("tools") or [], body.get("tool_choice"))
+    if tool is not None:
+        args = _fill_input(tool.get("input_schema") or {}, prompt)
+        call = ToolCall(id=_tool_id(tool_id_seed or str(request_seed(body))), name=tool["name"], input=args)
+        return Reply(_tool_intro(tool, args), tool_call=call, facts=facts)
+
+    answer = (
+        _recall(prompt, facts, user_texts)
+        or _greeting(prompt, facts, turn)
+        or _count_to(prompt)
+        or (_json_answer(prompt, rng) if re.search(r"\bjson\b", (prompt + " " + system).lower()) else None)
+        or _prose(prompt, system, rng, facts, turn)
+    )
+    return Reply(_apply_system_style(answer, system), facts=facts)
+
+
+def _tool_id(seed: str) -> str:
+    return make_id("toolu_", seed)
+
+
+def approximate_output_tokens(reply: Reply) -> int:
+    """Output tokens of the full reply (text plus the tool call's JSON)."""
+    tokens = count_tokens(reply.text)
+    if reply.tool_call:
+        tokens += count_tokens(json.dumps(reply.tool_call.input))
+    return tokens

@@ -1,0 +1,178 @@
+"""Running the simulator: in a background thread of this process, or in the foreground from the command line."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+import time
+from types import TracebackType
+from typing import Any
+
+import uvicorn
+
+from .app import SimulatorApp
+from .faults import DEFAULT_AFTER, DEFAULT_STALL_SECONDS, Fault
+
+SPEED_ENV = "COURSE_SIM_SPEED"
+
+
+def speed_from_env(default: float = 1.0) -> float:
+    """The pacing from `COURSE_SIM_SPEED` (1 real-time, 2 twice as fast, 0 no delay)."""
+    raw = os.environ.get(SPEED_ENV, "").strip()
+    if not raw:
+        return default
+    try:
+        speed = float(raw)
+    except ValueError:
+        raise ValueError(f"{SPEED_ENV} must be a number >= 0 (1 real-time, 0 no delay), got {raw!r}") from None
+    if speed < 0:
+        raise ValueError(f"{SPEED_ENV} must be >= 0, got {raw!r}")
+    return speed
+
+
+def bind_socket(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
+    """A listening socket; port 0 picks a free one, so parallel runs never collide."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.setblocking(False)
+    return sock
+
+
+def uvicorn_server(app: Any, *, log_level: str = "warning", graceful: float = 1.0) -> uvicorn.Server:
+    """A uvicorn server for an ASGI app, quiet and quick to stop even with streams open."""
+    config = uvicorn.Config(app, log_level=log_level, access_log=False, lifespan="on", backlog=2048,
+                            timeout_graceful_shutdown=graceful, timeout_keep_alive=30)
+    return uvicorn.Server(config)
+
+
+class Simulator:
+    """A Messages API simulator on a free loopback port, served from a background thread."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, speed: float | None = None) -> None:
+        self.app = SimulatorApp(speed=speed_from_env() if speed is None else speed)
+        self._sock = bind_socket(host, port)
+        self.host, self.port = self._sock.getsockname()[:2]
+        self._server = uvicorn_server(self.app)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def base_url(self) -> str:
+        """What to give the SDK as `base_url` (or `ANTHROPIC_BASE_URL`)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def speed(self) -> float:
+        """Pacing: 1 real-time, 2 twice as fast, 0 no delay. Settable while running."""
+        return self.app.speed
+
+    @speed.setter
+    def speed(self, value: float) -> None:
+        if value < 0:
+            raise ValueError("speed must be >= 0 (0 means no delay)")
+        self.app.speed = float(value)
+
+    def start(self) -> "Simulator":
+        """Start serving in a daemon thread; returns once the server accepts connections."""
+        if self._thread is not None:
+            return self
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._sock]},
+                                        name=f"simulator:{self.port}", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"the simulator did not start on {self.base_url}")
+            time.sleep(0.005)
+        return self
+
+    def stop(self) -> None:
+        """Stop serving; open streams are cut after a one-second grace period."""
+        if self._thread is None:
+            return
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+        self._thread = None
+        self._sock.close()
+
+    def __enter__(self) -> "Simulator":
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+    def inject(self, fault: str, count: int = 1, after: int = DEFAULT_AFTER, retry_after: float | None = None,
+               stall_seconds: float = DEFAULT_STALL_SECONDS) -> None:
+        """Make the next `count` requests fail with `fault` (one of `course_utils.simulator.FAULTS`)."""
+        self.app.faults.push(Fault(fault, after=after, retry_after=retry_after, stall_seconds=stall_seconds), count)
+
+    def clear_faults(self) -> int:
+        """Forget queued faults; returns how many were dropped."""
+        return self.app.faults.clear()
+
+    def replay(self, sse_body: bytes) -> None:
+        """Serve these exact SSE bytes as the next `/v1/messages` response (recorded streams, fidelity tests)."""
+        self.app.replays.append(bytes(sse_body))
+
+    def stats(self) -> dict[str, Any]:
+        """Counters: `requests`, `streams_open`, `streams_completed`, `streams_abandoned`, `streams_failed`..."""
+        return {**self.app.stats.snapshot(), "faults_pending": len(self.app.faults.pending()), "speed": self.speed}
+
+    def requests(self) -> list[dict[str, Any]]:
+        """Recent `/v1/messages` requests: status, fault, retry count (never a credential)."""
+        return self.app.stats.recent()
+
+    def reset(self) -> None:
+        """Zero the counters, forget the request log and drop queued faults."""
+        self.app.stats.reset()
+        self.app.faults.clear()
+
+    def wait_idle(self, timeout: float = 5.0) -> bool:
+        """Wait until no stream is open; True if that happened within `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while self.app.stats.snapshot()["streams_open"] > 0:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)
+        return True
+
+    def __repr__(self) -> str:
+        return f"Simulator({self.base_url!r}, speed={self.speed:g})"
+
+
+_shared: Simulator | None = None
+_shared_lock = threading.Lock()
+
+
+def shared_simulator(speed: float | None = None) -> Simulator:
+    """The one simulator this process shares (started on first use), as `setup()` uses it."""
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            _shared = Simulator(speed=speed).start()
+        elif speed is not None:
+            _shared.speed = speed
+        return _shared
+
+
+def shared_base_url() -> str | None:
+    """The shared simulator's base URL, or None if it was never started."""
+    return _shared.base_url if _shared is not None else None
+
+
+def serve_forever(host: str, port: int, speed: float) -> None:
+    """Serve in the foreground, printing the base URL first, until interrupted."""
+    app = SimulatorApp(speed=speed)
+    sock = bind_socket(host, port)
+    bound_host, bound_port = sock.getsockname()[:2]
+    shown = f"[{bound_host}]" if ":" in bound_host else bound_host
+    print(f"http://{shown}:{bound_port}", flush=True)
+    print(json.dumps({"speed": speed, "stats": f"http://{shown}:{bound_port}/_sim/stats"}), flush=True)
+    server = uvicorn_server(app, log_level="warning")
+    server.run(sockets=[sock])
