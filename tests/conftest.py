@@ -1,0 +1,52 @@
+"""Fixtures: a fast simulator (pacing off) and real SDK clients pointed at it over loopback HTTP."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import anthropic
+import pytest
+
+from course_utils.simulator import Simulator
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = Path(os.environ.get("COURSE_FIXTURES_DIR", ROOT.parent / "shared" / "fixtures" / "anthropic-sdk-python"))
+MODEL = "claude-haiku-4-5"
+
+
+@pytest.fixture(scope="session")
+def sim() -> Iterator[Simulator]:
+    """One simulator for the session, pacing off; tests reset it before use."""
+    with Simulator(speed=0) as simulator:
+        yield simulator
+
+
+@pytest.fixture
+def fresh_sim(sim: Simulator) -> Simulator:
+    """The session simulator with counters, faults and pacing reset."""
+    sim.reset()
+    sim.speed = 0
+    return sim
+
+
+@pytest.fixture
+def client(fresh_sim: Simulator) -> anthropic.Anthropic:
+    """The real SDK client, talking to the simulator over HTTP."""
+    return anthropic.Anthropic(base_url=fresh_sim.base_url, api_key="test-key")
+
+
+@pytest.fixture
+def async_client(fresh_sim: Simulator) -> anthropic.AsyncAnthropic:
+    """The real async SDK client, talking to the simulator over HTTP."""
+    return anthropic.AsyncAnthropic(base_url=fresh_sim.base_url, api_key="test-key")
+
+
+def fixtures_dir() -> Path:
+    """The recorded SDK fixtures; missing fixtures fail under CI and skip elsewhere."""
+    if not FIXTURES.is_dir():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"recorded fixtures not found at {FIXTURES}")
+        pytest.skip(f"recorded fixtures not found at {FIXTURES} (set COURSE_FIXTURES_DIR)")
+    return FIXTURES
