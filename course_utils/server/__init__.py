@@ -1,0 +1,16 @@
+"""The course's chat app (lesson 06): a FastAPI endpoint that relays Claude's stream to a browser page.
+
+    from course_utils.server import AppServer, create_app
+    with AppServer(create_app()) as app:
+        print(app.url)          # open it: a chat page that streams, stops and keeps history
+
+Or from a shell: `python -m course_utils.server --port 8000`.
+"""
+
+from .app import create_app, upstream_client
+from .errors import ChatError
+from .runner import AppServer
+from .schema import ChatMessage, ChatRequest
+from .settings import ChatSettings
+
+__all__ = ["AppServer", "ChatError", "ChatMessage", "ChatRequest", "ChatSettings", "create_app", "upstream_client"]

@@ -1,0 +1,67 @@
+"""What a browser may send to `POST /api/chat`: checked here, so bad input never costs an upstream request."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from .settings import ChatSettings
+
+# Sizes a chat page never needs to exceed; the body limit stops anything bigger before it is even parsed.
+MAX_BODY_BYTES = 256 * 1024
+MAX_TURNS = 100
+MAX_CONTENT_CHARS = 20_000
+MAX_TOTAL_CHARS = 100_000
+MAX_SYSTEM_CHARS = 4_000
+MAX_TOKENS_LIMIT = 4096
+
+
+class ChatMessage(BaseModel):
+    """One turn of the conversation as the page keeps it: plain text only."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    role: Literal["user", "assistant"]
+    content: Annotated[str, Field(strict=True, min_length=1, max_length=MAX_CONTENT_CHARS)]
+
+    @field_validator("content")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("content must not be blank")
+        return value
+
+
+class ChatRequest(BaseModel):
+    """The body of `POST /api/chat`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    messages: Annotated[list[ChatMessage], Field(min_length=1, max_length=MAX_TURNS)]
+    system: Annotated[str, Field(strict=True, max_length=MAX_SYSTEM_CHARS)] | None = None
+    max_tokens: Annotated[int, Field(strict=True, ge=1, le=MAX_TOKENS_LIMIT)] | None = None
+    model: Annotated[str, Field(strict=True)] | None = None
+
+    @model_validator(mode="after")
+    def _conversation_shape(self) -> "ChatRequest":
+        if self.messages[-1].role != "user":
+            raise ValueError("the last message must come from the user (the model answers the user's turn)")
+        total = sum(len(m.content) for m in self.messages) + len(self.system or "")
+        if total > MAX_TOTAL_CHARS:
+            raise ValueError(f"the conversation is {total} characters long; the limit is {MAX_TOTAL_CHARS}")
+        return self
+
+    def to_params(self, settings: ChatSettings) -> dict[str, Any]:
+        """The keyword arguments for `client.messages.stream(...)`; the model must be one this app allows."""
+        model = self.model or settings.model
+        if model not in settings.models():
+            raise ValueError(f"model: {model!r} is not available here; choose one of {', '.join(settings.models())}")
+        params: dict[str, Any] = {
+            "model": model,
+            "max_tokens": self.max_tokens or settings.default_max_tokens,
+            "messages": [m.model_dump() for m in self.messages],
+        }
+        if self.system:
+            params["system"] = self.system
+        return params

@@ -1,0 +1,38 @@
+"""What a deployment of the chat app decides: the model, which models a browser may ask for, and the upstream."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from ..mode import DEFAULT_MODEL
+
+# Current, non-deprecated ids only: a deprecated id makes the SDK warn on every request.
+ALLOWED_MODELS = ("claude-haiku-4-5", "claude-sonnet-4-6", "claude-opus-4-6")
+
+
+def _default_model() -> str:
+    return os.environ.get("COURSE_MODEL", "").strip() or DEFAULT_MODEL
+
+
+@dataclass(frozen=True)
+class ChatSettings:
+    """Deployment choices for `create_app`; the defaults are the course's."""
+
+    model: str = field(default_factory=_default_model)
+    allowed_models: tuple[str, ...] = ALLOWED_MODELS
+    default_max_tokens: int = 1024
+    # Upstream: None means the SDK's own resolution (ANTHROPIC_BASE_URL / ANTHROPIC_API_KEY, which setup() sets).
+    base_url: str | None = None
+    api_key: str | None = None
+    # Retries happen only before the first byte of the answer, where they are invisible to the browser except as
+    # a longer wait; nothing after the 200 is ever retried.
+    max_retries: int = 2
+    connect_timeout: float = 5.0
+    # The longest silence tolerated in the middle of a stream before it counts as stalled.
+    read_timeout: float = 60.0
+    offline: bool = False  # shown as a badge on the page
+
+    def models(self) -> tuple[str, ...]:
+        """The models a request may name: the allowed ones plus the default."""
+        return self.allowed_models if self.model in self.allowed_models else (self.model, *self.allowed_models)

@@ -1,0 +1,220 @@
+/* The chat page (lesson 06): POST the conversation with fetch(), read the answer as Server-Sent Events.
+ *
+ * Not EventSource: it can only GET, and it reconnects by itself, which would re-run a generation.
+ * fetch() + a ReadableStream reader + SSEParser (sse.js) + an AbortController for Stop do the whole job.
+ */
+(function () {
+  "use strict";
+
+  const $ = (id) => document.getElementById(id);
+  const els = {
+    messages: $("messages"), scroller: $("scroller"), welcome: $("welcome"), form: $("composer"),
+    prompt: $("prompt"), send: $("send"), stop: $("stop"), model: $("model"), mode: $("mode"),
+    newChat: $("new-chat"),
+  };
+
+  // The conversation as the API sees it: only what the user saw, so a stopped answer stays as far as it got.
+  const history = [];
+  let controller = null; // the AbortController of the answer being streamed, if any
+
+  /** A failure with a type the page can show: HTTP errors, `error` events, cut connections. */
+  class ChatFailure extends Error {
+    constructor(type, message) {
+      super(message);
+      this.type = type;
+    }
+  }
+
+  function el(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined) node.textContent = text; // never innerHTML: model text is not markup
+    return node;
+  }
+
+  function nearBottom() {
+    const s = els.scroller;
+    return s.scrollHeight - s.scrollTop - s.clientHeight < 120;
+  }
+
+  function scrollDown(force) {
+    if (force || nearBottom()) els.scroller.scrollTop = els.scroller.scrollHeight;
+  }
+
+  function addUserMessage(text) {
+    els.welcome.hidden = true;
+    const row = el("div", "msg user");
+    const bubble = el("div", "bubble");
+    bubble.append(el("div", "text", text));
+    row.append(bubble);
+    els.messages.append(row);
+    scrollDown(true);
+  }
+
+  /** An assistant message that starts as a typing indicator and grows as text arrives. */
+  function addAssistantMessage() {
+    const row = el("div", "msg assistant streaming");
+    const bubble = el("div", "bubble");
+    const typing = el("div", "typing");
+    typing.setAttribute("aria-label", "Claude is typing");
+    typing.append(el("span"), el("span"), el("span"));
+    const text = el("div", "text");
+    bubble.append(typing, text);
+    row.append(el("div", "avatar"), bubble);
+    els.messages.append(row);
+    scrollDown(true);
+    return {
+      row,
+      append(piece) {
+        typing.remove();
+        const follow = nearBottom();
+        text.append(piece); // a text node per delta: no re-rendering of what is already there
+        if (follow) scrollDown(true);
+      },
+      finish(tags) {
+        row.classList.remove("streaming");
+        typing.remove();
+        if (!tags.length) return;
+        const meta = el("div", "meta");
+        for (const [label, warn] of tags) meta.append(el("span", warn ? "tag warn" : "tag", label));
+        bubble.append(meta);
+      },
+      fail(failure) {
+        const banner = el("div", "error-banner");
+        banner.setAttribute("role", "alert");
+        const body = el("div", "", failure.message);
+        body.append(el("span", "kind", failure.type));
+        banner.append(body);
+        bubble.append(banner);
+        scrollDown(false);
+      },
+    };
+  }
+
+  function setStreaming(on) {
+    els.send.hidden = on;
+    els.stop.hidden = !on;
+    els.model.disabled = on;
+    if (!on) els.prompt.focus();
+  }
+
+  /** The JSON error body of a failed response, as a ChatFailure. */
+  async function failureOf(response) {
+    let error = { type: "http_" + response.status, message: "The server answered " + response.status + "." };
+    try {
+      const body = await response.json();
+      if (body && body.error && body.error.message) error = body.error;
+    } catch (_) { /* not JSON: keep the generic message */ }
+    const wait = response.headers.get("retry-after");
+    const message = wait ? `${error.message} (retry after ${wait} s)` : error.message;
+    return new ChatFailure(error.type, message);
+  }
+
+  async function ask(text) {
+    history.push({ role: "user", content: text });
+    addUserMessage(text);
+    const answer = addAssistantMessage();
+    controller = new AbortController();
+    setStreaming(true);
+    let received = "";
+    const started = performance.now();
+    try {
+      const response = await fetch("/api/chat", {
+        method: "POST",
+        headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
+        body: JSON.stringify({ messages: history, model: els.model.value || undefined }),
+        signal: controller.signal,
+      });
+      if (!response.ok) throw await failureOf(response);
+      let done = null;
+      for await (const event of readEvents(response)) {
+        const data = JSON.parse(event.data);
+        if (event.event === "text") {
+          received += data.text;
+          answer.append(data.text);
+        } else if (event.event === "done") {
+          done = data;
+        } else if (event.event === "error") {
+          throw new ChatFailure(data.type, data.message);
+        }
+      }
+      // A body that ends without `done` or `error` was cut (a proxy timeout, a restart): say so.
+      if (!done) throw new ChatFailure("incomplete", "The connection closed before the answer was finished.");
+      const seconds = ((performance.now() - started) / 1000).toFixed(1);
+      const tags = [[`${done.usage.output_tokens} tokens · ${seconds} s`, false]];
+      if (done.stop_reason === "max_tokens") tags.push(["cut at max_tokens", true]);
+      answer.finish(tags);
+    } catch (err) {
+      if (err.name === "AbortError") {
+        answer.finish([["stopped", true]]);
+      } else {
+        answer.finish([]);
+        answer.fail(err instanceof ChatFailure ? err
+          : new ChatFailure("network_error", "Could not reach the server. Check it is running and try again."));
+      }
+    } finally {
+      controller = null;
+      if (received) history.push({ role: "assistant", content: received });
+      setStreaming(false);
+    }
+  }
+
+  function stop() {
+    if (controller) controller.abort(); // aborts fetch and the body reader: the server sees the disconnect
+  }
+
+  function submit() {
+    const text = els.prompt.value.trim();
+    if (!text || controller) return;
+    els.prompt.value = "";
+    autosize();
+    ask(text);
+  }
+
+  function autosize() {
+    els.prompt.style.height = "auto";
+    els.prompt.style.height = Math.min(els.prompt.scrollHeight, 200) + "px";
+  }
+
+  function newChat() {
+    stop();
+    history.length = 0;
+    for (const node of [...els.messages.querySelectorAll(".msg")]) node.remove();
+    els.welcome.hidden = false;
+    els.prompt.focus();
+  }
+
+  async function loadConfig() {
+    try {
+      const config = await (await fetch("/api/config")).json();
+      for (const model of config.models) {
+        const option = el("option", "", model);
+        option.value = model;
+        option.selected = model === config.model;
+        els.model.append(option);
+      }
+      els.mode.textContent = config.offline ? "offline · simulator" : "live API";
+      els.mode.classList.toggle("live", !config.offline);
+      els.mode.hidden = false;
+    } catch (_) {
+      els.model.hidden = true; // the server picks its default model
+    }
+  }
+
+  els.form.addEventListener("submit", (e) => { e.preventDefault(); submit(); });
+  els.prompt.addEventListener("keydown", (e) => {
+    if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); submit(); }
+  });
+  els.prompt.addEventListener("input", autosize);
+  document.addEventListener("keydown", (e) => { if (e.key === "Escape") stop(); });
+  els.stop.addEventListener("click", stop);
+  els.newChat.addEventListener("click", newChat);
+  for (const chip of document.querySelectorAll(".chip")) {
+    chip.addEventListener("click", () => { els.prompt.value = chip.textContent; autosize(); els.prompt.focus(); });
+  }
+
+  // For tests and the curious: the history the next request will send (a copy).
+  window.chatHistory = () => history.map((turn) => ({ ...turn }));
+  loadConfig();
+  els.prompt.focus();
+})();
