@@ -1,0 +1,200 @@
+"""What a check works with: the learner's names, a private simulator, SDK clients that record what they send, and a
+careful way to call the learner's code (async or not, with the course's own helpers out of bounds)."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import sys
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+from .base import CheckFailed, Forbidden, LearnerError, LearnerExit, Missing, NotWritten, Task
+
+if TYPE_CHECKING:
+    import anthropic
+
+    from course_utils.simulator import Simulator
+
+MODEL = "claude-haiku-4-5"
+API_KEY = "course-checks-no-key-needed"
+
+
+class Env:
+    """One check's view of the learner's notebook, plus a simulator reset for it."""
+
+    def __init__(self, namespace: Mapping[str, Any], simulator: "Simulator", task: Task | None = None,
+                 model: str = MODEL) -> None:
+        self.namespace = namespace
+        self.sim = simulator
+        self.task = task
+        self.model = model
+        self.sent: list[dict[str, Any]] = []  # JSON bodies of the requests this check's clients sent
+
+    # -- the learner's code --------------------------------------------------------------------------------------------
+
+    def learner(self, name: str | None = None) -> Any:
+        """The learner's object called `name` (default: the task's), or Missing with a helpful message."""
+        name = name or (self.task.name if self.task else "")
+        if name not in self.namespace:
+            raise Missing(f"`{name}` is not defined: run the cell that defines it (and keep its name).")
+        return self.namespace[name]
+
+    def call(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Call the learner's `func` (awaiting it if async) with the task's forbidden helpers watched."""
+        return self.run(f"{getattr(func, '__name__', 'your code')}(...)", lambda: func(*args, **kwargs))
+
+    def run(self, label: str, thunk: Callable[[], Any]) -> Any:
+        """Run `thunk()`, code that calls the learner's (an async def is awaited on a fresh loop), turning what the
+        learner's code does wrong into a clear failure named after `label`."""
+        with self.watch():
+            try:
+                result = thunk()
+                if inspect.isawaitable(result):
+                    result = run_async(_await(result))
+            except NotImplementedError as exc:
+                raise NotWritten(str(exc)) from None
+            except SystemExit as exc:
+                raise LearnerExit(f"{label} called sys.exit({exc.code!r})") from None
+            except (Missing, NotWritten, LearnerExit, Forbidden, LearnerError, CheckFailed):
+                raise
+            except Exception as exc:
+                raise LearnerError(exc, label) from None
+        return result
+
+    @contextmanager
+    def watch(self) -> Iterator[None]:
+        """Raise Forbidden after the block if the learner's code ran any code of the task's forbidden modules."""
+        forbidden = self.task.forbid if self.task else ()
+        if not forbidden:
+            yield
+            return
+        watcher = ForbiddenWatcher(forbidden)
+        with watcher:
+            yield
+        if watcher.hit:
+            module, function = watcher.hit
+            raise Forbidden(f"this task asks you to write it yourself, but your code used `{module}` "
+                            f"({function}); remove that and write the logic in your own code.")
+
+    # -- clients -------------------------------------------------------------------------------------------------------
+
+    def client(self, **options: Any) -> "anthropic.Anthropic":
+        """A sync SDK client on the check's simulator that records each request body in `self.sent`."""
+        import anthropic
+        import httpx2
+
+        options.setdefault("max_retries", 0)
+        http = httpx2.Client(event_hooks={"request": [self._record]})
+        return anthropic.Anthropic(base_url=self.sim.base_url, api_key=API_KEY, http_client=http, **options)
+
+    def async_client(self, **options: Any) -> "anthropic.AsyncAnthropic":
+        """An async SDK client on the check's simulator (create it inside the coroutine that uses it)."""
+        import anthropic
+        import httpx2
+
+        async def record(request: Any) -> None:
+            self._record(request)
+
+        options.setdefault("max_retries", 0)
+        http = httpx2.AsyncClient(event_hooks={"request": [record]})
+        return anthropic.AsyncAnthropic(base_url=self.sim.base_url, api_key=API_KEY, http_client=http, **options)
+
+    def _record(self, request: Any) -> None:
+        if request.url.path.endswith("/v1/messages"):
+            try:
+                self.sent.append(json.loads(request.content))
+            except ValueError:
+                pass
+
+    def plan(self, body: dict[str, Any]) -> Any:
+        """What the simulator sends for this request body at its current speed: texts, delays, stop reason."""
+        # Absolute imports: the grader loads this package under another name, fresh from disk.
+        from course_utils.simulator.plan import make_plan
+        from course_utils.simulator.replies import compose
+
+        return make_plan(body, compose(body), msg_id="msg_check", model=body["model"], speed=self.sim.speed)
+
+    def request(self, prompt: str, max_tokens: int, **extra: Any) -> dict[str, Any]:
+        """Keyword arguments for `messages.create/stream` with one user turn."""
+        return {"model": self.model, "max_tokens": max_tokens, "messages": [{"role": "user", "content": prompt}],
+                **extra}
+
+
+async def _await(awaitable: Any) -> Any:
+    return await awaitable
+
+
+def run_async(coro: Any) -> Any:
+    """Run a coroutine to completion from sync code, even inside Jupyter, where an event loop is already running.
+
+    A kernel cell runs inside the kernel's loop, so `asyncio.run()` refuses; a fresh loop on this thread, with the
+    kernel's loop set aside while it runs, keeps the learner's code on the main thread (where time limits work).
+    """
+    from asyncio import events
+
+    outer = events._get_running_loop()
+    events._set_running_loop(None)
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(coro)
+    finally:
+        try:
+            pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+            for task in pending:
+                task.cancel()
+            if pending:
+                loop.run_until_complete(asyncio.wait(pending, timeout=2))
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        finally:
+            loop.close()
+            events._set_running_loop(outer)
+
+
+class ForbiddenWatcher:
+    """Notices, through the profiler hook, any Python call into the forbidden modules' source files."""
+
+    def __init__(self, modules: tuple[str, ...]) -> None:
+        self.roots = [root for root in (_source_root(name) for name in modules) if root]
+        self.names = dict(zip(self.roots, modules))
+        self.hit: tuple[str, str] | None = None
+        self._previous: Any = None
+        self._previous_threads: Any = None
+
+    def _profile(self, frame: FrameType, event: str, arg: Any) -> None:
+        if event != "call" or self.hit:
+            return
+        filename = frame.f_code.co_filename
+        for root in self.roots:
+            if filename.startswith(root):
+                self.hit = (self.names[root], frame.f_code.co_qualname)
+                return
+
+    def __enter__(self) -> "ForbiddenWatcher":
+        self._previous, self._previous_threads = sys.getprofile(), threading.getprofile()
+        sys.setprofile(self._profile)
+        threading.setprofile(self._profile)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        sys.setprofile(self._previous)
+        threading.setprofile(self._previous_threads)  # type: ignore[arg-type]
+
+
+def _source_root(module_name: str) -> str | None:
+    """The file (module) or folder (package) holding a module's source, without importing anything new."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec(module_name)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.origin:
+        return None
+    origin = Path(spec.origin)
+    return str(origin.parent) + "/" if spec.submodule_search_locations else str(origin)

@@ -1,0 +1,167 @@
+"""The grader's side inside the learner's kernel: loaded from disk by the first cell, before any submission code.
+
+It keeps what it needs out of the submission's reach as far as plain Python allows (this is not a sandbox):
+- the checks are loaded fresh from disk under a random package name, so patching `course_utils.checks` in
+  `sys.modules` changes nothing;
+- the functions the checks and this file rely on (builtins, json, hmac, time, the SDK, the simulator...) are
+  fingerprinted before the submission runs; a change is undone before each check and reported as tampering;
+- each result travels back as one line signed with a per-run secret (HMAC over the grader's nonce for that check),
+  written to the kernel's own stdout object captured now, so printed fakes or a replaced `sys.stdout` are useless.
+"""
+
+from __future__ import annotations
+
+import builtins
+import hashlib
+import hmac
+import importlib.util
+import json
+import sys
+import types
+from pathlib import Path
+from typing import Any
+
+PREFIX = "course-grade/v1 "  # lines the learner prints with it are only candidates: the signature decides
+WATCHED = ("builtins", "json", "hmac", "hashlib", "importlib", "time", "signal", "inspect", "threading", "io",
+           "contextlib", "reprlib", "anthropic", "httpx2", "course_utils")
+VOLATILE_BUILTINS = {"input", "raw_input", "getpass", "exit", "quit", "get_ipython", "display", "_", "__", "___",
+                     "help", "copyright", "credits", "license"}
+_FINGERPRINTED = (types.FunctionType, types.BuiltinFunctionType, types.MethodType, types.ModuleType, type,
+                  classmethod, staticmethod, property)
+
+_harness: "Harness | None" = None
+
+
+def install(config: dict[str, Any]) -> None:
+    """Called by the bootstrap cell with the grader's configuration for this kernel."""
+    global _harness
+    _harness = Harness(config)
+
+
+def run(key: str, nonce: str) -> None:
+    """Called by each check cell: run one check and write its signed result."""
+    if _harness is None:
+        raise RuntimeError("the grading harness was not installed")
+    _harness.run(key, nonce)
+
+
+class Harness:
+    """Runs the exercise's checks on demand against the kernel's user namespace."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self._key = bytes.fromhex(config["secret"])
+        self._out = sys.stdout  # the kernel's stream to the grader, whatever sys.stdout becomes later
+        self._dumps = json.dumps
+        self._hmac_new = hmac.new
+        self._sha256 = hashlib.sha256
+        self._capture = int(config.get("capture", 4000))
+        checks = _load_package(config["checks_alias"], Path(config["checks_dir"]))
+        self._run_check = checks.run_check
+        self.exercise = checks.exercise(config["exercise"], hidden=True)
+        from course_utils.simulator import Simulator  # noqa: PLC0415 - imported before any submission code runs
+
+        self._sim = Simulator(speed=0).start()
+        import IPython  # noqa: PLC0415
+
+        shell = IPython.get_ipython()
+        self._user_ns = shell.user_ns if shell is not None else vars(sys.modules["__main__"])
+        self._events = shell.events.callbacks if shell is not None else {}
+        self._public_checks = {name for name in sys.modules if name.startswith("course_utils.checks")}
+        self._baseline = fingerprint((*WATCHED, config["checks_alias"], __name__))
+        self._hooks = {name: list(hooks) for name, hooks in self._events.items()}
+        self._tampering: list[str] = []
+
+    def run(self, key: str, nonce: str) -> None:
+        """Undo and record tampering, run the check with `key`, and write the signed outcome."""
+        self._inspect()
+        check = next(c for c in self.exercise.checks if c.key == key)
+        outcome = self._run_check(check, self.exercise.tasks[check.task], self._user_ns, self._sim,
+                                  capture=self._capture)
+        self._inspect()
+        body = self._dumps({"key": key, "nonce": nonce, "outcome": outcome.to_dict(),
+                            "tampering": self._tampering[:12]}, sort_keys=True)
+        mac = self._hmac_new(self._key, f"{nonce}\n{body}".encode(), self._sha256).hexdigest()
+        self._out.write(f"{PREFIX}{mac} {body}\n")
+        self._out.flush()
+
+    def _inspect(self) -> None:
+        """Restore fingerprinted objects the submission replaced, and remember what it did."""
+        for (module, owner, name), original in self._baseline.items():
+            current = _lookup(module, owner, name)
+            if current is original:
+                continue
+            what = f"{module}.{owner + '.' if owner else ''}{name}"
+            if module.startswith("course_utils.checks") and module in self._public_checks:
+                note = f"ignored: {what} was changed (the grader uses its own copy of the checks)"
+            else:
+                note = f"{what} was {'removed' if current is _MISSING else 'replaced'}"
+            if note not in self._tampering:
+                self._tampering.append(note)
+            _restore(module, owner, name, original)
+        for event, hooks in self._events.items():
+            added = [h for h in hooks if h not in self._hooks.get(event, [])]
+            if added:
+                note = f"an IPython '{event}' hook was registered"
+                if note not in self._tampering:
+                    self._tampering.append(note)
+                for hook in added:
+                    hooks.remove(hook)
+
+
+_MISSING = object()
+
+
+def fingerprint(prefixes: tuple[str, ...]) -> dict[tuple[str, str, str], Any]:
+    """Every function, class and module reachable at the top of the matching modules (and in their classes)."""
+    found: dict[tuple[str, str, str], Any] = {}
+    for module_name, module in list(sys.modules.items()):
+        if module is None or not any(module_name == p or module_name.startswith(p + ".") for p in prefixes):
+            continue
+        found[("sys.modules", "", module_name)] = module
+        for name, value in list(vars(module).items()):
+            if module_name == "builtins" and name in VOLATILE_BUILTINS:
+                continue
+            if not isinstance(value, _FINGERPRINTED):
+                continue
+            found[(module_name, "", name)] = value
+            if isinstance(value, type) and getattr(value, "__module__", None) == module_name:
+                for attr, member in list(vars(value).items()):
+                    if isinstance(member, _FINGERPRINTED) and not attr.startswith("__"):
+                        found[(module_name, name, attr)] = member
+    return found
+
+
+def _lookup(module: str, owner: str, name: str) -> Any:
+    if module == "sys.modules":
+        return sys.modules.get(name, _MISSING)
+    target: Any = builtins if module == "builtins" else sys.modules.get(module, _MISSING)
+    if owner and target is not _MISSING:
+        target = vars(target).get(owner, _MISSING)
+    if target is _MISSING:
+        return _MISSING
+    return vars(target).get(name, _MISSING)
+
+
+def _restore(module: str, owner: str, name: str, original: Any) -> None:
+    try:
+        if module == "sys.modules":
+            sys.modules[name] = original
+            return
+        target: Any = builtins if module == "builtins" else sys.modules[module]
+        if owner:
+            target = vars(target)[owner]
+        setattr(target, name, original)
+    except Exception:  # a module the submission deleted entirely: it is reported; nothing more to do
+        pass
+
+
+def _load_package(alias: str, folder: Path) -> Any:
+    """Import the package in `folder` under the name `alias`, fresh from its files, whatever sys.modules holds."""
+    spec = importlib.util.spec_from_file_location(alias, folder / "__init__.py",
+                                                  submodule_search_locations=[str(folder)])
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load the checks from {folder}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[alias] = module
+    spec.loader.exec_module(module)
+    return module
