@@ -1,0 +1,345 @@
+"""What the lessons show: timelines of streamed replies, live Markdown, and tables of stream events.
+
+    plot_arrivals([blocking, streaming])        # characters on screen over time (lesson 01)
+    plot_lanes(timelines)                        # one lane per stream, a tick per piece (lesson 03)
+    live = LiveMarkdown(); live.append(text); live.finish()
+    event_table(events)                          # what each SSE event carries (lesson 02)
+
+Matplotlib is imported only by the plotting functions, so the rest is cheap to import.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import threading
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .timing import Timeline
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+    from matplotlib.text import Annotation
+
+__all__ = ["LiveMarkdown", "Table", "event_table", "kernel_stdout_sends", "plot_arrivals", "plot_lane_groups",
+           "plot_lanes", "summarize_event", "table"]
+
+WAITING_COLOR = "0.72"  # the grey of "nothing on screen yet"
+
+
+# -- plots -----------------------------------------------------------------------------------------------------------
+
+
+def _axes(ax: Axes | None, size: tuple[float, float]) -> Axes:
+    """The given axes, or new ones on a new figure with tidy defaults."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=size, layout="constrained")
+    ax.spines[["top", "right"]].set_visible(False)
+    ax.grid(True, axis="both", color="0.92", lw=0.8)
+    ax.set_axisbelow(True)
+    return ax
+
+
+def _note(ax: Axes, text: str, xy: tuple[float, float], offset: tuple[float, float], color: str) -> Annotation:
+    """A small label with an arrow pointing at `xy`, `offset` points away from it."""
+    return ax.annotate(text, xy=xy, xytext=offset, textcoords="offset points", fontsize=9, color=color,
+                       ha="left" if offset[0] >= 0 else "right", va="center",
+                       arrowprops={"arrowstyle": "-", "color": color, "lw": 0.8, "shrinkB": 2},
+                       bbox={"boxstyle": "round,pad=0.25", "fc": "white", "ec": "none", "alpha": 0.85})
+
+
+def plot_arrivals(timelines: Sequence[Timeline], *, ax: Axes | None = None,
+                  title: str = "Characters on screen over time") -> Axes:
+    """Step plot of characters received against time, one line per timeline, first words and end annotated."""
+    ax = _axes(ax, (8.5, 4.2))
+    top = max((t.chars for t in timelines), default=0) or 1
+    for i, timeline in enumerate(timelines):
+        color = f"C{i}"
+        times, counts = timeline.curve()
+        ax.step(times, counts, where="post", color=color, lw=2.2, label=timeline.label or f"reply {i + 1}")
+        first, end = timeline.first_at, timeline.ended
+        height = top * (0.55 - 0.14 * i)
+        if first is not None:
+            ax.axvline(first, color=color, ls=":", lw=1.2)
+        if len([text for _, text in timeline.arrivals if text]) == 1:
+            # Everything in one piece (a blocking call): one label, on the left, as it is usually the last event.
+            _note(ax, f"everything at once: {timeline.ttft:.2f} s", (first, height), (-10, 0), color)
+            continue
+        if first is not None:
+            _note(ax, f"first words: {timeline.ttft:.2f} s", (first, height), (10, 0), color)
+        if end is not None:
+            ax.plot([end], [counts[-1]], marker="o", ms=5, color=color)
+            _note(ax, f"done: {timeline.total:.2f} s", (end, counts[-1]), (-14, 10 + 14 * i), color)
+    ax.set_xlim(left=0)
+    ax.set_ylim(-top * 0.025, top * 1.12)  # a little room below 0, so a line waiting at 0 stays visible
+    ax.set_xlabel("seconds since the request was sent")
+    ax.set_ylabel("characters received")
+    ax.set_title(title, loc="left", fontsize=12)
+    ax.legend(loc="upper left", frameon=False)
+    return ax
+
+
+def plot_lanes(timelines: Sequence[Timeline], *, ax: Axes | None = None,
+               title: str = "One lane per stream: a tick for each piece of text", legend: bool = True) -> Axes:
+    """One horizontal lane per timeline on a shared clock: waiting in grey, then a tick per arrival."""
+    from matplotlib.lines import Line2D
+
+    ax = _axes(ax, (9, 0.9 + 0.6 * max(1, len(timelines))))
+    ax.grid(False, axis="y")
+    count = len(timelines)
+    for lane, timeline in enumerate(timelines):
+        y = count - 1 - lane  # the first timeline on top
+        color = f"C{lane}"
+        times = [t for t, text in timeline.arrivals if text]
+        first = times[0] if times else timeline.ended
+        end = timeline.ended if timeline.ended is not None else (times[-1] if times else timeline.sent)
+        if first is not None:
+            ax.hlines(y, timeline.sent, first, color=WAITING_COLOR, lw=3)
+            ax.hlines(y, first, end, color=color, lw=12, alpha=0.16)
+        ax.vlines(times, y - 0.3, y + 0.3, color=color, lw=1.1)
+        ax.plot([timeline.sent], [y], marker=">", ms=6, color="0.35", ls="none")
+        ax.plot([end], [y], marker="|", ms=18, mew=2, color=color, ls="none")
+    ax.set_yticks(range(count), [t.label or f"stream {i + 1}" for i, t in enumerate(timelines)][::-1])
+    ax.set_ylim(-0.7, count - 0.3)
+    ax.set_xlim(left=0)
+    ax.set_xlabel("seconds since the first request was sent")
+    ax.set_title(title, loc="left", fontsize=12)
+    if legend:
+        handles = [Line2D([], [], color="0.35", marker=">", ls="none", label="request sent"),
+                   Line2D([], [], color=WAITING_COLOR, lw=3, label="waiting for the\nfirst token"),
+                   Line2D([], [], color="0.2", marker="|", ms=9, ls="none", label="a piece of text"),
+                   Line2D([], [], color="0.2", marker="|", ms=14, mew=2, ls="none", label="stream ended")]
+        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=9)
+    return ax
+
+
+def plot_lane_groups(groups: Mapping[str, Sequence[Timeline]], *, title: str = "") -> Figure:
+    """`plot_lanes` for several groups of streams, stacked on one time axis (e.g. sequential vs concurrent)."""
+    import matplotlib.pyplot as plt
+
+    sizes = [max(1, len(timelines)) for timelines in groups.values()]
+    fig, axes = plt.subplots(len(sizes), 1, sharex=True, squeeze=False, layout="constrained",
+                             figsize=(9, 0.6 + sum(0.55 * n + 0.6 for n in sizes)),
+                             gridspec_kw={"height_ratios": [n + 0.8 for n in sizes]})
+    for i, (ax, (name, timelines)) in enumerate(zip(axes[:, 0], groups.items())):
+        plot_lanes(timelines, ax=ax, title=name, legend=i == 0)
+        if i < len(sizes) - 1:
+            ax.set_xlabel("")
+    if title:
+        fig.suptitle(title, x=0.02, ha="left", fontsize=13)
+    return fig
+
+
+# -- live Markdown ---------------------------------------------------------------------------------------------------
+
+
+class LiveMarkdown:
+    """A Markdown output that grows in place while a reply streams in (`display(..., display_id=True)` + update)."""
+
+    def __init__(self, heading: str = "", *, cursor: str = " ▌", every: float = 0.05) -> None:
+        """Show an empty output now; `every` is the least time between redraws, so fast streams stay cheap."""
+        from IPython.display import display
+
+        self.heading, self.cursor, self.every = heading, cursor, every
+        self.text = ""
+        self.updates = 0
+        self._last = time.perf_counter()
+        self._handle = display(self._markdown(streaming=True), display_id=True)
+
+    def _markdown(self, *, streaming: bool) -> Any:
+        from IPython.display import Markdown
+
+        body = self.text + (self.cursor if streaming else "")
+        return Markdown(f"{self.heading}\n\n{body}" if self.heading else body)
+
+    def append(self, piece: str) -> None:
+        """Add a piece of text; redraw unless the last redraw was under `every` seconds ago."""
+        self.text += piece
+        now = time.perf_counter()
+        if now - self._last >= self.every:
+            self._redraw(streaming=True)
+            self._last = now
+
+    def finish(self) -> str:
+        """Draw the final text without the cursor and return it."""
+        self._redraw(streaming=False)
+        return self.text
+
+    def _redraw(self, *, streaming: bool) -> None:
+        if self._handle is not None:
+            self._handle.update(self._markdown(streaming=streaming))
+            self.updates += 1
+
+    def __enter__(self) -> LiveMarkdown:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.finish()
+
+
+# -- what the kernel sends -------------------------------------------------------------------------------------------
+
+
+@contextmanager
+def kernel_stdout_sends() -> Iterator[list[tuple[float, str]]]:
+    """Record each stdout message the Jupyter kernel sends to the browser inside the block: (seconds, text)."""
+    import sys
+
+    out = sys.stdout
+    if not hasattr(out, "register_hook") or getattr(out, "pub_thread", None) is None:
+        raise RuntimeError("this records ipykernel's stdout messages: run it inside a Jupyter kernel")
+    sent: list[tuple[float, str]] = []
+    start = time.perf_counter()
+
+    def hook(msg: dict[str, Any]) -> dict[str, Any]:
+        if msg.get("content", {}).get("name") == "stdout":
+            sent.append((time.perf_counter() - start, msg["content"]["text"]))
+        return msg  # returning the message lets it go on to the browser
+
+    def in_io_thread(action: Any) -> None:
+        # Hooks are per thread, and ipykernel sends output from its own IO thread: register the hook there.
+        done = threading.Event()
+        out.pub_thread.schedule(lambda: (action(), done.set()))
+        done.wait(5)
+
+    out.flush()  # earlier output goes out before we start counting
+    in_io_thread(lambda: out.register_hook(hook))
+    try:
+        yield sent
+    finally:
+        out.flush()
+        in_io_thread(lambda: out.unregister_hook(hook))
+
+
+# -- tables ----------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Table:
+    """Rows of text shown as an HTML table in Jupyter and as aligned columns in plain text."""
+
+    columns: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+    code_columns: frozenset[str] = frozenset()
+
+    def _repr_html_(self) -> str:
+        def cell(column: str, value: str) -> str:
+            text = html.escape(value)
+            return f"<td style='text-align:left'>{f'<code>{text}</code>' if column in self.code_columns else text}</td>"
+
+        head = "".join(f"<th style='text-align:left'>{html.escape(c)}</th>" for c in self.columns)
+        body = "".join("<tr>" + "".join(cell(c, v) for c, v in zip(self.columns, row)) + "</tr>" for row in self.rows)
+        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+    def __repr__(self) -> str:
+        widths = [max([len(c), *(len(r[i]) for r in self.rows)]) for i, c in enumerate(self.columns)]
+        lines = [self.columns, tuple("-" * w for w in widths), *self.rows]
+        return "\n".join("  ".join(v.ljust(w) for v, w in zip(line, widths)).rstrip() for line in lines)
+
+
+def table(rows: Iterable[Mapping[str, Any]], columns: Sequence[str] | None = None,
+          code_columns: Iterable[str] = ()) -> Table:
+    """A `Table` from dicts; columns default to the first row's keys."""
+    rows = list(rows)
+    names = tuple(columns if columns is not None else (rows[0].keys() if rows else ()))
+    cells = tuple(tuple("" if r.get(c) is None else str(r.get(c)) for c in names) for r in rows)
+    return Table(names, cells, frozenset(code_columns))
+
+
+def _as_dict(event: Any) -> dict[str, Any]:
+    """A decoded event as a plain dict, from a dict, a `ServerSentEvent` or an SDK event object."""
+    if isinstance(event, Mapping):
+        return dict(event)
+    if hasattr(event, "to_dict"):  # the SDK's pydantic models
+        return event.to_dict(mode="json")
+    if hasattr(event, "json") and hasattr(event, "data"):  # a ServerSentEvent
+        return event.json()
+    raise TypeError(f"not a stream event: {event!r}")
+
+
+def _short(value: Any, width: int = 48) -> str:
+    """A repr cut to `width` characters."""
+    text = repr(value) if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def summarize_event(event: Any) -> str:
+    """What one stream event carries, in a few words."""
+    data = _as_dict(event)
+    kind = data.get("type")
+    if kind == "message_start":
+        message, usage = data["message"], data["message"].get("usage") or {}
+        return (f"id {message.get('id')}, model {message.get('model')}, input_tokens {usage.get('input_tokens')}, "
+                f"output_tokens {usage.get('output_tokens')}")
+    if kind == "content_block_start":
+        block = data["content_block"]
+        if block.get("type") in ("tool_use", "server_tool_use"):
+            return f"a {block['type']} block: {block.get('name')} ({block.get('id')}), input {{}}"
+        return f"a {block.get('type')} block"
+    if kind == "content_block_delta":
+        delta = data["delta"]
+        payload = {"text_delta": "text", "input_json_delta": "partial_json", "thinking_delta": "thinking"}
+        field = payload.get(delta.get("type"))
+        return f"{delta.get('type')} {_short(delta.get(field))}" if field else str(delta.get("type"))
+    if kind == "content_block_stop":
+        return f"block {data.get('index')} is complete"
+    if kind == "message_delta":
+        delta, usage = data.get("delta") or {}, data.get("usage") or {}
+        return (f"stop_reason {delta.get('stop_reason')}, stop_sequence {delta.get('stop_sequence')}, "
+                f"output_tokens {usage.get('output_tokens')}")
+    if kind == "message_stop":
+        return "the end (no other fields)"
+    if kind == "ping":
+        return "keep-alive (no other fields)"
+    if kind == "error":
+        error = data.get("error") or {}
+        return f"{error.get('type')}: {error.get('message')}"
+    if kind == "text":  # the SDK's own event, made from a text_delta
+        return f"text {_short(data.get('text'))}, snapshot now {len(data.get('snapshot') or '')} chars"
+    if kind == "input_json":  # the SDK's own event, made from an input_json_delta
+        return f"partial_json {_short(data.get('partial_json'), 24)}, snapshot {_short(data.get('snapshot'), 40)}"
+    return _short({k: v for k, v in data.items() if k != "type"})
+
+
+def event_table(events: Iterable[Any], *, collapse: bool = True) -> Table:
+    """A table of stream events: their number, type, block index and what each carries.
+
+    With `collapse`, a run of deltas of one kind in one block becomes one row that shows their joined payload.
+    """
+    rows: list[dict[str, Any]] = []
+    run: list[dict[str, Any]] = []
+    first_number = 0
+
+    def close_run() -> None:
+        if not run:
+            return
+        delta_type = run[0]["delta"].get("type")
+        field = {"text_delta": "text", "input_json_delta": "partial_json"}.get(delta_type)
+        joined = "".join(str(e["delta"].get(field, "")) for e in run) if field else ""
+        span = str(first_number) if len(run) == 1 else f"{first_number}–{first_number + len(run) - 1}"
+        carries = summarize_event(run[0]) if len(run) == 1 else f"{len(run)} × {delta_type}, joined: {_short(joined)}"
+        rows.append({"#": span, "event": "content_block_delta", "index": run[0].get("index"), "carries": carries})
+        run.clear()
+
+    for number, event in enumerate(events, start=1):
+        data = _as_dict(event)
+        if collapse and data.get("type") == "content_block_delta":
+            same = run and run[0].get("index") == data.get("index") and \
+                run[0]["delta"].get("type") == data["delta"].get("type")
+            if not same:
+                close_run()
+                first_number = number
+            run.append(data)
+            continue
+        close_run()
+        rows.append({"#": number, "event": data.get("type"), "index": data.get("index"),
+                     "carries": summarize_event(data)})
+    close_run()
+    return table(rows, ["#", "event", "index", "carries"], code_columns=["event"])
