@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+from types import FrameType
 
-from .server import serve_forever, speed_from_env
+from .server import check_speed, serve_forever, speed_from_env
+
+
+def _interrupted(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Parse the command line and serve."""
+    """Parse the command line and serve; 0 on Ctrl-C or SIGTERM, 1 if the port cannot be used, 2 on bad arguments."""
     parser = argparse.ArgumentParser(prog="python -m course_utils.simulator",
                                      description="An offline simulator of the Claude Messages API.")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
@@ -18,13 +24,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="pacing: 1 real-time, 2 twice as fast, 0 no delay (default: $COURSE_SIM_SPEED or 1)")
     args = parser.parse_args(argv)
     try:
-        speed = speed_from_env() if args.speed is None else args.speed
+        speed = speed_from_env() if args.speed is None else check_speed(args.speed, "--speed")
     except ValueError as exc:
         parser.error(str(exc))
-    if speed < 0:
-        parser.error("--speed must be >= 0")
     if not 0 <= args.port <= 65535:
         parser.error("--port must be between 0 and 65535")
+    # uvicorn handles SIGTERM like Ctrl-C, then raises it again once shut down: end quietly with status 0 then.
+    signal.signal(signal.SIGTERM, _interrupted)
     try:
         serve_forever(args.host, args.port, speed)
     except OSError as exc:

@@ -6,7 +6,8 @@ import asyncio
 import json
 import logging
 import secrets
-from contextlib import suppress
+from collections import deque
+from functools import partial
 from typing import Any, Awaitable, Callable
 from urllib.parse import parse_qs
 
@@ -23,6 +24,7 @@ from .validation import ApiError, validate_count_tokens, validate_messages
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
+Producer = Callable[[], Awaitable[str]]  # sends a response body; returns how it ended: "completed" or "failed"
 
 MAX_BODY_BYTES = 32 * 1024 * 1024  # the real API's request size limit
 SSE_HEADERS = {"content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache"}
@@ -30,6 +32,10 @@ SSE_HEADERS = {"content-type": "text/event-stream; charset=utf-8", "cache-contro
 
 class SimulatedDisconnect(Exception):
     """Raised inside a response to make the server drop the connection, as a network failure would."""
+
+
+class ClientGone(Exception):
+    """The client closed the connection before the simulator answered: there is no one to answer."""
 
 
 class _QuietSimulatedDisconnects(logging.Filter):
@@ -50,7 +56,29 @@ class SimulatorApp:
         self.speed = speed
         self.faults = faults or FaultQueue()
         self.stats = stats or Stats()
-        self.replays: list[bytes] = []
+        self.replays: deque[bytes] = deque()  # deque: appended from the caller's thread, popped in the server's
+        self.closing = False
+        self._inflight: set[asyncio.Task[Any]] = set()
+
+    def close(self) -> None:
+        """Cut every request in flight, as a server going down drops its connections (call on the server's loop).
+
+        Without this, a stalled stream would hold the server's graceful shutdown until its timeout and end in
+        a cancelled-task traceback.
+        """
+        self.closing = True
+        for task in list(self._inflight):
+            task.cancel()
+
+    def snapshot(self) -> dict[str, Any]:
+        """The counters, plus how many faults are queued and the pacing."""
+        return {**self.stats.snapshot(), "faults_pending": len(self.faults.pending()), "speed": self.speed}
+
+    def reset(self) -> None:
+        """Zero the counters, forget the request log, drop queued faults and replays."""
+        self.stats.reset()
+        self.faults.clear()
+        self.replays.clear()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -58,26 +86,48 @@ class SimulatorApp:
             return
         if scope["type"] != "http":
             return
+        task = asyncio.current_task()
+        assert task is not None
+        self._inflight.add(task)
+        try:
+            if self.closing:
+                raise SimulatedDisconnect()
+            await self._route(scope, receive, send)
+        except ClientGone:
+            pass
+        except asyncio.CancelledError:
+            if not self.closing:
+                raise
+            raise SimulatedDisconnect() from None  # cancelled by close(): drop the connection, quietly
+        finally:
+            self._inflight.discard(task)
+
+    async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         method, path = scope["method"], scope["path"].rstrip("/") or "/"
         request_id = "req_01" + secrets.token_urlsafe(18).replace("-", "x").replace("_", "y")
         try:
-            if path.endswith("/v1/messages") and method == "POST":
+            if path.startswith("/_sim/"):
+                await self._control(method, path, receive, send, headers)
+            elif path == "/" and method == "GET":
+                await _json(send, 200, {"simulator": "Messages API simulator", "docs": "course_utils.simulator"})
+            elif "/v1/" not in path:
+                raise ApiError(404, "not_found_error", f"Not found: {method} {path}")
+            elif path.endswith("/v1/messages") and method == "POST":
                 await self._messages(headers, receive, send, request_id)
             elif path.endswith("/v1/messages/count_tokens") and method == "POST":
+                _authenticate(headers)
                 body = validate_count_tokens(await _read_json(receive, headers))
                 await _json(send, 200, {"input_tokens": count_request_tokens(body)}, request_id)
             elif path.endswith("/v1/models") and method == "GET":
+                _authenticate(headers)
                 await _json(send, 200, _models_query(scope), request_id)
             elif "/v1/models/" in path and method == "GET":
+                _authenticate(headers)
                 model = path.rsplit("/", 1)[1]
                 if model not in known_models():
                     raise ApiError(404, "not_found_error", f"model: {model}")
                 await _json(send, 200, model_info(model), request_id)
-            elif path.startswith("/_sim/"):
-                await self._control(method, path, receive, send, headers)
-            elif path == "/" and method == "GET":
-                await _json(send, 200, {"simulator": "Messages API simulator", "docs": "course_utils.simulator"})
             else:
                 raise ApiError(404, "not_found_error", f"Not found: {method} {path}")
         except ApiError as err:
@@ -86,120 +136,49 @@ class SimulatorApp:
     # -- /v1/messages ------------------------------------------------------------------------------------------------
 
     async def _messages(self, headers: dict[str, str], receive: Receive, send: Send, request_id: str) -> None:
-        self.stats.add("requests")
-        entry: dict[str, Any] = {"path": "/v1/messages", "retry_count": int(headers.get("x-stainless-retry-count", 0)
-                                                                          or 0)}
+        # Logged on arrival and updated before each answer is sent, so a client that has its answer finds it here.
+        entry = self.stats.log({"path": "/v1/messages", "request_id": request_id, "model": None, "stream": None,
+                                "fault": None, "status": None,
+                                "retry_count": _int_header(headers, "x-stainless-retry-count")})
         try:
-            if not (headers.get("x-api-key") or headers.get("authorization", "").startswith("Bearer ")):
-                raise ApiError(401, "authentication_error", "x-api-key header is required")
+            _authenticate(headers)
             body = validate_messages(await _read_json(receive, headers))
-            entry.update(model=body["model"], stream=bool(body.get("stream")))
+            self.stats.update(entry, model=body["model"], stream=bool(body.get("stream")))
             try:
                 fault = faults_mod.fault_from_headers(headers) or self.faults.pop()
             except FaultError as exc:
                 raise ApiError(400, "invalid_request_error", str(exc)) from exc
-            entry["fault"] = fault.kind if fault else None
             if fault:
                 self.stats.add("faults_injected")
+                self.stats.update(entry, fault=fault.kind)
             if fault and fault.pre_stream:
-                entry["status"] = faults_mod.PRE_STREAM[fault.kind]
+                self.stats.update(entry, status=faults_mod.PRE_STREAM[fault.kind])
                 await _fault_response(send, fault, request_id)
                 return
-            if self.replays:
-                entry["status"] = 200
-                await self._stream_bytes(send, receive, [self.replays.pop(0)], request_id)
+            self.stats.update(entry, status=200)
+            replay = self.replays.popleft() if self.replays else None
+            if replay is not None:
+                await self._stream(send, receive, partial(_send_replay, send, replay), request_id)
                 return
             plan = make_plan(body, compose(body), model=dated_id(body["model"]), speed=self.speed,
                              msg_id=wire.make_id("msg_", f"{request_seed(body)}"))
-            entry["status"] = 200
             if body.get("stream"):
-                await self._stream(send, receive, plan, fault, request_id)
+                await self._stream(send, receive, partial(_send_stream, send, plan, fault), request_id)
             else:
-                await self._whole(send, plan, fault, request_id)
+                await _until_gone(receive, partial(_send_whole, send, plan, fault, request_id))
         except ApiError as err:
-            entry["status"] = err.status
+            self.stats.update(entry, status=err.status)
             raise
-        finally:
-            self.stats.log(entry)
 
-    async def _whole(self, send: Send, plan: Plan, fault: Fault | None, request_id: str) -> None:
-        """A non-streaming reply: wait as long as generation would take, then send the whole Message."""
-        await _sleep(plan.total_seconds())
-        if fault and fault.kind == "error_midstream":
-            # Without a stream to carry it, the same overload is a plain 529.
-            await _fault_response(send, Fault("overloaded"), request_id)
-            return
-        if fault and fault.kind == "stall_midstream":
-            await asyncio.sleep(fault.stall_seconds)
-        payload = json.dumps(plan.message(final=True), separators=(",", ":"), ensure_ascii=False).encode()
-        if fault and fault.kind == "disconnect_midstream":
-            await send(_start(200, {"content-type": "application/json", "content-length": str(len(payload))},
-                              request_id))
-            await send({"type": "http.response.body", "body": payload[: len(payload) // 2], "more_body": True})
-            raise SimulatedDisconnect()
-        await _json(send, 200, plan.message(final=True), request_id, _payload=payload)
-
-    async def _stream(self, send: Send, receive: Receive, plan: Plan, fault: Fault | None, request_id: str) -> None:
-        """A streaming reply, paced, with a mid-stream fault if one was asked for."""
-
-        async def produce() -> str:
-            sent, pending = 0, fault
-            for step in stream_steps(plan):
-                if pending and step.checkpoint and sent >= pending.after:
-                    if pending.kind == "error_midstream":
-                        error = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
-                        await _body(send, wire.sse("error", error))
-                        await _body(send, b"", more=False)
-                        return "failed"
-                    if pending.kind == "disconnect_midstream":
-                        raise SimulatedDisconnect()
-                    await asyncio.sleep(pending.stall_seconds)  # a stall, then the stream resumes
-                    pending = None
-                if step.delay:
-                    await asyncio.sleep(step.delay)
-                await _body(send, step.data)
-                sent = step.tokens
-            await _body(send, b"", more=False)
-            return "completed"
-
-        await self._run_stream(send, receive, produce, request_id)
-
-    async def _stream_bytes(self, send: Send, receive: Receive, chunks: list[bytes], request_id: str) -> None:
-        """Replay recorded SSE bytes verbatim (for fidelity tests and lesson 02)."""
-
-        async def produce() -> str:
-            for chunk in chunks:
-                await _body(send, chunk)
-            await _body(send, b"", more=False)
-            return "completed"
-
-        await self._run_stream(send, receive, produce, request_id)
-
-    async def _run_stream(self, send: Send, receive: Receive, produce: Callable[[], Awaitable[str]],
-                          request_id: str) -> None:
-        """Run a stream's producer while watching for the client going away, and count how it ended."""
+    async def _stream(self, send: Send, receive: Receive, produce: Producer, request_id: str) -> None:
+        """Send a 200 event stream's headers, run its producer, and count how the stream ended."""
         await send(_start(200, {**SSE_HEADERS, **wire.ratelimit_headers()}, request_id))
         self.stats.add("streams_open")
-        outcome = "abandoned"
-        producer = asyncio.ensure_future(produce())
-        watcher = asyncio.ensure_future(_disconnected(receive))
+        outcome = "failed"  # stays so if the producer raised: a simulated disconnect, or close()
         try:
-            await asyncio.wait({producer, watcher}, return_when=asyncio.FIRST_COMPLETED)
-            if producer.done():
-                outcome = "failed"  # stays so if the producer raised (a simulated disconnect)
-                outcome = producer.result()
-            else:
-                producer.cancel()
-                with suppress(asyncio.CancelledError, OSError):
-                    await producer
-        except OSError:
-            outcome = "abandoned"
+            outcome = await _until_gone(receive, produce)
         finally:
-            watcher.cancel()
-            if not producer.done():
-                producer.cancel()
-            self.stats.add("streams_open", -1)
-            self.stats.add(f"streams_{outcome}")
+            self.stats.end_stream(outcome)
 
     # -- /_sim/* -----------------------------------------------------------------------------------------------------
 
@@ -207,13 +186,11 @@ class SimulatorApp:
         """The simulator's own control endpoints: faults, stats, the request log, settings."""
         route = (method, path)
         if route == ("GET", "/_sim/stats"):
-            await _json(send, 200, {**self.stats.snapshot(), "faults_pending": len(self.faults.pending()),
-                                    "speed": self.speed})
+            await _json(send, 200, self.snapshot())
         elif route == ("GET", "/_sim/requests"):
             await _json(send, 200, {"requests": self.stats.recent()})
         elif route == ("POST", "/_sim/reset"):
-            self.stats.reset()
-            self.faults.clear()
+            self.reset()
             await _json(send, 200, {"ok": True})
         elif route == ("GET", "/_sim/faults"):
             await _json(send, 200, {"pending": self.faults.pending()})
@@ -235,6 +212,73 @@ class SimulatorApp:
             await _json(send, 200, {"speed": self.speed})
         else:
             raise ApiError(404, "not_found_error", f"Not found: {method} {path}")
+
+
+# -- producers: the bodies of successful requests -------------------------------------------------------------------
+
+
+async def _send_stream(send: Send, plan: Plan, fault: Fault | None) -> str:
+    """A streaming reply, paced, with a mid-stream fault if one was asked for."""
+    sent = 0
+    for step in stream_steps(plan):
+        if fault and step.checkpoint and (sent >= fault.after or step.last_checkpoint):
+            if fault.kind == "error_midstream":
+                await _body(send, wire.OVERLOADED_EVENT)
+                await _body(send, b"", more=False)
+                return "failed"
+            if fault.kind == "disconnect_midstream":
+                raise SimulatedDisconnect()
+            await asyncio.sleep(fault.stall_seconds)  # a stall, then the stream resumes
+            fault = None
+        if step.delay:
+            await asyncio.sleep(step.delay)
+        await _body(send, step.data)
+        sent = step.tokens
+    await _body(send, b"", more=False)
+    return "completed"
+
+
+async def _send_whole(send: Send, plan: Plan, fault: Fault | None, request_id: str) -> str:
+    """A non-streaming reply: wait as long as generation would take, then send the whole Message."""
+    await _sleep(plan.total_seconds())
+    if fault and fault.kind == "error_midstream":
+        # Without a stream to carry it, the same overload is a plain 529.
+        await _fault_response(send, Fault("overloaded"), request_id)
+        return "failed"
+    if fault and fault.kind == "stall_midstream":
+        await asyncio.sleep(fault.stall_seconds)
+    payload = json.dumps(plan.message(final=True), separators=(",", ":"), ensure_ascii=False).encode()
+    if fault and fault.kind == "disconnect_midstream":
+        await send(_start(200, {"content-type": "application/json", "content-length": str(len(payload))},
+                          request_id))
+        await _body(send, payload[: len(payload) // 2])
+        raise SimulatedDisconnect()
+    await _json(send, 200, None, request_id, wire.ratelimit_headers(), _payload=payload)
+    return "completed"
+
+
+async def _send_replay(send: Send, body: bytes) -> str:
+    """Recorded SSE bytes, verbatim (fidelity tests, and lesson 02's look at a real stream)."""
+    await _body(send, body)
+    await _body(send, b"", more=False)
+    return "completed"
+
+
+async def _until_gone(receive: Receive, produce: Producer) -> str:
+    """Run a producer while watching for the client going away; returns how the response ended.
+
+    "abandoned" if the client left first (its producer is cancelled: nobody is reading). A producer's exception
+    (a simulated disconnect) propagates, so that the server drops the connection.
+    """
+    producer = asyncio.ensure_future(produce())
+    watcher = asyncio.ensure_future(_disconnected(receive))
+    try:
+        done, _ = await asyncio.wait((producer, watcher), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watcher.cancel()
+        if not producer.done():
+            producer.cancel()
+    return producer.result() if producer in done else "abandoned"
 
 
 # -- small ASGI helpers ----------------------------------------------------------------------------------------------
@@ -277,6 +321,18 @@ async def _fault_response(send: Send, fault: Fault, request_id: str) -> None:
     await _json(send, status, body, request_id, extra)
 
 
+def _authenticate(headers: dict[str, str]) -> None:
+    """Any key will do, sent either way the SDKs send it; none at all is a 401, as on the real API."""
+    bearer = headers.get("authorization", "")
+    if not (headers.get("x-api-key", "").strip() or (bearer.startswith("Bearer ") and bearer[7:].strip())):
+        raise ApiError(401, "authentication_error", "x-api-key header is required")
+
+
+def _int_header(headers: dict[str, str], name: str) -> int:
+    value = headers.get(name, "")
+    return int(value) if value.isdigit() else 0
+
+
 async def _read_json(receive: Receive, headers: dict[str, str]) -> Any:
     """The request body as JSON, within the API's size limit."""
     declared = headers.get("content-length")
@@ -286,7 +342,7 @@ async def _read_json(receive: Receive, headers: dict[str, str]) -> Any:
     while more:
         message = await receive()
         if message["type"] == "http.disconnect":
-            raise asyncio.CancelledError()
+            raise ClientGone()
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > MAX_BODY_BYTES:

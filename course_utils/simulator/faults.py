@@ -35,8 +35,10 @@ class Fault:
             raise FaultError(f"unknown fault {self.kind!r}; expected one of: {', '.join(KINDS)}")
         if not isinstance(self.after, int) or isinstance(self.after, bool) or self.after < 0:
             raise FaultError(f"'after' must be a whole number of tokens >= 0, got {self.after!r}")
-        if self.retry_after is not None and (not isinstance(self.retry_after, (int, float)) or self.retry_after < 0):
+        if self.retry_after is not None and not _seconds(self.retry_after):
             raise FaultError(f"'retry_after' must be a number of seconds >= 0, got {self.retry_after!r}")
+        if not _seconds(self.stall_seconds):
+            raise FaultError(f"'stall_seconds' must be a number of seconds >= 0, got {self.stall_seconds!r}")
 
     @property
     def pre_stream(self) -> bool:
@@ -46,6 +48,10 @@ class Fault:
     def to_dict(self) -> dict[str, Any]:
         """The fault as JSON-ready data."""
         return asdict(self)
+
+
+def _seconds(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
 
 
 def fault_from_headers(headers: Mapping[str, str]) -> Fault | None:

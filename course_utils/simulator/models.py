@@ -2,21 +2,44 @@
 
 from __future__ import annotations
 
+import importlib.util
 import re
+import sys
 import typing
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
-
-from anthropic.types import Model
 
 
 @lru_cache(maxsize=1)
 def known_models() -> tuple[str, ...]:
     """Every model id in the installed SDK's `anthropic.types.Model`, newest first as the SDK lists them."""
     ids: list[str] = []
-    for arg in typing.get_args(Model):
+    for arg in typing.get_args(_sdk_model_type()):
         ids.extend(a for a in typing.get_args(arg) if isinstance(a, str))
     return tuple(ids)
+
+
+def _sdk_model_type() -> Any:
+    """`anthropic.types.Model`; read from its own small module if the SDK is not imported yet.
+
+    Importing the SDK takes seconds, and `python -m course_utils.simulator` needs nothing else from it.
+    """
+    if "anthropic.types" not in sys.modules:
+        spec = importlib.util.find_spec("anthropic")
+        for folder in (spec.submodule_search_locations or []) if spec else []:
+            path = Path(folder) / "types" / "model.py"
+            module_spec = importlib.util.spec_from_file_location("_anthropic_model_ids", path)
+            if path.is_file() and module_spec and module_spec.loader:
+                module = importlib.util.module_from_spec(module_spec)
+                try:
+                    module_spec.loader.exec_module(module)
+                    return module.Model
+                except Exception:  # noqa: BLE001 - a layout we do not know: import the SDK instead
+                    break
+    from anthropic.types import Model
+
+    return Model
 
 
 def dated_id(model: str) -> str:

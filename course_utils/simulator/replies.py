@@ -77,8 +77,11 @@ def tool_results(content: Any) -> list[dict[str, Any]]:
 # ---------------------------------------------------------------------------------------------------------------------
 # Memory: facts the user stated in earlier turns. This is what makes history visibly matter in lesson 04.
 
-_NAME = re.compile(r"\b(?:my name is|my name's|call me|i am|i'm)\s+([A-Z][a-zA-Z\-]{1,30})\b")
-_HOME = re.compile(r"\b(?:i live in|i'm from|i am from|i come from)\s+([A-Z][a-zA-Z\- ]{1,40}?)(?=[.,!?;]|\s+and\b|$)")
+# The lead-in ("My name is", "i'm") matches in any case; the name or place itself must be capitalised.
+_NAME = re.compile(r"\b(?i:my name is|my name's|call me|i am|i['’]m)\s+([A-Z][a-zA-Z\-]{1,30})\b")
+_HOME = re.compile(
+    r"\b(?i:i live in|i['’]m from|i am from|i come from)\s+([A-Z][a-zA-Z\- ]{1,40}?)(?=[.,!?;]|\s+and\b|$)"
+)
 _FAVOURITE = re.compile(
     r"\bmy fav(?:ou)?rite\s+([a-z][a-z ]{1,30}?)\s+is\s+([A-Za-z0-9][A-Za-z0-9\- ']{0,40}?)(?=[.,!?;]|\s+and\b|$)", re.I
 )
@@ -105,7 +108,7 @@ def _recall(question: str, facts: dict[str, str], user_texts: list[str]) -> str 
     """Answer a question about the conversation itself, or None if it is not one."""
     q = question.lower()
     earlier = len(user_texts) - 1
-    if re.search(r"\b(what(?:'s| is) my name|who am i|do you (?:know|remember) my name)\b", q):
+    if re.search(r"\b(what(?:['’]s| is) my name|who am i|do you (?:know|remember) my name)\b", q):
         if "name" in facts:
             return f"Your name is {facts['name']}. You told me earlier in this conversation."
         return ("I don't know your name yet: you haven't told me in this conversation. I only see the messages "
@@ -114,7 +117,7 @@ def _recall(question: str, facts: dict[str, str], user_texts: list[str]) -> str 
         if "home" in facts:
             return f"You told me you live in {facts['home']}."
         return "You haven't told me where you live in this conversation."
-    fav = re.search(r"\bwhat(?:'s| is) my fav(?:ou)?rite\s+([a-z ]+?)\s*\??$", q)
+    fav = re.search(r"\bwhat(?:['’]s| is) my fav(?:ou)?rite\s+([a-z ]+?)\s*\??$", q)
     if fav:
         key = "favourite " + fav.group(1).strip()
         if key in facts:

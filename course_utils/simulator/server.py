@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import socket
 import threading
@@ -14,8 +15,16 @@ import uvicorn
 
 from .app import SimulatorApp
 from .faults import DEFAULT_AFTER, DEFAULT_STALL_SECONDS, Fault
+from .models import known_models
 
 SPEED_ENV = "COURSE_SIM_SPEED"
+
+
+def check_speed(speed: float, name: str = "speed") -> float:
+    """The speed if it is a finite number >= 0, else a ValueError saying what is accepted."""
+    if not (isinstance(speed, (int, float)) and not isinstance(speed, bool) and math.isfinite(speed) and speed >= 0):
+        raise ValueError(f"{name} must be a number >= 0 (1 real-time, 2 twice as fast, 0 no delay), got {speed!r}")
+    return float(speed)
 
 
 def speed_from_env(default: float = 1.0) -> float:
@@ -24,12 +33,9 @@ def speed_from_env(default: float = 1.0) -> float:
     if not raw:
         return default
     try:
-        speed = float(raw)
+        return check_speed(float(raw), SPEED_ENV)
     except ValueError:
         raise ValueError(f"{SPEED_ENV} must be a number >= 0 (1 real-time, 0 no delay), got {raw!r}") from None
-    if speed < 0:
-        raise ValueError(f"{SPEED_ENV} must be >= 0, got {raw!r}")
-    return speed
 
 
 def bind_socket(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
@@ -45,20 +51,42 @@ def bind_socket(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
 
 def uvicorn_server(app: Any, *, log_level: str = "warning", graceful: float = 1.0) -> uvicorn.Server:
     """A uvicorn server for an ASGI app, quiet and quick to stop even with streams open."""
-    config = uvicorn.Config(app, log_level=log_level, access_log=False, lifespan="on", backlog=2048,
-                            timeout_graceful_shutdown=graceful, timeout_keep_alive=30)
-    return uvicorn.Server(config)
+    return uvicorn.Server(_config(app, log_level, graceful))
+
+
+def _config(app: Any, log_level: str, graceful: float, **options: Any) -> uvicorn.Config:
+    return uvicorn.Config(app, log_level=log_level, access_log=False, lifespan="on", backlog=2048,
+                          timeout_graceful_shutdown=graceful, timeout_keep_alive=30, **options)
+
+
+class SimulatorServer(uvicorn.Server):
+    """uvicorn, quiet, that cuts the simulator's requests in flight before shutting down.
+
+    A stalled stream would otherwise hold the graceful shutdown until its timeout, then end in a logged
+    cancellation traceback; cut first, every connection closes at once, as when a real server goes down.
+    """
+
+    def __init__(self, app: SimulatorApp, *, log_level: str = "warning", graceful: float = 1.0) -> None:
+        # proxy_headers off: nothing sits in front of the simulator, and it saves a middleware on every request.
+        super().__init__(_config(app, log_level, graceful, proxy_headers=False))
+        self.simulator_app = app
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        """Cut open requests, then shut down as uvicorn does."""
+        self.simulator_app.close()
+        await super().shutdown(sockets)
 
 
 class Simulator:
     """A Messages API simulator on a free loopback port, served from a background thread."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, speed: float | None = None) -> None:
-        self.app = SimulatorApp(speed=speed_from_env() if speed is None else speed)
+        self.app = SimulatorApp(speed=speed_from_env() if speed is None else check_speed(speed))
         self._sock = bind_socket(host, port)
         self.host, self.port = self._sock.getsockname()[:2]
-        self._server = uvicorn_server(self.app)
+        self._server = SimulatorServer(self.app)
         self._thread: threading.Thread | None = None
+        self._stopped = False
 
     @property
     def base_url(self) -> str:
@@ -73,14 +101,14 @@ class Simulator:
 
     @speed.setter
     def speed(self, value: float) -> None:
-        if value < 0:
-            raise ValueError("speed must be >= 0 (0 means no delay)")
-        self.app.speed = float(value)
+        self.app.speed = check_speed(value)
 
     def start(self) -> "Simulator":
         """Start serving in a daemon thread; returns once the server accepts connections."""
         if self._thread is not None:
             return self
+        if self._stopped:
+            raise RuntimeError("a stopped Simulator cannot be restarted; create a new one")
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._sock]},
                                         name=f"simulator:{self.port}", daemon=True)
         self._thread.start()
@@ -92,12 +120,16 @@ class Simulator:
         return self
 
     def stop(self) -> None:
-        """Stop serving; open streams are cut after a one-second grace period."""
+        """Stop serving; requests still in flight (a stalled stream too) are cut, as when a real server goes down."""
         if self._thread is None:
             return
         self._server.should_exit = True
-        self._thread.join(timeout=10)
+        self._thread.join(timeout=5)
+        if self._thread.is_alive():  # only if the loop itself is blocked; do not wait for anything
+            self._server.force_exit = True
+            self._thread.join(timeout=5)
         self._thread = None
+        self._stopped = True
         self._sock.close()
 
     def __enter__(self) -> "Simulator":
@@ -122,16 +154,15 @@ class Simulator:
 
     def stats(self) -> dict[str, Any]:
         """Counters: `requests`, `streams_open`, `streams_completed`, `streams_abandoned`, `streams_failed`..."""
-        return {**self.app.stats.snapshot(), "faults_pending": len(self.app.faults.pending()), "speed": self.speed}
+        return self.app.snapshot()
 
     def requests(self) -> list[dict[str, Any]]:
         """Recent `/v1/messages` requests: status, fault, retry count (never a credential)."""
         return self.app.stats.recent()
 
     def reset(self) -> None:
-        """Zero the counters, forget the request log and drop queued faults."""
-        self.app.stats.reset()
-        self.app.faults.clear()
+        """Zero the counters, forget the request log, drop queued faults and replays."""
+        self.app.reset()
 
     def wait_idle(self, timeout: float = 5.0) -> bool:
         """Wait until no stream is open; True if that happened within `timeout` seconds."""
@@ -170,9 +201,9 @@ def serve_forever(host: str, port: int, speed: float) -> None:
     """Serve in the foreground, printing the base URL first, until interrupted."""
     app = SimulatorApp(speed=speed)
     sock = bind_socket(host, port)
+    known_models()  # load the SDK's model list now, so that the first request is as quick as the rest
     bound_host, bound_port = sock.getsockname()[:2]
     shown = f"[{bound_host}]" if ":" in bound_host else bound_host
     print(f"http://{shown}:{bound_port}", flush=True)
     print(json.dumps({"speed": speed, "stats": f"http://{shown}:{bound_port}/_sim/stats"}), flush=True)
-    server = uvicorn_server(app, log_level="warning")
-    server.run(sockets=[sock])
+    SimulatorServer(app).run(sockets=[sock])

@@ -27,17 +27,25 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _check_content(content: Any, where: str) -> None:
+def _check_text(text: str) -> None:
+    # The real API words these without a block index.
+    if not text:
+        raise _bad("messages: text content blocks must be non-empty")
+    if not text.strip():
+        raise _bad("messages: text content blocks must contain non-whitespace text")
+
+
+def _check_content(content: Any, where: str, final_assistant: bool) -> None:
     if isinstance(content, str):
-        if not content.strip():
-            raise _bad(f"{where}: text content blocks must be non-empty")
+        _check_text(content)
         return
     if not isinstance(content, list):
-        raise _bad(f"{where}: Input should be a valid string or a list of content blocks")
-    if not content:
-        raise _bad(f"{where}: at least one content block is required")
+        raise _bad(f"{where}.content: Input should be a valid string or a list of content blocks")
+    if not content and not final_assistant:  # an empty final assistant turn is a prefill of nothing: allowed
+        raise _bad(f"{where}: all messages must have non-empty content except for the optional final assistant "
+                   "message")
     for j, block in enumerate(content):
-        here = f"{where}.{j}"
+        here = f"{where}.content.{j}"
         if not isinstance(block, dict) or "type" not in block:
             raise _bad(f"{here}.type: Field required")
         if block["type"] not in BLOCK_TYPES:
@@ -46,8 +54,7 @@ def _check_content(content: Any, where: str) -> None:
         if block["type"] == "text":
             if not isinstance(block.get("text"), str):
                 raise _bad(f"{here}.text: Field required")
-            if not block["text"].strip():
-                raise _bad(f"{here}.text: text content blocks must be non-empty")
+            _check_text(block["text"])
         if block["type"] == "tool_result" and not isinstance(block.get("tool_use_id"), str):
             raise _bad(f"{here}.tool_use_id: Field required")
 
@@ -66,7 +73,17 @@ def _check_messages(messages: Any) -> None:
             raise _bad(f"messages.{i}.role: Input should be 'user' or 'assistant'")
         if "content" not in message:
             raise _bad(f"messages.{i}.content: Field required")
-        _check_content(message["content"], f"messages.{i}.content")
+        final_assistant = i == len(messages) - 1 and message["role"] == "assistant"
+        _check_content(message["content"], f"messages.{i}", final_assistant)
+        if final_assistant and _text_of(message["content"]) != _text_of(message["content"]).rstrip():
+            raise _bad("messages: final assistant content cannot end with trailing whitespace")
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    texts = [b["text"] for b in content if b.get("type") == "text"]
+    return texts[-1] if texts else ""
 
 
 def _check_model(body: dict[str, Any]) -> None:

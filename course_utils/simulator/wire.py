@@ -118,3 +118,7 @@ def message_stop() -> bytes:
 
 
 PING = sse("ping", {})
+# The overload a stream can end with after its 200, spaced as in the API's documentation.
+OVERLOADED_EVENT = (b'event: error\n'
+                    b'data: {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}\n\n')
+
