@@ -8,9 +8,11 @@ Or from a shell: `python -m course_utils.server --port 8000`.
 """
 
 from .app import create_app, upstream_client
+from .client import stream_chat
 from .errors import ChatError
 from .runner import AppServer
 from .schema import ChatMessage, ChatRequest
 from .settings import ChatSettings
 
-__all__ = ["AppServer", "ChatError", "ChatMessage", "ChatRequest", "ChatSettings", "create_app", "upstream_client"]
+__all__ = ["AppServer", "ChatError", "ChatMessage", "ChatRequest", "ChatSettings", "create_app", "stream_chat",
+           "upstream_client"]

@@ -38,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
              else "the real Claude API")
     print(f"Answers come from {where}; model {course.model}. Stop with Ctrl+C.", flush=True)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx2").setLevel(logging.WARNING)  # one line per upstream request is noise here
     app = create_app(ChatSettings(model=course.model, offline=course.offline))
     server = uvicorn_server(app, log_level="info", graceful=GRACEFUL_SHUTDOWN)
     server.run(sockets=[sock])  # handles SIGINT/SIGTERM itself

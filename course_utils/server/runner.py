@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from types import TracebackType
@@ -28,6 +29,11 @@ class AppServer:
         self.host, self.port = self._sock.getsockname()[:2]
         self._server = uvicorn_server(app, graceful=GRACEFUL_SHUTDOWN)
         self._thread: threading.Thread | None = None
+
+    @property
+    def socket(self) -> socket.socket:
+        """The listening socket: options set on it before `start()` (e.g. SO_SNDBUF) apply to every connection."""
+        return self._sock
 
     @property
     def url(self) -> str:

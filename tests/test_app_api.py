@@ -1,0 +1,337 @@
+"""The chat endpoint over real HTTP: uvicorn on loopback, the real SDK upstream, the simulator behind it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import anthropic
+import fastapi.routing
+import httpx
+import pytest
+
+from course_utils.server import AppServer, ChatError, ChatSettings, create_app, stream_chat
+from course_utils.server.schema import MAX_BODY_BYTES, MAX_CONTENT_CHARS, MAX_TOKENS_LIMIT, MAX_TURNS
+from course_utils.simulator import Simulator
+from course_utils.sse import parse_sse
+
+from conftest import MODEL
+
+ROOT = Path(__file__).resolve().parents[1]
+KEY = "test-key-never-sent-to-the-browser"
+HELLO = [{"role": "user", "content": "Hello there"}]
+LONG = [{"role": "user", "content": "Write 4000 words about the ocean"}]
+
+
+@pytest.fixture(scope="module")
+def app(sim: Simulator) -> Iterator[AppServer]:
+    """The app as deployed: its own client (made in the lifespan), default retries, pointed at the simulator."""
+    settings = ChatSettings(base_url=sim.base_url, api_key=KEY, read_timeout=10.0)
+    with AppServer(create_app(settings)) as server:
+        yield server
+
+
+def post(app: AppServer, body: object, **kwargs: object) -> httpx.Response:
+    """One POST to /api/chat, body read whole."""
+    return httpx.post(app.url + "api/chat", json=body, timeout=10, **kwargs)  # type: ignore[arg-type]
+
+
+def events(response: httpx.Response) -> list[tuple[str | None, dict]]:
+    """The (event, data) pairs of a whole event-stream body."""
+    return [(e.event, e.json()) for e in parse_sse([response.content], strict_eof=True)]
+
+
+def text_of(evs: list[tuple[str | None, dict]]) -> str:
+    """The concatenated `text` events."""
+    return "".join(data["text"] for name, data in evs if name == "text")
+
+
+def direct_text(client: anthropic.Anthropic, **params: object) -> str:
+    """The same request straight to the simulator through the SDK: the reference answer."""
+    message = client.messages.create(model=MODEL, **params)  # type: ignore[call-overload]
+    return "".join(block.text for block in message.content if block.type == "text")
+
+
+# -- the happy path ---------------------------------------------------------------------------------------------------
+
+
+def test_streams_text_events_then_one_done(app: AppServer, client: anthropic.Anthropic) -> None:
+    response = post(app, {"messages": HELLO, "max_tokens": 60})
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/event-stream")
+    assert response.headers["cache-control"] == "no-cache"
+    assert response.headers["x-accel-buffering"] == "no"
+    evs = events(response)
+    names = [name for name, _ in evs]
+    assert names[-1] == "done" and set(names[:-1]) == {"text"} and len(names) > 3
+    assert text_of(evs) == direct_text(client, max_tokens=60, messages=HELLO)
+    done = evs[-1][1]
+    assert done["stop_reason"] in {"end_turn", "max_tokens"}
+    assert done["usage"]["output_tokens"] > 0 and done["usage"]["input_tokens"] > 0
+
+
+def test_browser_never_sees_key_or_upstream_headers(app: AppServer, fresh_sim: Simulator) -> None:
+    response = post(app, {"messages": HELLO, "max_tokens": 20})
+    assert response.status_code == 200
+    leaked = [h for h in response.headers if h.startswith(("anthropic-", "request-id", "x-should-retry"))]
+    assert leaked == []
+    assert KEY not in response.text and KEY not in str(response.headers)
+    fresh_sim.inject("error_midstream", after=3)
+    assert KEY not in post(app, {"messages": HELLO}).text
+
+
+@pytest.mark.parametrize("params", [
+    {"max_tokens": 5},
+    {"max_tokens": 200, "system": "You are a pirate."},
+    {"max_tokens": 200, "model": "claude-sonnet-4-6"},
+], ids=["max_tokens", "system", "model"])
+def test_parameters_reach_the_upstream(app: AppServer, fresh_sim: Simulator, client: anthropic.Anthropic,
+                                       params: dict) -> None:
+    evs = events(post(app, {"messages": HELLO, **params}))
+    assert fresh_sim.requests()[0]["model"] == params.get("model", MODEL)
+    if "model" not in params:
+        assert text_of(evs) == direct_text(client, messages=HELLO, **params)
+    if "system" in params:
+        assert text_of(evs) != direct_text(client, messages=HELLO, max_tokens=200)
+    if params["max_tokens"] == 5:
+        assert evs[-1][1]["stop_reason"] == "max_tokens" and evs[-1][1]["usage"]["output_tokens"] == 5
+
+
+def test_history_reaches_the_upstream(app: AppServer) -> None:
+    turns = [{"role": "user", "content": "My name is Ada."}]
+    first = text_of(events(post(app, {"messages": turns, "max_tokens": 100})))
+    turns += [{"role": "assistant", "content": first}, {"role": "user", "content": "What's my name?"}]
+    assert "Ada" in text_of(events(post(app, {"messages": turns, "max_tokens": 100})))
+    assert "Ada" not in text_of(events(post(app, {"messages": turns[-1:], "max_tokens": 100})))
+
+
+def test_many_concurrent_streams_all_finish(app: AppServer, fresh_sim: Simulator) -> None:
+    async def one(http: httpx.AsyncClient, n: int) -> str | None:
+        body = {"messages": [{"role": "user", "content": f"Tell me fact number {n} about octopuses"}],
+                "max_tokens": 40}
+        async with http.stream("POST", app.url + "api/chat", json=body) as response:
+            last = None
+            async for line in response.aiter_lines():
+                if line.startswith("event: "):
+                    last = line.removeprefix("event: ")
+            return last
+
+    async def run() -> list[str | None]:
+        async with httpx.AsyncClient(timeout=20) as http:
+            return await asyncio.gather(*(one(http, n) for n in range(30)))
+
+    assert asyncio.run(run()) == ["done"] * 30
+    assert fresh_sim.stats()["streams_completed"] == 30
+
+
+# -- validation: bad input never reaches the upstream ------------------------------------------------------------------
+
+USER = {"role": "user", "content": "hi"}
+INVALID = {
+    "no messages": ({"messages": []}, 422, "messages"),
+    "missing messages": ({"system": "x"}, 422, "messages: Field required"),
+    "messages not a list": ({"messages": "hi"}, 422, "messages"),
+    "bad role": ({"messages": [{"role": "system", "content": "hi"}]}, 422, "messages.0.role"),
+    "empty content": ({"messages": [{"role": "user", "content": ""}]}, 422, "messages.0.content"),
+    "blank content": ({"messages": [{"role": "user", "content": " \n "}]}, 422, "must not be blank"),
+    "content not text": ({"messages": [{"role": "user", "content": 42}]}, 422, "messages.0.content"),
+    "unknown turn field": ({"messages": [{**USER, "name": "x"}]}, 422, "messages.0.name"),
+    "last turn from assistant": ({"messages": [USER, {"role": "assistant", "content": "yo"}]}, 422,
+                                 "last message must come from the user"),
+    "content too long": ({"messages": [{"role": "user", "content": "a" * (MAX_CONTENT_CHARS + 1)}]}, 422,
+                         "messages.0.content"),
+    "too many turns": ({"messages": [USER] * (MAX_TURNS + 1)}, 422, "messages"),
+    "conversation too long": ({"messages": [{"role": "user", "content": "a" * MAX_CONTENT_CHARS}] * 6}, 422,
+                              "conversation is"),
+    "system too long": ({"messages": [USER], "system": "s" * 4001}, 422, "system"),
+    "max_tokens zero": ({"messages": [USER], "max_tokens": 0}, 422, "max_tokens"),
+    "max_tokens too big": ({"messages": [USER], "max_tokens": MAX_TOKENS_LIMIT + 1}, 422, "max_tokens"),
+    "max_tokens as text": ({"messages": [USER], "max_tokens": "100"}, 422, "max_tokens"),
+    "unknown model": ({"messages": [USER], "model": "gpt-4o"}, 422, "'gpt-4o' is not available here"),
+    "retired model": ({"messages": [USER], "model": "claude-3-5-sonnet-20241022"}, 422, "model"),
+    "unknown field": ({"messages": [USER], "temperature": 2}, 422, "temperature: Extra inputs"),
+    "body not an object": ([USER], 422, "Input should be a valid dictionary"),
+}
+
+
+@pytest.mark.parametrize("body,status,words", INVALID.values(), ids=INVALID.keys())
+def test_invalid_input_is_a_4xx_naming_the_problem(app: AppServer, fresh_sim: Simulator, body: object, status: int,
+                                                   words: str) -> None:
+    response = post(app, body)
+    assert response.status_code == status
+    assert response.headers["content-type"] == "application/json"
+    error = response.json()["error"]
+    assert error["type"] == "invalid_request_error" and words in error["message"]
+    assert fresh_sim.stats()["requests"] == 0
+
+
+@pytest.mark.parametrize("content,headers,status,words", [
+    (b'{"messages": [', {"content-type": "application/json"}, 400, "not valid JSON"),
+    (b'{"messages": [{"role": "user", "content": "hi"}]}', {"content-type": "text/plain"}, 415, "Content-Type"),
+    (b"x" * (MAX_BODY_BYTES + 1), {"content-type": "application/json"}, 413, "larger than the limit"),
+    (iter([b"x" * 65536] * 5), {"content-type": "application/json"}, 413, "larger than the limit"),  # chunked
+], ids=["not json", "not declared json", "body too large", "chunked body too large"])
+def test_malformed_bodies_are_refused(app: AppServer, fresh_sim: Simulator, content: object, headers: dict,
+                                      status: int, words: str) -> None:
+    response = httpx.post(app.url + "api/chat", content=content, headers=headers, timeout=10)  # type: ignore[arg-type]
+    assert response.status_code == status
+    assert words in response.json()["error"]["message"]
+    assert fresh_sim.stats()["requests"] == 0
+
+
+# -- upstream failures --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fault,status,error_type", [
+    ("rate_limit", 429, "rate_limit_error"),
+    ("overloaded", 503, "overloaded_error"),
+    ("api_error", 502, "api_error"),
+])
+def test_upstream_error_before_the_stream_is_a_real_status(app: AppServer, fresh_sim: Simulator, fault: str,
+                                                           status: int, error_type: str) -> None:
+    fresh_sim.inject(fault, count=3, retry_after=0.01)  # more than the SDK's two retries
+    response = post(app, {"messages": HELLO})
+    assert response.status_code == status
+    assert response.json()["error"]["type"] == error_type
+    assert response.headers["retry-after"] == "0.01"  # when to come back travels; nothing else from upstream does
+    assert [r["retry_count"] for r in fresh_sim.requests()] == [0, 1, 2]
+
+
+def test_upstream_error_absorbed_by_a_retry_is_invisible(app: AppServer, fresh_sim: Simulator) -> None:
+    fresh_sim.inject("overloaded", count=2, retry_after=0.01)
+    response = post(app, {"messages": HELLO, "max_tokens": 20})
+    assert response.status_code == 200 and events(response)[-1][0] == "done"
+    assert fresh_sim.stats()["requests"] == 3
+
+
+def test_midstream_error_is_an_error_event_after_the_text(app: AppServer, fresh_sim: Simulator) -> None:
+    full = text_of(events(post(app, {"messages": LONG, "max_tokens": 100})))
+    fresh_sim.inject("error_midstream", after=10)
+    response = post(app, {"messages": LONG, "max_tokens": 100})
+    assert response.status_code == 200
+    evs = events(response)
+    assert [name for name, _ in evs].count("error") == 1 and evs[-1][0] == "error"
+    assert "done" not in [name for name, _ in evs]
+    partial = text_of(evs)
+    assert partial and full.startswith(partial) and len(partial) < len(full)
+    assert evs[-1][1] == {"type": "overloaded_error", "message": evs[-1][1]["message"]}
+    assert "overloaded" in evs[-1][1]["message"]
+    assert fresh_sim.stats()["requests"] == 2  # nothing after the first byte is retried
+
+
+def test_upstream_drop_is_an_error_event(app: AppServer, fresh_sim: Simulator) -> None:
+    fresh_sim.inject("disconnect_midstream", after=10)
+    evs = events(post(app, {"messages": LONG, "max_tokens": 100}))
+    assert text_of(evs) and evs[-1][0] == "error"
+    assert evs[-1][1]["type"] == "api_connection_error"
+
+
+def test_upstream_stall_gets_pings_then_a_timeout_event(sim: Simulator, fresh_sim: Simulator,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    # FastAPI pings every 15 s; a shorter interval makes the keep-alives visible within a test.
+    monkeypatch.setattr(fastapi.routing, "_PING_INTERVAL", 0.2)
+    settings = ChatSettings(base_url=sim.base_url, api_key=KEY, read_timeout=1.0)
+    fresh_sim.inject("stall_midstream", after=5, stall_seconds=30)
+    with AppServer(create_app(settings)) as app:
+        started = time.monotonic()
+        response = post(app, {"messages": LONG, "max_tokens": 100})
+    assert time.monotonic() - started < 5
+    body = response.content
+    assert body.count(b": ping\n\n") >= 3  # comments keep proxies from closing a quiet connection
+    evs = events(response)
+    assert text_of(evs) and evs[-1] == ("error", {"type": "timeout_error", "message": evs[-1][1]["message"]})
+
+
+# -- disconnects: the upstream closes at once ---------------------------------------------------------------------------
+
+
+def test_client_disconnect_closes_the_upstream(app: AppServer, fresh_sim: Simulator) -> None:
+    fresh_sim.speed = 5  # paced, so the answer is still being generated when the client leaves
+    received = []
+    for event in stream_chat(app.url, LONG, max_tokens=2000):
+        received.append(event)
+        if len(received) == 3:
+            break  # leaving the loop closes the connection
+    started = time.monotonic()
+    assert fresh_sim.wait_idle(2.0)
+    assert time.monotonic() - started < 0.5
+    assert fresh_sim.stats()["streams_abandoned"] == 1 and fresh_sim.stats()["streams_completed"] == 0
+
+
+@pytest.mark.slow
+def test_client_that_stopped_reading_still_closes_the_upstream() -> None:
+    # A slow client: it stops reading until the server's writes block, then leaves. The relay generator is then
+    # parked at a `yield` that is never resumed, so only the yield dependency can close the upstream promptly
+    # (an `async with` inside the generator would wait for the generator to be garbage-collected).
+    with Simulator(speed=15) as sim:
+        server = AppServer(create_app(ChatSettings(base_url=sim.base_url, api_key=KEY)))
+        # Small buffers on both ends stand for a slow network: the server's writes block after ~80 KB.
+        server.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        body = json.dumps({"messages": LONG, "max_tokens": MAX_TOKENS_LIMIT}).encode()
+        with server, socket.socket() as conn:
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2048)
+            conn.connect((server.host, server.port))
+            conn.sendall(b"POST /api/chat HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+            time.sleep(3.5)  # blocked by now, while the upstream is still generating (it needs ~4 s)
+            assert sim.stats()["streams_open"] == 1
+            conn.close()
+            started = time.monotonic()
+            assert sim.wait_idle(1.0)
+            assert time.monotonic() - started < 0.5
+        assert sim.stats()["streams_abandoned"] == 1
+
+
+# -- the page, the config, the command line ------------------------------------------------------------------------------
+
+
+def test_page_config_and_health(app: AppServer) -> None:
+    page = httpx.get(app.url)
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    for asset in ("/static/sse.js", "/static/chat.js", "/static/chat.css"):
+        assert asset in page.text
+        assert httpx.get(app.url.rstrip("/") + asset).status_code == 200
+    config = httpx.get(app.url + "api/config").json()
+    assert config["model"] == MODEL and MODEL in config["models"] and config["max_tokens"]["max"] == MAX_TOKENS_LIMIT
+    assert httpx.get(app.url + "healthz").json() == {"ok": True}
+    assert httpx.get(app.url + "nowhere").json()["error"]["type"] == "not_found_error"
+
+
+def test_client_helper_raises_chat_error(app: AppServer, fresh_sim: Simulator) -> None:
+    fresh_sim.inject("rate_limit", count=3, retry_after=0.01)
+    with pytest.raises(ChatError) as caught:
+        list(stream_chat(app.url, HELLO))
+    assert caught.value.status == 429 and caught.value.headers == {"retry-after": "0.01"}
+
+
+@pytest.mark.slow
+def test_command_line_serves_the_page_and_exits_on_sigterm_mid_stream() -> None:
+    env = {**os.environ, "COURSE_OFFLINE": "1", "COURSE_SIM_SPEED": "1", "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "course_utils.server", "--port", "0"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        url = proc.stdout.readline().strip()  # type: ignore[union-attr]
+        assert url.startswith("http://127.0.0.1:") and url.endswith("/")
+        assert "simulator" in proc.stdout.readline()  # type: ignore[union-attr]
+        assert "<title>" in httpx.get(url, timeout=5).text
+        stream = stream_chat(url, LONG, max_tokens=2000)
+        assert next(stream).event == "text"  # a stream is open...
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)  # ...and the server still stops, after its graceful-shutdown delay
+        assert proc.wait(timeout=10) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal once it is done
+        assert time.monotonic() - started < 5
+        stream.close()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for pipe in (proc.stdout, proc.stderr):
+            pipe.close()  # type: ignore[union-attr]

@@ -1,0 +1,244 @@
+"""The chat page in a real headless Chromium: streaming, history, Stop, errors, and the SSE parser at every split."""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import Iterator
+
+import anthropic
+import httpx
+import pytest
+from browser_support import CHROMIUM_ARGS, chromium_path, screenshot
+from conftest import MODEL, fixtures_dir
+
+from course_utils.server import AppServer, ChatSettings, create_app
+from course_utils.simulator import Simulator
+from course_utils.sse import encode_event, parse_sse
+
+pytestmark = pytest.mark.browser
+sync_api = pytest.importorskip("playwright.sync_api")
+
+TIMEOUT_MS = 15_000
+ANSWER_DONE = "document.querySelectorAll('.msg.assistant:not(.streaming)').length >= {n}"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    """One Chromium for the module."""
+    path = chromium_path()
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def app(sim: Simulator) -> Iterator[AppServer]:
+    """The chat app in front of the session simulator."""
+    settings = ChatSettings(base_url=sim.base_url, api_key="test-key", offline=True)
+    with AppServer(create_app(settings)) as server:
+        yield server
+
+
+@pytest.fixture
+def page(browser: object, app: AppServer, fresh_sim: Simulator) -> Iterator[object]:
+    """A fresh tab on the chat page, its console errors collected (a test fails on any)."""
+    context = browser.new_context(viewport={"width": 1100, "height": 820})  # type: ignore[attr-defined]
+    tab = context.new_page()
+    tab.set_default_timeout(TIMEOUT_MS)
+    errors: list[str] = []
+    tab.on("pageerror", lambda exc: errors.append(str(exc)))
+    tab.goto(app.url)
+    tab.wait_for_selector("#mode:not([hidden])")  # the config has loaded
+    yield tab
+    context.close()
+    assert errors == []
+
+
+def send(page: object, text: str) -> None:
+    """Type a message and press Enter, as a person would."""
+    page.fill("#prompt", text)  # type: ignore[attr-defined]
+    page.press("#prompt", "Enter")  # type: ignore[attr-defined]
+
+
+def last_answer(page: object) -> str:
+    """The text of the last assistant message."""
+    return page.locator(".msg.assistant .text").last.text_content()  # type: ignore[attr-defined]
+
+
+def reference(sim: Simulator, messages: list[dict[str, str]]) -> str:
+    """The answer the simulator gives the SDK directly for the same conversation (replies are deterministic)."""
+    client = anthropic.Anthropic(base_url=sim.base_url, api_key="test-key")
+    message = client.messages.create(model=MODEL, max_tokens=1024, messages=messages)  # type: ignore[arg-type]
+    return "".join(block.text for block in message.content if block.type == "text")
+
+
+# -- the chat ---------------------------------------------------------------------------------------------------------
+
+
+def test_a_message_streams_in_behind_a_typing_indicator(page: object, fresh_sim: Simulator) -> None:
+    fresh_sim.speed = 2  # paced, so the text visibly grows
+    page.evaluate("""() => {
+        window.seen = {typing: false, lengths: []};
+        new MutationObserver(() => {
+            if (document.querySelector('.typing')) seen.typing = true;
+            const text = document.querySelector('.msg.assistant .text');
+            if (text) seen.lengths.push(text.textContent.length);
+        }).observe(document.body, {subtree: true, childList: true, characterData: true});
+    }""")  # type: ignore[attr-defined]
+    question = "Tell me a fun fact about octopuses."
+    send(page, question)
+    page.wait_for_function(ANSWER_DONE.format(n=1))  # type: ignore[attr-defined]
+    seen = page.evaluate("window.seen")  # type: ignore[attr-defined]
+    growth = sorted(set(seen["lengths"]))
+    assert seen["typing"] and len(growth) >= 5 and growth[0] < growth[-1] / 4  # many steps, not one
+    assert last_answer(page) == reference(fresh_sim, [{"role": "user", "content": question}])
+    assert "tokens" in page.locator(".msg.assistant .meta").text_content()  # type: ignore[attr-defined]
+    assert page.locator(".typing").count() == 0  # type: ignore[attr-defined]
+    screenshot(page, "chat-streamed")
+
+
+def test_a_second_turn_sends_the_history(page: object, fresh_sim: Simulator) -> None:
+    bodies: list[dict] = []
+    page.on("request", lambda r: bodies.append(r.post_data_json) if r.url.endswith("/api/chat") else None)  # type: ignore[attr-defined]
+    send(page, "My name is Ada.")
+    page.wait_for_function(ANSWER_DONE.format(n=1))  # type: ignore[attr-defined]
+    first = last_answer(page)
+    send(page, "What's my name?")
+    page.wait_for_function(ANSWER_DONE.format(n=2))  # type: ignore[attr-defined]
+    assert "Ada" in last_answer(page)
+    assert bodies[-1]["messages"] == [{"role": "user", "content": "My name is Ada."},
+                                      {"role": "assistant", "content": first},
+                                      {"role": "user", "content": "What's my name?"}]
+    assert bodies[-1]["model"] == MODEL
+    screenshot(page, "chat-history")
+
+
+def test_stop_keeps_the_partial_answer_and_closes_the_upstream(page: object, fresh_sim: Simulator) -> None:
+    fresh_sim.speed = 1
+    send(page, "Write 500 words about the ocean.")
+    page.wait_for_function("(document.querySelector('.msg.streaming .text') || {textContent: ''})"  # type: ignore[attr-defined]
+                           ".textContent.length > 60")
+    page.click("#stop")  # type: ignore[attr-defined]
+    page.wait_for_selector("#send:not([hidden])")  # type: ignore[attr-defined]
+    partial = last_answer(page)
+    assert fresh_sim.wait_idle(1.0)  # the browser's abort reached the simulator through the app
+    stats = fresh_sim.stats()
+    assert stats["streams_abandoned"] == 1 and stats["streams_completed"] == 0
+    time.sleep(0.3)
+    assert last_answer(page) == partial and len(partial) > 60  # kept, and nothing arrived after Stop
+    assert "stopped" in page.locator(".msg.assistant .meta").text_content()  # type: ignore[attr-defined]
+    assert page.evaluate("chatHistory()")[-1] == {"role": "assistant", "content": partial}  # type: ignore[attr-defined]
+    screenshot(page, "chat-stopped")
+
+
+def test_a_midstream_error_shows_a_banner_and_keeps_the_text(page: object, fresh_sim: Simulator) -> None:
+    question = "Write 300 words about the ocean."
+    full = reference(fresh_sim, [{"role": "user", "content": question}])
+    fresh_sim.inject("error_midstream", after=12)
+    send(page, question)
+    banner = page.wait_for_selector(".error-banner")  # type: ignore[attr-defined]
+    assert "overloaded" in banner.text_content()
+    partial = last_answer(page)
+    assert partial and full.startswith(partial) and len(partial) < len(full)
+    assert page.is_visible("#send")  # type: ignore[attr-defined]
+    screenshot(page, "chat-error")
+
+
+def test_an_error_before_the_stream_shows_its_message(page: object, fresh_sim: Simulator) -> None:
+    fresh_sim.inject("rate_limit", count=3, retry_after=0.01)
+    send(page, "Hello")
+    banner = page.wait_for_selector(".error-banner")  # type: ignore[attr-defined]
+    assert "Too many requests" in banner.text_content() and "retry after 0.01 s" in banner.text_content()
+    assert last_answer(page) == ""
+
+
+def test_screenshot_of_a_conversation(page: object, fresh_sim: Simulator) -> None:
+    send(page, "My name is Ada.")
+    page.wait_for_function(ANSWER_DONE.format(n=1))  # type: ignore[attr-defined]
+    send(page, "What's my name?")
+    page.wait_for_function(ANSWER_DONE.format(n=2))  # type: ignore[attr-defined]
+    fresh_sim.inject("error_midstream", after=10)
+    send(page, "Tell me a fun fact about octopuses.")
+    page.wait_for_selector(".error-banner")  # type: ignore[attr-defined]
+    path = screenshot(page, "chat")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 20_000
+
+
+# -- the page's SSE parser, split at every byte -------------------------------------------------------------------------
+
+# What the page does with a list of chunks, and what the seed article's parser does (split each chunk on "\n").
+SPLIT_HARNESS = """([b64, seed]) => {
+    const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+    const ours = (chunks) => {
+        const parser = new SSEParser();
+        const events = chunks.flatMap((chunk) => parser.feed(chunk)).concat(parser.end());
+        return events.map((e) => [e.event, e.data]);
+    };
+    const seeds = (chunks) => {
+        const decoder = new TextDecoder();
+        const out = [];
+        for (const value of chunks) {
+            for (const line of decoder.decode(value).split("\\n")) {
+                if (!line.startsWith("data: ")) continue;
+                const data = line.slice(6);
+                try { JSON.parse(data); out.push(["message", data]); } catch (_) { /* "ignore malformed chunks" */ }
+            }
+        }
+        return out;
+    };
+    const parse = seed ? seeds : ours;
+    const whole = parse([bytes]);
+    const broken = [];
+    for (let i = 0; i <= bytes.length; i++) {
+        if (JSON.stringify(parse([bytes.slice(0, i), bytes.slice(i)])) !== JSON.stringify(whole)) broken.push(i);
+    }
+    const bytewise = JSON.stringify(parse(Array.from(bytes, (b) => Uint8Array.of(b)))) === JSON.stringify(whole);
+    return {whole, broken, bytewise, size: bytes.length};
+}"""
+
+
+def tricky_stream() -> bytes:
+    """Every line ending, a comment, multi-line data and multi-byte characters: the splits that break parsers."""
+    text = (encode_event("text", {"text": "Grüße, 日本 🌊"})
+            + b": ping\r\n\r\n"
+            + b"event: text\r\ndata: {\"text\": \"crlf\"}\r\n\r\n"
+            + b"event: text\rdata: {\"text\": \"cr only\"}\r\r"
+            + b"event: note\ndata: line one\ndata: line two\n\n"
+            + b"data: no event name\n\n"
+            + encode_event("done", {"stop_reason": "end_turn", "usage": {"output_tokens": 3}}))
+    return text
+
+
+def streams(app: AppServer) -> dict[str, bytes]:
+    """Recorded streams from the SDK's repository, one captured from this app, and the tricky one."""
+    fixtures = fixtures_dir() / "streaming"
+    basic = (fixtures / "basic_response.txt").read_bytes().rstrip(b"\n") + b"\n\n"
+    captured = httpx.post(app.url + "api/chat", timeout=10, json={
+        "messages": [{"role": "user", "content": "Hello there"}], "max_tokens": 40}).content
+    return {
+        "recorded basic_response": basic,
+        "recorded basic_response, CRLF": basic.replace(b"\n", b"\r\n"),
+        "recorded stream-a-refusal (padded JSON)": (fixtures / "stream-a-refusal.sse").read_bytes(),
+        "captured from /api/chat": captured,
+        "tricky line endings and UTF-8": tricky_stream(),
+    }
+
+
+def test_page_parser_is_right_at_every_split_point(page: object, app: AppServer) -> None:
+    for name, raw in streams(app).items():
+        result = page.evaluate(SPLIT_HARNESS, [base64.b64encode(raw).decode(), False])  # type: ignore[attr-defined]
+        expected = [[e.event or "message", e.data] for e in parse_sse([raw], strict_eof=True)]
+        assert result["whole"] == expected, name  # the same events as the Python parser
+        assert len(expected) >= 5, name
+        assert result["broken"] == [], f"{name}: wrong at split points {result['broken'][:10]}"
+        assert result["bytewise"], f"{name}: wrong when fed one byte at a time"
+
+
+def test_the_seed_articles_parser_breaks_at_split_points(page: object, app: AppServer) -> None:
+    # The same harness finds the seed's bug, so the test above could fail.
+    raw = streams(app)["recorded basic_response"]
+    result = page.evaluate(SPLIT_HARNESS, [base64.b64encode(raw).decode(), True])  # type: ignore[attr-defined]
+    assert len(result["whole"]) == 9
+    assert len(result["broken"]) > result["size"] // 2  # a split inside any data line loses or garbles it
