@@ -66,7 +66,7 @@ def report(task_id: str, name: str, outcomes: list[Outcome]) -> str:
     if last.kind in {"missing", "forbidden", "exit"}:
         return f"❌ {head}: {last.message}"
     if passed == len(outcomes):
-        return f"✅ {head}: all {len(outcomes)} checks passed."
+        return f"✅ {head}: " + ("its check passed." if passed == 1 else f"all {passed} checks passed.")
     lines = [f"❌ {head}: {passed} of {len(outcomes)} checks passed."]
     lines += [f"   ✗ {o.title}: {o.message}" for o in outcomes if not o.passed]
     return "\n".join(lines)

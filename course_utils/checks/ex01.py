@@ -13,11 +13,11 @@ _ACCUMULATORS = ("course_utils.accumulator", "course_utils.history", "anthropic.
 TASKS = (
     Task("01.1", "collect_text", "Collect the text of a stream", forbid=_ACCUMULATORS),
     Task("01.2", "collect_usage", "Collect the usage and the stop reason", forbid=_ACCUMULATORS),
-    Task("01.3", "measure_ttft", "Measure time to first token and total time"),
+    Task("01.3", "measure_ttft", "Measure time to first token and total time", forbid=("course_utils.timing",)),
     Task("01.4", "stream_to", "Show the text as it arrives"),
 )
 
-ABOUT_RIVERS = "Tell me about rivers."
+ABOUT = "Tell me about volcanoes."
 WEATHER_TOOL = {"name": "get_weather", "description": "The current weather in a city.",
                 "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}
 
@@ -43,9 +43,9 @@ def text_of(message) -> str:
 
 @check("01.1", "joins the text of every text delta")
 def joins_text(env: Env) -> None:
-    events = raw_events(env, ABOUT_RIVERS, 60)
+    events = raw_events(env, ABOUT, 60)
     got = env.call(env.learner(), iter(events))
-    expect_equal(got, text_of(final_message(env, ABOUT_RIVERS, 60)), "collect_text(events)")
+    expect_equal(got, text_of(final_message(env, ABOUT, 60)), "collect_text(events)")
 
 
 @check("01.1", "keeps only text, not a tool call's JSON")
@@ -74,7 +74,7 @@ def _usage_matches(env: Env, prompt: str, max_tokens: int, **extra: object) -> d
 
 @check("01.2", "input and output tokens and the stop reason of a whole reply")
 def usage_whole(env: Env) -> None:
-    _usage_matches(env, ABOUT_RIVERS, 200)
+    _usage_matches(env, ABOUT, 200)
 
 
 @check("01.2", "a reply cut short by max_tokens")
@@ -89,7 +89,7 @@ def usage_truncated(env: Env) -> None:
 def timed(env: Env, max_tokens: int) -> tuple[float, float, float, float]:
     """Run the learner's measure_ttft with pacing on; return their (ttft, total) and the plan's (first, total)."""
     env.sim.speed = 2  # real pacing at twice real time: timing is the point, and checks stay quick
-    got = env.call(env.learner(), env.client(), env.model, ABOUT_RIVERS, max_tokens)
+    got = env.call(env.learner(), env.client(), env.model, ABOUT, max_tokens)
     expect(isinstance(got, tuple) and len(got) == 2, f"measure_ttft must return (ttft, total), got {short(got)}")
     expect(all(isinstance(x, (int, float)) for x in got), f"both numbers must be seconds, got {short(got)}")
     expect(env.sent, "measure_ttft sent no request through the client it was given")
@@ -118,8 +118,8 @@ def total_matches(env: Env) -> None:
 @check("01.4", "calls on_text with pieces that add up to the reply", timeout=20)
 def pieces_add_up(env: Env) -> None:
     pieces: list[str] = []
-    got = env.call(env.learner(), env.client(), env.model, ABOUT_RIVERS, 60, pieces.append)
-    want = text_of(final_message(env, ABOUT_RIVERS, 60))
+    got = env.call(env.learner(), env.client(), env.model, ABOUT, 60, pieces.append)
+    want = text_of(final_message(env, ABOUT, 60))
     expect(len(pieces) > 1, f"on_text was called {len(pieces)} time(s): call it with each piece as it arrives")
     expect_equal("".join(pieces), want, "the pieces given to on_text, joined")
     expect_equal(got, want, "the returned text")
@@ -130,7 +130,7 @@ def pieces_on_time(env: Env) -> None:
     env.sim.speed = 2
     seen: list[float] = []
     start = time.perf_counter()
-    env.call(env.learner(), env.client(), env.model, ABOUT_RIVERS, 60, lambda text: seen.append(time.perf_counter()))
+    env.call(env.learner(), env.client(), env.model, ABOUT, 60, lambda text: seen.append(time.perf_counter()))
     expect(len(seen) > 1, f"on_text was called {len(seen)} time(s): call it with each piece as it arrives")
     plan = env.plan(env.sent[-1])
     first, spread = seen[0] - start, seen[-1] - seen[0]

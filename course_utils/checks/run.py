@@ -3,6 +3,7 @@ into an outcome with a message a learner can act on."""
 
 from __future__ import annotations
 
+import gc
 import io
 import signal
 import threading
@@ -29,7 +30,7 @@ def run_check(check: Check, task: Task, namespace: Mapping[str, Any], simulator:
     kind, message = "passed", ""
     printed = _Capped(capture)
     try:
-        with _maybe_capture(printed, capture), time_limit(check.timeout):
+        with _maybe_capture(printed, capture), _no_gc_surprises(), time_limit(check.timeout):
             check.func(env)
     except CheckFailed as exc:
         kind, message = "failed", str(exc)
@@ -51,6 +52,19 @@ def run_check(check: Check, task: Task, namespace: Mapping[str, Any], simulator:
     earned = check.points if kind == "passed" else 0.0
     return Outcome(task=check.task, key=check.key, title=check.title, kind=kind, points=earned,  # type: ignore
                    max_points=check.points, message=message, visibility=check.visibility, printed=printed.text)
+
+
+@contextmanager
+def _no_gc_surprises() -> Iterator[None]:
+    """No garbage collection during the check: a finalizer of an earlier check's SDK stream, run by the collector
+    while the learner's code happens to be on the stack, would look as if their code had used the SDK."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 @contextmanager

@@ -85,14 +85,26 @@ def feedback(results: Mapping[str, Any]) -> str:
         for t in tests:
             hidden = " (hidden)" if t["visibility"] != "visible" else ""
             out.append(f"| {t['name']}{hidden} | {t['score']:g} / {t['max_score']:g} | {MARK[t['status']]} |")
-        failed = [t for t in tests if t["status"] == "failed"]
-        if failed:
-            out += ["", "What to fix:", ""]
-            out += [f"- **{t['name']}**: {_one_paragraph(t['output'])}" for t in failed]
+        fixes = _what_to_fix([t for t in tests if t["status"] == "failed"])
+        if fixes:
+            out += ["", "What to fix:", ""] + fixes
         if info["notes"]:
             out += ["", "While running your notebook:", ""] + [f"- {note}" for note in info["notes"]]
         out.append("")
     return "\n".join(out)
+
+
+def _what_to_fix(failed: list[dict[str, Any]]) -> list[str]:
+    """One line per failed check, or one per task when all its failures say the same thing."""
+    lines: list[str] = []
+    for number in dict.fromkeys(t["number"] for t in failed):
+        tests = [t for t in failed if t["number"] == number]
+        if len(tests) > 1 and len({t["output"] for t in tests}) == 1:
+            task = tests[0]["name"].partition(":")[0]
+            lines.append(f"- **{task}** ({len(tests)} checks): {_one_paragraph(tests[0]['output'])}")
+        else:
+            lines += [f"- **{t['name']}**: {_one_paragraph(t['output'])}" for t in tests]
+    return lines
 
 
 def _one_paragraph(text: str) -> str:

@@ -186,9 +186,12 @@ async def _execute(nb: Any, plan: list[Cell], job: Job, workdir: Path) -> Run:
 
     client.on_cell_executed = reply_hook
     deadline = time.monotonic() + job.budget
+    skipped_tasks: set[str] = set()
     try:
         async with client.async_setup_kernel():
             for index, cell in enumerate(plan):
+                if cell.role == "check" and cell.key.partition("/")[0] in skipped_tasks:
+                    continue  # an earlier check of this task hung the kernel until the interrupt: not again
                 remaining = deadline - time.monotonic()
                 if remaining < 1 and cell.role != "bootstrap":
                     run.out_of_time_at = index
@@ -201,9 +204,12 @@ async def _execute(nb: Any, plan: list[Cell], job: Job, workdir: Path) -> Run:
                     run.died_at = index
                     break
                 run.executed.add(index)
-                if index in run.timed_out and not await _responsive(client, nb):
-                    run.stuck_at = index
-                    break
+                if index in run.timed_out:
+                    if cell.role == "check":
+                        skipped_tasks.add(cell.key.partition("/")[0])
+                    if not await _responsive(client, nb):
+                        run.stuck_at = index
+                        break
     except Exception as exc:  # the kernel would not start, or nbclient failed: the grader's problem, not the learner's
         run.failure = f"{type(exc).__name__}: {exc}"
     return run
@@ -356,6 +362,9 @@ def _why_no_result(i: int, plan: list[Cell], nb: Any, run: Run, limit: float) ->
         return "not_run", "the notebook used up its grading time before this check could run."
     if i in run.timed_out:
         return "timeout", f"did not finish within {limit:g} s (an endless loop, or waiting for something forever?)."
+    if i not in run.executed and any(plan[j].key.partition("/")[0] == plan[i].key.partition("/")[0]
+                                     for j in run.timed_out if plan[j].role == "check"):
+        return "timeout", "not run: an earlier check of this task did not finish and had to be interrupted."
     errors = _errors(nb.cells[i])
     detail = f" ({errors[0][0]}: {errors[0][1][:120]})" if errors else ""
     return "error", ("no result came back from this check" + detail + ". If your notebook changes Python's builtins "
@@ -373,7 +382,7 @@ def _run_notes(plan: list[Cell], nb: Any, run: Run, learner: dict[int, Cell]) ->
             notes.append(f"{label} ran longer than {cell.timeout:g} s and was interrupted.")
         elif i in run.executed:
             for ename, evalue in _errors(nb.cells[i]):
-                notes.append(f"{label} raised {ename}: {evalue[:160]}")
+                notes.append(f"{label} raised {ename}" + (f": {evalue[:160]}" if evalue else "."))
         if run.dropped.get(i):
             notes.append(f"{label} printed too much: {run.dropped[i]:,} characters of output were not kept.")
         if run.stuck_at == i:
