@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import signal
 import socket
@@ -264,6 +265,24 @@ def test_client_disconnect_closes_the_upstream(app: AppServer, fresh_sim: Simula
     assert fresh_sim.wait_idle(2.0)
     assert time.monotonic() - started < 0.5
     assert fresh_sim.stats()["streams_abandoned"] == 1 and fresh_sim.stats()["streams_completed"] == 0
+
+
+def test_leaving_a_fast_stream_logs_no_error(app: AppServer, fresh_sim: Simulator) -> None:
+    # Leaving while events pile up makes FastAPI's SSE teardown raise BrokenResourceError (fastapi 0.165), which
+    # uvicorn would log as a crash on every Stop; the app's QuietDisconnects middleware drops exactly that.
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    logger = logging.getLogger("uvicorn.error")
+    logger.addHandler(handler)
+    try:
+        for _ in range(10):
+            with httpx.stream("POST", app.url + "api/chat", json={"messages": LONG, "max_tokens": 2000}) as response:
+                next(response.iter_bytes())
+        assert fresh_sim.wait_idle(2.0)
+    finally:
+        logger.removeHandler(handler)
+    assert [r.getMessage() for r in records if r.levelno >= logging.ERROR] == []
 
 
 @pytest.mark.slow

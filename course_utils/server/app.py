@@ -19,8 +19,8 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
-from .body_limit import BodyLimit
 from .errors import ChatError, error_body
+from .middleware import BodyLimit, QuietDisconnects
 from .relay import UpstreamStream, relay
 from .schema import MAX_BODY_BYTES, MAX_TOKENS_LIMIT
 from .settings import ChatSettings
@@ -117,4 +117,5 @@ def create_app(settings: ChatSettings | None = None, *, client: anthropic.AsyncA
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
+    app.add_middleware(QuietDisconnects)
     return app
