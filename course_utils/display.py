@@ -52,7 +52,7 @@ def _note(ax: Axes, text: str, xy: tuple[float, float], offset: tuple[float, flo
     return ax.annotate(text, xy=xy, xytext=offset, textcoords="offset points", fontsize=9, color=color,
                        ha="left" if offset[0] >= 0 else "right", va="center",
                        arrowprops={"arrowstyle": "-", "color": color, "lw": 0.8, "shrinkB": 2},
-                       bbox={"boxstyle": "round,pad=0.25", "fc": "white", "ec": "none", "alpha": 0.85})
+                       bbox={"boxstyle": "round,pad=0.25", "fc": "white", "ec": "none", "alpha": 0.6})
 
 
 def plot_arrivals(timelines: Sequence[Timeline], *, ax: Axes | None = None,
@@ -60,20 +60,21 @@ def plot_arrivals(timelines: Sequence[Timeline], *, ax: Axes | None = None,
     """Step plot of characters received against time, one line per timeline, first words and end annotated."""
     ax = _axes(ax, (8.5, 4.2))
     top = max((t.chars for t in timelines), default=0) or 1
+    right = max((t.ended if t.ended is not None else t.curve()[0][-1] for t in timelines), default=1.0) or 1.0
     for i, timeline in enumerate(timelines):
         color = f"C{i}"
         times, counts = timeline.curve()
         ax.step(times, counts, where="post", color=color, lw=2.2, label=timeline.label or f"reply {i + 1}")
         first, end = timeline.first_at, timeline.ended
-        height = top * (0.55 - 0.14 * i)
         if first is not None:
             ax.axvline(first, color=color, ls=":", lw=1.2)
-        if len([text for _, text in timeline.arrivals if text]) == 1:
-            # Everything in one piece (a blocking call): one label, on the left, as it is usually the last event.
-            _note(ax, f"everything at once: {timeline.ttft:.2f} s", (first, height), (-10, 0), color)
-            continue
-        if first is not None:
-            _note(ax, f"first words: {timeline.ttft:.2f} s", (first, height), (10, 0), color)
+            # Labels go left of the first words, where this line is still flat at zero, when there is room.
+            side = -10 if first > 0.35 * right else 10
+            if len([text for _, text in timeline.arrivals if text]) == 1:  # everything in one piece: one label
+                _note(ax, f"everything at once: {timeline.ttft:.2f} s", (first, top * (0.55 - 0.14 * i)), (side, 0),
+                      color)
+                continue
+            _note(ax, f"first words: {timeline.ttft:.2f} s", (first, top * (0.55 - 0.14 * i)), (side, 0), color)
         if end is not None:
             ax.plot([end], [counts[-1]], marker="o", ms=5, color=color)
             _note(ax, f"done: {timeline.total:.2f} s", (end, counts[-1]), (-14, 10 + 14 * i), color)
