@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import os
 import signal
 import socket
@@ -19,7 +18,7 @@ import fastapi.routing
 import httpx
 import pytest
 
-from course_utils.server import AppServer, ChatError, ChatSettings, create_app, stream_chat
+from course_utils.server import AppServer, ChatError, ChatSettings, create_app, server_errors, stream_chat
 from course_utils.server.schema import MAX_BODY_BYTES, MAX_CONTENT_CHARS, MAX_TOKENS_LIMIT, MAX_TURNS
 from course_utils.simulator import Simulator
 from course_utils.sse import parse_sse
@@ -270,19 +269,12 @@ def test_client_disconnect_closes_the_upstream(app: AppServer, fresh_sim: Simula
 def test_leaving_a_fast_stream_logs_no_error(app: AppServer, fresh_sim: Simulator) -> None:
     # Leaving while events pile up makes FastAPI's SSE teardown raise BrokenResourceError (fastapi 0.165), which
     # uvicorn would log as a crash on every Stop; the app's QuietDisconnects middleware drops exactly that.
-    records: list[logging.LogRecord] = []
-    handler = logging.Handler()
-    handler.emit = records.append  # type: ignore[method-assign]
-    logger = logging.getLogger("uvicorn.error")
-    logger.addHandler(handler)
-    try:
+    with server_errors() as errors:
         for _ in range(10):
             with httpx.stream("POST", app.url + "api/chat", json={"messages": LONG, "max_tokens": 2000}) as response:
                 next(response.iter_bytes())
         assert fresh_sim.wait_idle(2.0)
-    finally:
-        logger.removeHandler(handler)
-    assert [r.getMessage() for r in records if r.levelno >= logging.ERROR] == []
+    assert errors == []
 
 
 @pytest.mark.slow

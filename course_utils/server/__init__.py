@@ -10,9 +10,9 @@ Or from a shell: `python -m course_utils.server --port 8000`.
 from .app import create_app, upstream_client
 from .client import stream_chat
 from .errors import ChatError
-from .runner import AppServer
+from .runner import AppServer, server_errors
 from .schema import ChatMessage, ChatRequest
 from .settings import ChatSettings
 
-__all__ = ["AppServer", "ChatError", "ChatMessage", "ChatRequest", "ChatSettings", "create_app", "stream_chat",
-           "upstream_client"]
+__all__ = ["AppServer", "ChatError", "ChatMessage", "ChatRequest", "ChatSettings", "create_app", "server_errors",
+           "stream_chat", "upstream_client"]

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import TracebackType
 from typing import Any
 
@@ -70,3 +73,27 @@ class AppServer:
 
     def __repr__(self) -> str:
         return f"AppServer({self.url!r})"
+
+
+class _Collect(logging.Handler):
+    def __init__(self, into: list[str]) -> None:
+        super().__init__(logging.ERROR)
+        self.into = into
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.into.append(record.getMessage())
+
+
+@contextmanager
+def server_errors(logger: str = "uvicorn.error") -> Iterator[list[str]]:
+    """Collect the errors a server logs (e.g. "Exception in ASGI application") instead of printing tracebacks."""
+    log = logging.getLogger(logger)
+    errors: list[str] = []
+    handler, propagate = _Collect(errors), log.propagate
+    log.addHandler(handler)
+    log.propagate = False  # uvicorn's own stderr handler sits on the parent logger
+    try:
+        yield errors
+    finally:
+        log.removeHandler(handler)
+        log.propagate = propagate

@@ -13,7 +13,8 @@
     newChat: $("new-chat"),
   };
 
-  // The conversation as the API sees it: only what the user saw, so a stopped answer stays as far as it got.
+  // The conversation as the API sees it. A turn joins it only once its answer is complete: a stopped or failed
+  // turn stays on screen but is never sent again (lesson 04: the history must say what really happened).
   const history = [];
   let controller = null; // the AbortController of the answer being streamed, if any
 
@@ -49,6 +50,7 @@
     row.append(bubble);
     els.messages.append(row);
     scrollDown(true);
+    return row;
   }
 
   /** An assistant message that starts as a typing indicator and grows as text arrives. */
@@ -111,8 +113,8 @@
   }
 
   async function ask(text) {
-    history.push({ role: "user", content: text });
-    addUserMessage(text);
+    const turn = { role: "user", content: text };
+    const userRow = addUserMessage(text);
     const answer = addAssistantMessage();
     controller = new AbortController();
     setStreaming(true);
@@ -122,7 +124,7 @@
       const response = await fetch("/api/chat", {
         method: "POST",
         headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
-        body: JSON.stringify({ messages: history, model: els.model.value || undefined }),
+        body: JSON.stringify({ messages: [...history, turn], model: els.model.value || undefined }),
         signal: controller.signal,
       });
       if (!response.ok) throw await failureOf(response);
@@ -144,17 +146,18 @@
       const tags = [[`${done.usage.output_tokens} tokens · ${seconds} s`, false]];
       if (done.stop_reason === "max_tokens") tags.push(["cut at max_tokens", true]);
       answer.finish(tags);
+      if (received) history.push(turn, { role: "assistant", content: received });
     } catch (err) {
+      userRow.classList.add("unrecorded");
       if (err.name === "AbortError") {
-        answer.finish([["stopped", true]]);
+        answer.finish([["stopped", true], ["not kept in the conversation", false]]);
       } else {
-        answer.finish([]);
         answer.fail(err instanceof ChatFailure ? err
           : new ChatFailure("network_error", "Could not reach the server. Check it is running and try again."));
+        answer.finish([["not kept in the conversation", false]]);
       }
     } finally {
       controller = null;
-      if (received) history.push({ role: "assistant", content: received });
       setStreaming(false);
     }
   }
