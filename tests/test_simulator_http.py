@@ -181,6 +181,17 @@ def test_concurrent_streams_are_counted_exactly(fresh_sim: Simulator) -> None:
     assert (stats["requests"], stats["streams_completed"], stats["streams_open"]) == (40, 40, 0)
 
 
+def test_a_stream_read_to_the_end_is_already_counted(fresh_sim: Simulator) -> None:
+    with httpx.Client() as client:
+        for n in range(1, 31):
+            with client.stream("POST", fresh_sim.base_url + "/v1/messages", json={**BODY, "stream": True},
+                               headers=KEY) as response:
+                response.read()
+            stats = fresh_sim.stats()  # no wait_idle(): the count lands before the stream's last byte
+            assert (stats["streams_completed"], stats["streams_open"]) == (n, 0)
+            assert fresh_sim.requests()[-1]["status"] == 200
+
+
 def test_faults_and_counters_are_thread_safe(fresh_sim: Simulator) -> None:
     fresh_sim.inject("overloaded", count=10, retry_after=0.01)
     client = anthropic.Anthropic(base_url=fresh_sim.base_url, api_key="k", max_retries=10)

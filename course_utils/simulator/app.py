@@ -24,7 +24,9 @@ from .validation import ApiError, validate_count_tokens, validate_messages
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
-Producer = Callable[[], Awaitable[str]]  # sends a response body; returns how it ended: "completed" or "failed"
+# Sends a response body (a stream's without its final empty chunk: `_stream` sends that once it has counted the
+# stream); returns how it ended: "completed" or "failed".
+Producer = Callable[[], Awaitable[str]]
 
 MAX_BODY_BYTES = 32 * 1024 * 1024  # the real API's request size limit
 SSE_HEADERS = {"content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache"}
@@ -174,11 +176,15 @@ class SimulatorApp:
         """Send a 200 event stream's headers, run its producer, and count how the stream ended."""
         await send(_start(200, {**SSE_HEADERS, **wire.ratelimit_headers()}, request_id))
         self.stats.add("streams_open")
-        outcome = "failed"  # stays so if the producer raised: a simulated disconnect, or close()
         try:
             outcome = await _until_gone(receive, produce)
-        finally:
-            self.stats.end_stream(outcome)
+        except BaseException:
+            self.stats.end_stream("failed")  # a simulated disconnect, or close(): the connection is about to drop
+            raise
+        # Counted before the body's last byte, so that a client who has seen the whole stream sees it counted.
+        self.stats.end_stream(outcome)
+        if outcome != "abandoned":
+            await _body(send, b"", more=False)
 
     # -- /_sim/* -----------------------------------------------------------------------------------------------------
 
@@ -224,7 +230,6 @@ async def _send_stream(send: Send, plan: Plan, fault: Fault | None) -> str:
         if fault and step.checkpoint and (sent >= fault.after or step.last_checkpoint):
             if fault.kind == "error_midstream":
                 await _body(send, wire.OVERLOADED_EVENT)
-                await _body(send, b"", more=False)
                 return "failed"
             if fault.kind == "disconnect_midstream":
                 raise SimulatedDisconnect()
@@ -234,7 +239,6 @@ async def _send_stream(send: Send, plan: Plan, fault: Fault | None) -> str:
             await asyncio.sleep(step.delay)
         await _body(send, step.data)
         sent = step.tokens
-    await _body(send, b"", more=False)
     return "completed"
 
 
@@ -260,7 +264,6 @@ async def _send_whole(send: Send, plan: Plan, fault: Fault | None, request_id: s
 async def _send_replay(send: Send, body: bytes) -> str:
     """Recorded SSE bytes, verbatim (fidelity tests, and lesson 02's look at a real stream)."""
     await _body(send, body)
-    await _body(send, b"", more=False)
     return "completed"
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from json.encoder import encode_basestring  # json.dumps's own string encoder
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -85,16 +86,20 @@ def block_start(index: int, block: dict[str, Any]) -> bytes:
     return sse("content_block_start", {"type": "content_block_start", "index": index, "content_block": block})
 
 
+# Deltas are nearly all of a stream's events: their bytes are a template plus one JSON string, which is several
+# times cheaper than json.dumps of the whole event and gives the same bytes.
+_DELTA = (b'event: content_block_delta\ndata: {"type":"content_block_delta","index":%d,'
+          b'"delta":{"type":"%s","%s":%s}}\n\n')
+
+
 def text_delta(index: int, text: str) -> bytes:
     """A `content_block_delta` carrying a piece of text."""
-    delta = {"type": "text_delta", "text": text}
-    return sse("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta})
+    return _DELTA % (index, b"text_delta", b"text", encode_basestring(text).encode())
 
 
 def json_delta(index: int, partial_json: str) -> bytes:
     """A `content_block_delta` carrying a fragment of a tool call's JSON input."""
-    delta = {"type": "input_json_delta", "partial_json": partial_json}
-    return sse("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta})
+    return _DELTA % (index, b"input_json_delta", b"partial_json", encode_basestring(partial_json).encode())
 
 
 def block_stop(index: int) -> bytes:
