@@ -62,12 +62,14 @@ class Course:
 
 
 def _has_real_key() -> bool:
-    key = os.environ.get("ANTHROPIC_API_KEY", "").strip()
-    return bool(key) and key != OFFLINE_KEY
+    return bool(os.environ.get("ANTHROPIC_API_KEY", "").strip())
 
 
 def setup(offline: bool | None = None, speed: float | None = None, quiet: bool = False) -> Course:
     """Load `.env`, choose live or offline mode, point the SDK at the right place, and say which (never the key)."""
+    if os.environ.get("ANTHROPIC_API_KEY") == OFFLINE_KEY:
+        # Our placeholder from an earlier offline setup() in this process: a key added to .env since then must win.
+        del os.environ["ANTHROPIC_API_KEY"]
     load_dotenv(find_dotenv(usecwd=True), override=False)
     if offline is None:
         offline = os.environ.get("COURSE_OFFLINE", "").strip().lower() in _TRUE or not _has_real_key()

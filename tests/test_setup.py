@@ -107,3 +107,23 @@ def test_a_dotenv_key_in_the_working_directory_is_loaded(tmp_path: Path) -> None
     # ...and COURSE_OFFLINE in the same .env wins over the key.
     line, report, _ = run_setup(tmp_path, {}, dotenv=f"ANTHROPIC_API_KEY={FAKE_KEY}\nCOURSE_OFFLINE=1\n")
     assert line.startswith(OFFLINE_LINE) and report["mode"] == "offline"
+
+
+def test_a_key_added_to_dotenv_after_an_offline_setup_switches_to_live(tmp_path: Path) -> None:
+    # A learner starts offline, adds a key to .env, and re-runs the first cell in the same kernel.
+    script = (
+        "import os, pathlib\n"
+        "from course_utils import setup\n"
+        "setup()\n"
+        f"pathlib.Path('.env').write_text('ANTHROPIC_API_KEY={FAKE_KEY}\\n')\n"
+        "course = setup()\n"
+        "print(course.mode, os.environ.get('ANTHROPIC_BASE_URL'))\n"
+    )
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "COURSE_"))}
+    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True,
+                          env={**base, "COURSE_SIM_SPEED": "0"}, timeout=60)
+    assert done.returncode == 0, done.stderr
+    first, second, result = done.stdout.splitlines()
+    assert first.startswith(OFFLINE_LINE) and second.startswith(LIVE_LINE)
+    assert result == "live None"  # the simulator's base URL is gone: the SDK goes to the real API again
+    assert FAKE_KEY not in done.stdout + done.stderr
