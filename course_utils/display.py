@@ -3,7 +3,7 @@
     plot_arrivals([blocking, streaming])        # characters on screen over time (lesson 01)
     plot_lanes(timelines)                        # one lane per stream, a tick per piece (lesson 03)
     live = LiveMarkdown(); live.append(text); live.finish()
-    event_table(events)                          # what each SSE event carries (lesson 02)
+    event_table(events); plot_events(events)     # what each SSE event carries, and their order (lesson 02)
 
 Matplotlib is imported only by the plotting functions, so the rest is cheap to import.
 """
@@ -26,8 +26,8 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
     from matplotlib.text import Annotation
 
-__all__ = ["LiveMarkdown", "Table", "event_table", "kernel_stdout_sends", "plot_arrivals", "plot_lane_groups",
-           "plot_lanes", "summarize_event", "table"]
+__all__ = ["EVENT_TYPES", "LiveMarkdown", "Table", "event_table", "kernel_stdout_sends", "plot_arrivals",
+           "plot_events", "plot_lane_groups", "plot_lanes", "summarize_event", "table"]
 
 WAITING_COLOR = "0.72"  # the grey of "nothing on screen yet"
 
@@ -136,6 +136,38 @@ def plot_lane_groups(groups: Mapping[str, Sequence[Timeline]], *, title: str = "
     if title:
         fig.suptitle(title, x=0.02, ha="left", fontsize=13)
     return fig
+
+
+EVENT_TYPES = ("message_start", "content_block_start", "ping", "content_block_delta", "content_block_stop",
+               "message_delta", "message_stop", "error")
+
+
+def plot_events(events: Sequence[Any], *, ax: Axes | None = None,
+                title: str = "The events of one stream, in order") -> Axes:
+    """Each event of a stream as a dot: its number across, its type down, coloured by the content block it belongs to."""
+    ax = _axes(ax, (9, 3.6))
+    ax.grid(False, axis="x")
+    data = [_as_dict(event) for event in events]
+    rows = [EVENT_TYPES.index(d.get("type")) if d.get("type") in EVENT_TYPES else len(EVENT_TYPES) for d in data]
+    numbers = list(range(1, len(data) + 1))
+    ax.plot(numbers, rows, color="0.8", lw=1, zorder=1)  # the path the stream takes through the grammar
+    blocks = [d.get("index") for d in data]
+    for block in sorted({b for b in blocks if b is not None}):
+        kinds = {d["content_block"].get("type") for d in data
+                 if d.get("type") == "content_block_start" and d.get("index") == block}
+        points = [(n, r) for n, r, b in zip(numbers, rows, blocks) if b == block]
+        ax.scatter(*zip(*points), s=28, color=f"C{block}", zorder=2,
+                   label=f"block {block} ({', '.join(sorted(kinds)) or '?'})")
+    points = [(n, r) for n, r, b in zip(numbers, rows, blocks) if b is None]
+    if points:
+        ax.scatter(*zip(*points), s=28, color="0.3", marker="s", zorder=2, label="the message as a whole")
+    names = list(EVENT_TYPES) + (["(other)"] if len(EVENT_TYPES) in rows else [])
+    ax.set_yticks(range(len(names)), names)
+    ax.set_ylim(len(names) - 0.5, -0.5)  # the grammar reads top to bottom
+    ax.set_xlabel("event number in the stream")
+    ax.set_title(title, loc="left", fontsize=12)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=9)
+    return ax
 
 
 # -- live Markdown ---------------------------------------------------------------------------------------------------

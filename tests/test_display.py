@@ -18,8 +18,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.collections import LineCollection  # noqa: E402
 
 from course_utils.display import (  # noqa: E402
-    LiveMarkdown, event_table, kernel_stdout_sends, plot_arrivals, plot_lane_groups, plot_lanes, summarize_event,
-    table,
+    EVENT_TYPES, LiveMarkdown, event_table, kernel_stdout_sends, plot_arrivals, plot_events, plot_lane_groups,
+    plot_lanes, summarize_event, table,
 )
 from course_utils.simulator import Simulator  # noqa: E402
 from course_utils.sse import parse_sse  # noqa: E402
@@ -132,6 +132,23 @@ def test_plot_lane_groups_stacks_groups_on_one_time_axis() -> None:
     assert top.get_xlabel() == "" and "seconds" in bottom.get_xlabel()
     assert len(top.get_yticklabels()) == 3 and len(bottom.get_yticklabels()) == 2
     assert figure._suptitle.get_text() == "Streams"
+
+
+def test_plot_events_places_each_event_by_number_type_and_block(fresh_sim: Simulator) -> None:
+    events = raw_events(fresh_sim, max_tokens=200, tools=[WEATHER],
+                        messages=[{"role": "user", "content": "What is the weather in Paris?"}])
+    ax = plot_events(events)
+    assert png(ax.figure).startswith(b"\x89PNG")
+    path = ax.get_lines()[0]
+    assert list(path.get_xdata()) == list(range(1, len(events) + 1))
+    assert [EVENT_TYPES[int(y)] for y in path.get_ydata()] == [e["type"] for e in events]
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == ["block 0 (text)", "block 1 (tool_use)", "the message as a whole"]
+    dots = {label: len(c.get_offsets()) for label, c in zip(labels, ax.collections)}
+    assert dots["block 1 (tool_use)"] == sum(1 for e in events if e.get("index") == 1)
+    assert dots["the message as a whole"] == sum(1 for e in events if "index" not in e)
+    assert [t.get_text() for t in ax.get_yticklabels()] == list(EVENT_TYPES)
+    assert ax.get_ylim()[0] > ax.get_ylim()[1]  # message_start at the top
 
 
 # -- live Markdown ---------------------------------------------------------------------------------------------------
