@@ -6,7 +6,7 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -48,36 +48,71 @@ print("REPORT " + json.dumps(report))
 """
 
 
-def run_setup(tmp_path: Path, env: dict[str, str], dotenv: str | None = None,
-              ask: bool = False) -> tuple[str, dict[str, Any], str]:
-    """setup() in a child, in `tmp_path`, with no ANTHROPIC_/COURSE_ variables but `env`; its line, report, output."""
-    if dotenv is not None:
-        (tmp_path / ".env").write_text(dotenv)
-    base = {k: v for k, v in os.environ.items()
-            if not k.startswith(("ANTHROPIC_", "COURSE_")) and k != "PYTHONWARNINGS"}
-    done = subprocess.run([sys.executable, "-c", CHILD, OFFLINE_KEY, "ask" if ask else "-"], cwd=tmp_path, capture_output=True, text=True,
-                          env={**base, "COURSE_SIM_SPEED": "0", **env}, timeout=60)
-    output = done.stdout + done.stderr
-    assert done.returncode == 0, output
-    lines = done.stdout.splitlines()
-    report = json.loads(lines[-1].removeprefix("REPORT "))
-    return lines[0], report, output
+# A learner starts offline, adds a key to .env, and re-runs the first cell in the same kernel.
+RERUN = f"""
+import os, pathlib
+from course_utils import setup
+setup()
+pathlib.Path(".env").write_text("ANTHROPIC_API_KEY={FAKE_KEY}\\n")
+course = setup()
+print("REPORT " + json.dumps({{"mode": course.mode, "base_url": os.environ.get("ANTHROPIC_BASE_URL")}}))
+""".replace("import os", "import json, os")
+
+# name: (script, extra argument, environment, .env file). No ANTHROPIC_/COURSE_ variables are inherited.
+SCENARIOS: dict[str, tuple[str, str, dict[str, str], str | None]] = {
+    "offline": (CHILD, "ask", {}, None),
+    "live": (CHILD, "-", {"ANTHROPIC_API_KEY": FAKE_KEY}, "COURSE_MODEL=claude-opus-4-5\n"),
+    "live_custom_base_url": (CHILD, "-", {"ANTHROPIC_API_KEY": FAKE_KEY,
+                                          "ANTHROPIC_BASE_URL": "https://gateway.example.com/anthropic"}, None),
+    "forced_offline_1": (CHILD, "-", {"ANTHROPIC_API_KEY": FAKE_KEY, "COURSE_OFFLINE": "1"}, None),
+    "forced_offline_true": (CHILD, "-", {"ANTHROPIC_API_KEY": FAKE_KEY, "COURSE_OFFLINE": "true"}, None),
+    "dotenv_key": (CHILD, "-", {}, f"ANTHROPIC_API_KEY={FAKE_KEY}\n"),
+    "dotenv_key_and_offline": (CHILD, "-", {}, f"ANTHROPIC_API_KEY={FAKE_KEY}\nCOURSE_OFFLINE=1\n"),
+    "rerun_after_adding_a_key": (RERUN, "-", {}, None),
+}
 
 
-def test_offline_by_default(tmp_path: Path) -> None:
-    line, report, output = run_setup(tmp_path, {}, ask=True)
-    assert line.startswith(OFFLINE_LINE) and DEFAULT_MODEL in line
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, subprocess.Popen[str]]]:
+    """Every scenario's child, all started at once (each takes a second or more to start), each in its own folder."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "COURSE_"))}
+    started = {}
+    for name, (script, extra, env, dotenv) in SCENARIOS.items():
+        folder = tmp_path_factory.mktemp(name)
+        if dotenv is not None:
+            (folder / ".env").write_text(dotenv)
+        started[name] = subprocess.Popen([sys.executable, "-c", script, OFFLINE_KEY, extra], cwd=folder, text=True,
+                                         env={**base, "COURSE_SIM_SPEED": "0", **env},
+                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    yield started
+    for process in started.values():
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
+
+def result(runs: dict[str, subprocess.Popen[str]], name: str) -> tuple[list[str], dict[str, Any], str]:
+    """A scenario's printed lines (the report excluded), its report, and everything it wrote."""
+    stdout, stderr = runs[name].communicate(timeout=60)
+    output = stdout + stderr
+    assert runs[name].returncode == 0, output
+    *lines, last = stdout.splitlines()
+    return lines, json.loads(last.removeprefix("REPORT ")), output
+
+
+def test_offline_by_default(runs: dict[str, subprocess.Popen[str]]) -> None:
+    lines, report, output = result(runs, "offline")
+    assert len(lines) == 1 and lines[0].startswith(OFFLINE_LINE) and DEFAULT_MODEL in lines[0]
     assert report["mode"] == "offline" and report["model"] == DEFAULT_MODEL
     assert report["base_url"] == report["simulator"] and report["base_url"].startswith("http://127.0.0.1:")
     assert report["key_is_placeholder"]  # the SDK needs some key; a plain anthropic.Anthropic() just works
     assert report["reply"].startswith("Hello!")
-    assert output.count("\n") == 2  # one line from setup(), one report: nothing else printed
+    assert output.count("\n") == 2  # one line from setup(), one report: nothing else printed, nothing on stderr
 
 
-def test_live_with_a_key_prints_the_live_line_and_touches_nothing(tmp_path: Path) -> None:
-    line, report, output = run_setup(tmp_path, {"ANTHROPIC_API_KEY": FAKE_KEY},
-                                     dotenv="COURSE_MODEL=claude-opus-4-5\n")
-    assert line.startswith(LIVE_LINE)
+def test_live_with_a_key_prints_the_live_line_and_touches_nothing(runs: dict[str, subprocess.Popen[str]]) -> None:
+    lines, report, output = result(runs, "live")
+    assert len(lines) == 1 and lines[0].startswith(LIVE_LINE)
     assert report["mode"] == "live" and "simulator" not in report
     assert report["model"] == "claude-opus-4-5"  # read from the .env in the working directory
     assert report["base_url"] is None  # unset stays unset: the SDK goes to the real API
@@ -85,45 +120,31 @@ def test_live_with_a_key_prints_the_live_line_and_touches_nothing(tmp_path: Path
     assert FAKE_KEY not in output and FAKE_KEY[-12:] not in output
 
 
-def test_live_keeps_a_custom_base_url(tmp_path: Path) -> None:
-    custom = "https://gateway.example.com/anthropic"
-    line, report, _ = run_setup(tmp_path, {"ANTHROPIC_API_KEY": FAKE_KEY, "ANTHROPIC_BASE_URL": custom})
-    assert line.startswith(LIVE_LINE) and report["base_url"] == custom
+def test_live_keeps_a_custom_base_url(runs: dict[str, subprocess.Popen[str]]) -> None:
+    lines, report, _ = result(runs, "live_custom_base_url")
+    assert lines[0].startswith(LIVE_LINE) and report["base_url"] == "https://gateway.example.com/anthropic"
 
 
-@pytest.mark.parametrize("value", ["1", "true"])
-def test_course_offline_forces_offline_even_with_a_key(tmp_path: Path, value: str) -> None:
-    line, report, output = run_setup(tmp_path, {"ANTHROPIC_API_KEY": FAKE_KEY, "COURSE_OFFLINE": value})
-    assert line.startswith(OFFLINE_LINE) and report["mode"] == "offline"
+@pytest.mark.parametrize("name", ["forced_offline_1", "forced_offline_true"])
+def test_course_offline_forces_offline_even_with_a_key(runs: dict[str, subprocess.Popen[str]], name: str) -> None:
+    lines, report, output = result(runs, name)
+    assert lines[0].startswith(OFFLINE_LINE) and report["mode"] == "offline"
     assert report["key_is_placeholder"]  # the real key is never sent to the simulator
     assert report["base_url"] == report["simulator"]
     assert FAKE_KEY not in output
 
 
-def test_a_dotenv_key_in_the_working_directory_is_loaded(tmp_path: Path) -> None:
-    line, report, output = run_setup(tmp_path, {}, dotenv=f"ANTHROPIC_API_KEY={FAKE_KEY}\n")
-    assert line.startswith(LIVE_LINE) and report["mode"] == "live"
+def test_a_dotenv_key_in_the_working_directory_is_loaded(runs: dict[str, subprocess.Popen[str]]) -> None:
+    lines, report, output = result(runs, "dotenv_key")
+    assert lines[0].startswith(LIVE_LINE) and report["mode"] == "live"
     assert FAKE_KEY not in output
     # ...and COURSE_OFFLINE in the same .env wins over the key.
-    line, report, _ = run_setup(tmp_path, {}, dotenv=f"ANTHROPIC_API_KEY={FAKE_KEY}\nCOURSE_OFFLINE=1\n")
-    assert line.startswith(OFFLINE_LINE) and report["mode"] == "offline"
+    lines, report, _ = result(runs, "dotenv_key_and_offline")
+    assert lines[0].startswith(OFFLINE_LINE) and report["mode"] == "offline"
 
 
-def test_a_key_added_to_dotenv_after_an_offline_setup_switches_to_live(tmp_path: Path) -> None:
-    # A learner starts offline, adds a key to .env, and re-runs the first cell in the same kernel.
-    script = (
-        "import os, pathlib\n"
-        "from course_utils import setup\n"
-        "setup()\n"
-        f"pathlib.Path('.env').write_text('ANTHROPIC_API_KEY={FAKE_KEY}\\n')\n"
-        "course = setup()\n"
-        "print(course.mode, os.environ.get('ANTHROPIC_BASE_URL'))\n"
-    )
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "COURSE_"))}
-    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True,
-                          env={**base, "COURSE_SIM_SPEED": "0"}, timeout=60)
-    assert done.returncode == 0, done.stderr
-    first, second, result = done.stdout.splitlines()
-    assert first.startswith(OFFLINE_LINE) and second.startswith(LIVE_LINE)
-    assert result == "live None"  # the simulator's base URL is gone: the SDK goes to the real API again
-    assert FAKE_KEY not in done.stdout + done.stderr
+def test_a_key_added_to_dotenv_after_an_offline_setup_switches_to_live(runs: dict[str, subprocess.Popen[str]]) -> None:
+    lines, report, output = result(runs, "rerun_after_adding_a_key")
+    assert lines[0].startswith(OFFLINE_LINE) and lines[1].startswith(LIVE_LINE)
+    assert report == {"mode": "live", "base_url": None}  # the simulator's URL is gone: the SDK goes to the real API
+    assert FAKE_KEY not in output

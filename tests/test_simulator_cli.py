@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import anthropic
@@ -34,8 +34,11 @@ def first_line(process: subprocess.Popen[str], timeout: float = 30) -> str:
     return line[0].strip()
 
 
+Serve = Callable[..., "subprocess.Popen[str]"]
+
+
 @pytest.fixture
-def serve() -> Iterator[callable]:
+def serve() -> Iterator[Serve]:
     """Start the simulator's CLI; every process started is ended when the test ends."""
     processes: list[subprocess.Popen[str]] = []
 
@@ -53,7 +56,7 @@ def serve() -> Iterator[callable]:
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-def test_serves_the_sdk_then_exits_cleanly(serve: callable, sig: signal.Signals) -> None:
+def test_serves_the_sdk_then_exits_cleanly(serve: Serve, sig: signal.Signals) -> None:
     process = serve("--port", "0", "--speed", "0")
     base_url = first_line(process)
     assert base_url.startswith("http://127.0.0.1:")
@@ -73,7 +76,7 @@ def test_serves_the_sdk_then_exits_cleanly(serve: callable, sig: signal.Signals)
     assert "Traceback" not in err and "ERROR" not in err, err
 
 
-def test_course_sim_speed_is_the_default_pace_and_the_flag_wins(serve: callable) -> None:
+def test_course_sim_speed_is_the_default_pace_and_the_flag_wins(serve: Serve) -> None:
     cases = [({"COURSE_SIM_SPEED": "0"}, [], 0.0), ({"COURSE_SIM_SPEED": "2.5"}, [], 2.5), ({}, [], 1.0),
              ({"COURSE_SIM_SPEED": "2.5"}, ["--speed", "3"], 3.0)]
     processes = [serve("--port", "0", *args, **env) for env, args, _ in cases]  # started together: quicker

@@ -265,39 +265,39 @@ def test_invalid_requests_are_400s_naming_the_field(fresh_sim: Simulator, client
 # -- faults, as the SDK sees them (the wire-format note, section 5) --------------------------------------------------
 
 
-def test_overloaded_is_an_overloaded_error(fresh_sim: Simulator) -> None:
+@pytest.mark.parametrize(("kind", "exception", "status", "error_type"), [
+    ("overloaded", anthropic.OverloadedError, 529, "overloaded_error"),
+    ("rate_limit", anthropic.RateLimitError, 429, "rate_limit_error"),
+    ("api_error", anthropic.InternalServerError, 500, "api_error"),
+])
+def test_pre_stream_faults_are_the_real_apis_exceptions(fresh_sim: Simulator, kind: str,
+                                                        exception: type[anthropic.APIStatusError], status: int,
+                                                        error_type: str) -> None:
     client = anthropic.Anthropic(base_url=fresh_sim.base_url, api_key="k", max_retries=0)
-    fresh_sim.inject("overloaded")
-    with pytest.raises(anthropic.OverloadedError) as info:
+    fresh_sim.inject(kind)
+    with pytest.raises(exception) as info:
         client.messages.create(model=MODEL, max_tokens=10, messages=user("Hi"))
-    assert info.value.status_code == 529 and info.value.type == "overloaded_error"
+    assert info.value.status_code == status and info.value.type == error_type
     assert info.value.response.headers["x-should-retry"] == "true"
+    assert ("retry-after" in info.value.response.headers) == (kind == "rate_limit")
+    assert type(info.value) is exception  # e.g. a 500 is not an OverloadedError, though both are server errors
     assert client.messages.create(model=MODEL, max_tokens=10, messages=user("Hi")).content  # one fault, then fine
 
 
-def test_rate_limit_is_a_rate_limit_error_and_its_retry_after_is_honoured(fresh_sim: Simulator) -> None:
-    client = anthropic.Anthropic(base_url=fresh_sim.base_url, api_key="k", max_retries=0)
+def test_rate_limit_retry_after_is_honoured(fresh_sim: Simulator) -> None:
+    client = anthropic.Anthropic(base_url=fresh_sim.base_url, api_key="k", max_retries=1)
     fresh_sim.inject("rate_limit")
     with pytest.raises(anthropic.RateLimitError) as info:
-        client.messages.create(model=MODEL, max_tokens=10, messages=user("Hi"))
-    assert info.value.status_code == 429 and info.value.response.headers["retry-after"] == "1"
+        client.with_options(max_retries=0).messages.create(model=MODEL, max_tokens=10, messages=user("Hi"))
+    assert info.value.response.headers["retry-after"] == "1"  # the default, as the real API often says
 
     # The SDK waits what retry-after says: 0.05 s, well under its own first backoff (0.375-0.5 s).
     fresh_sim.reset()
     fresh_sim.inject("rate_limit", retry_after=0.05)
-    client.with_options(max_retries=1).messages.create(model=MODEL, max_tokens=10, messages=user("Hi"))
+    client.messages.create(model=MODEL, max_tokens=10, messages=user("Hi"))
     first, second = fresh_sim.requests()
     assert (first["status"], second["status"]) == (429, 200)
     assert 0.05 <= second["time"] - first["time"] < 0.3
-
-
-def test_api_error_is_an_internal_server_error(fresh_sim: Simulator) -> None:
-    client = anthropic.Anthropic(base_url=fresh_sim.base_url, api_key="k", max_retries=0)
-    fresh_sim.inject("api_error")
-    with pytest.raises(anthropic.InternalServerError) as info:
-        client.messages.create(model=MODEL, max_tokens=10, messages=user("Hi"))
-    assert info.value.status_code == 500 and info.value.type == "api_error"
-    assert not isinstance(info.value, anthropic.OverloadedError)
 
 
 def test_fail_twice_then_succeed_is_retried_by_the_sdk(fresh_sim: Simulator, client: anthropic.Anthropic) -> None:
@@ -357,6 +357,25 @@ def test_a_short_stall_then_the_stream_resumes(fresh_sim: Simulator, client: ant
     with client.messages.stream(model=MODEL, max_tokens=100, messages=user("Count to 20")) as stream:
         assert stream.get_final_text() == ", ".join(str(n) for n in range(1, 21)) + "."
     assert time.monotonic() - started >= 0.3
+
+
+@pytest.mark.parametrize(("kind", "exception"), [
+    ("error_midstream", anthropic.OverloadedError),  # no stream to carry the error event: a plain 529
+    ("disconnect_midstream", anthropic.APIConnectionError),
+    ("stall_midstream", anthropic.APITimeoutError),
+])
+def test_without_a_stream_mid_response_faults_are_errors_the_sdk_retries(fresh_sim: Simulator, kind: str,
+                                                                         exception: type[Exception]) -> None:
+    client = anthropic.Anthropic(base_url=fresh_sim.base_url, api_key="k", max_retries=0,
+                                 timeout=httpx2.Timeout(5.0, read=0.3))
+    fresh_sim.inject(kind)
+    with pytest.raises(exception):
+        client.messages.create(model=MODEL, max_tokens=10, messages=user("Hi"))
+    # Unlike a stream's, a failed JSON reply comes before the SDK has a response: it retries, and succeeds.
+    fresh_sim.reset()
+    fresh_sim.inject(kind, retry_after=0.01)
+    assert client.with_options(max_retries=1).messages.create(model=MODEL, max_tokens=10, messages=user("Hi")).content
+    assert [r["fault"] for r in fresh_sim.requests()] == [kind, None]
 
 
 def test_fault_per_request_header(fresh_sim: Simulator) -> None:

@@ -153,12 +153,15 @@ class SimulatorApp:
             if fault:
                 self.stats.add("faults_injected")
                 self.stats.update(entry, fault=fault.kind)
+            if fault and fault.kind == "error_midstream" and not body.get("stream"):
+                # Without a stream to carry it, the same overload is a plain 529.
+                fault = Fault("overloaded", retry_after=fault.retry_after)
             if fault and fault.pre_stream:
                 self.stats.update(entry, status=faults_mod.PRE_STREAM[fault.kind])
                 await _fault_response(send, fault, request_id)
                 return
             self.stats.update(entry, status=200)
-            replay = self.replays.popleft() if self.replays else None
+            replay = _pop(self.replays)
             if replay is not None:
                 await self._stream(send, receive, partial(_send_replay, send, replay), request_id)
                 return
@@ -245,10 +248,6 @@ async def _send_stream(send: Send, plan: Plan, fault: Fault | None) -> str:
 async def _send_whole(send: Send, plan: Plan, fault: Fault | None, request_id: str) -> str:
     """A non-streaming reply: wait as long as generation would take, then send the whole Message."""
     await _sleep(plan.total_seconds())
-    if fault and fault.kind == "error_midstream":
-        # Without a stream to carry it, the same overload is a plain 529.
-        await _fault_response(send, Fault("overloaded"), request_id)
-        return "failed"
     if fault and fault.kind == "stall_midstream":
         await asyncio.sleep(fault.stall_seconds)
     payload = json.dumps(plan.message(final=True), separators=(",", ":"), ensure_ascii=False).encode()
@@ -329,6 +328,13 @@ def _authenticate(headers: dict[str, str]) -> None:
     bearer = headers.get("authorization", "")
     if not (headers.get("x-api-key", "").strip() or (bearer.startswith("Bearer ") and bearer[7:].strip())):
         raise ApiError(401, "authentication_error", "x-api-key header is required")
+
+
+def _pop(queue: deque[bytes]) -> bytes | None:
+    try:
+        return queue.popleft()
+    except IndexError:  # empty, or emptied by reset() from another thread since it was looked at
+        return None
 
 
 def _int_header(headers: dict[str, str], name: str) -> int:
