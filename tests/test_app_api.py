@@ -273,7 +273,7 @@ def test_leaving_a_fast_stream_logs_no_error(app: AppServer, fresh_sim: Simulato
         for _ in range(10):
             with httpx.stream("POST", app.url + "api/chat", json={"messages": LONG, "max_tokens": 2000}) as response:
                 next(response.iter_bytes())
-        assert fresh_sim.wait_idle(2.0)
+        assert fresh_sim.wait_idle(2.0) and app.wait_idle(2.0)  # teardown (and any logging) is over
     assert errors == []
 
 

@@ -64,6 +64,15 @@ class AppServer:
             self._thread = None
             self._sock.close()
 
+    def wait_idle(self, timeout: float = 5.0) -> bool:
+        """Wait until no request is being handled (logging included); True if that happened within `timeout` s."""
+        deadline = time.monotonic() + timeout
+        while self._server.server_state.tasks:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.005)
+        return True
+
     def __enter__(self) -> "AppServer":
         return self.start()
 
