@@ -17,9 +17,14 @@ import anthropic
 import httpx
 import pytest
 from anthropic._streaming import SSEDecoder
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from course_utils.accumulator import accumulate_sse
 from course_utils.simulator import Simulator
+from course_utils.simulator.plan import make_plan
+from course_utils.simulator.replies import Reply, ToolCall
+from course_utils.simulator.tokens import split_tokens
 from course_utils.sse import parse_sse
 
 # The conftest's own location rule; importing `conftest` by name is ambiguous (the repo root has one too).
@@ -175,3 +180,26 @@ def test_the_fixture_set_is_the_expected_one() -> None:
         missing_fixtures()
     assert {"basic_response.txt", "tool_use_response.txt", "stream-a-refusal.sse"} <= ids
     assert sum("#" in i for i in ids) >= 3  # the SSE replies inside recorded/*.json
+
+
+@settings(max_examples=150, deadline=None)
+@given(tool_input=st.dictionaries(st.text(min_size=1, max_size=12),
+                                  st.one_of(st.text(max_size=30), st.integers(), st.booleans(), st.none()),
+                                  min_size=1, max_size=4),
+       max_tokens=st.integers(1, 80))
+def test_tool_json_fragments_reassemble_and_are_counted_exactly(tool_input: dict[str, Any], max_tokens: int) -> None:
+    body = {"model": MODEL, "max_tokens": max_tokens, "messages": [{"role": "user", "content": "Go"}]}
+    reply = Reply("Let me check.", ToolCall(id="toolu_01x", name="lookup", input=tool_input))
+    plan = make_plan(body, reply, msg_id="msg_01x", model=MODEL, speed=0)
+    raw = json.dumps(tool_input)
+    available = len(split_tokens(reply.text)) + len(split_tokens(raw))
+    assert plan.output_tokens == min(max_tokens, available)  # max_tokens stops exactly there
+    if plan.tool is None:  # the budget ran out inside the text
+        assert plan.stop_reason == "max_tokens" and plan.output_tokens == max_tokens
+        return
+    assert plan.json_chunks[0] == "" and raw.startswith("".join(plan.json_chunks))
+    if max_tokens >= available:  # the whole call was sent: it parses back, and was cut inside its first key
+        assert plan.stop_reason == "tool_use" and json.loads("".join(plan.json_chunks)) == tool_input
+        key_json = json.dumps(next(iter(tool_input)))
+        cuts = {len("".join(plan.json_chunks[:i])) for i in range(1, len(plan.json_chunks))}
+        assert len(key_json) < 4 or any(2 < cut < 1 + len(key_json) - 1 for cut in cuts)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
@@ -124,7 +125,7 @@ def _json_fragments(tool_input: dict[str, Any], tokens: list[str], rng: random.R
     pieces, sizes, previous, done = [], [], 0, 0
     for cut in cuts:
         pieces.append(raw[previous:cut])
-        completed = sum(1 for e in ends if e <= cut)
+        completed = bisect_right(ends, cut)  # tokens that end at or before the cut
         sizes.append(completed - done)
         previous, done = cut, completed
     return pieces, sizes
