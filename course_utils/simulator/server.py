@@ -157,7 +157,7 @@ class Simulator:
         return self.app.snapshot()
 
     def requests(self) -> list[dict[str, Any]]:
-        """Recent `/v1/messages` requests: status, fault, retry count (never a credential)."""
+        """Recent `/v1/messages` requests, oldest first: request_id, model, stream, fault, status, retry_count, time."""
         return self.app.stats.recent()
 
     def reset(self) -> None:
