@@ -14,9 +14,9 @@ import sys
 # a grammar at import (1.5-4 s here) in every worker process, for IRI formats no notebook schema uses. Skip it.
 sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[assignment]
 
-from .cli import Submission  # noqa: E402, find_submissions, grade, main
-from .results import class_csv  # noqa: E402, feedback, learner_results, read_class
-from .runner import Job  # noqa: E402, grade_notebook
+from .cli import Submission, find_submissions, grade, main  # noqa: E402
+from .results import class_csv, feedback, learner_results, read_class  # noqa: E402
+from .runner import Job, grade_notebook  # noqa: E402
 
 __all__ = ["Job", "Submission", "class_csv", "feedback", "find_submissions", "grade", "grade_notebook",
            "learner_results", "main", "read_class"]

@@ -89,6 +89,7 @@ def run_worker(job: Job, limit: float) -> dict[str, Any]:
     """Grade one notebook in a worker process; a worker that dies or overruns gives a zero with the reason."""
     with tempfile.TemporaryDirectory(prefix="course-grade-job-") as tmp:
         job_path, result_path = Path(tmp) / "job.json", Path(tmp) / "result.json"
+        job = replace(job, pid_file=str(Path(tmp) / "kernel.pid"))
         job_path.write_text(job_json(job), encoding="utf-8")
         # Output to DEVNULL: a submission writing gigabytes to fd 1 must not fill a pipe nobody reads.
         proc = subprocess.Popen([sys.executable, "-m", "course_utils.grade.runner", str(job_path), str(result_path)],
@@ -101,6 +102,7 @@ def run_worker(job: Job, limit: float) -> dict[str, Any]:
             _kill_tree(proc.pid)
             proc.wait()
             reason = f"grading took longer than {limit:g} s and was stopped"
+        _kill_orphan_kernel(Path(job.pid_file))
         try:
             result = json.loads(result_path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
@@ -135,6 +137,19 @@ def _kill_tree(pid: int) -> None:
         except psutil.NoSuchProcess:
             pass
     psutil.wait_procs(procs, timeout=5)
+
+
+def _kill_orphan_kernel(pid_file: Path) -> None:
+    """A worker killed by its own submission leaves its kernel behind: stop it (if that pid is still a kernel)."""
+    import psutil
+
+    try:
+        proc = psutil.Process(int(pid_file.read_text(encoding="utf-8")))
+        if "ipykernel" in " ".join(proc.cmdline()):
+            proc.kill()
+            proc.wait(5)
+    except (OSError, ValueError, psutil.Error):
+        pass
 
 
 def grade(submissions: list[Submission], out: Path, *, jobs: int, cell_timeout: float, budget: float,

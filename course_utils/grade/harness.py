@@ -14,6 +14,7 @@ from __future__ import annotations
 import builtins
 import hashlib
 import hmac
+import importlib
 import importlib.util
 import json
 import sys
@@ -59,6 +60,10 @@ class Harness:
         self._run_check = checks.run_check
         self._outcome = checks.Outcome
         self.exercise = checks.exercise(config["exercise"], hidden=True)
+        # The public checks, as the learner's self-check cells import them: fingerprinted below, so a submission
+        # that patches them is told the patch changed nothing.
+        importlib.import_module(f"course_utils.checks.ex{config['exercise']}")
+        importlib.import_module("course_utils.selfcheck")
         from course_utils.simulator import Simulator  # noqa: PLC0415 - imported before any submission code runs
 
         self._sim = Simulator(speed=0).start()
@@ -96,8 +101,8 @@ class Harness:
 
     def _inspect(self) -> None:
         """Restore fingerprinted objects the submission replaced, and remember what it did."""
-        for (module, owner, name), original in self._baseline.items():
-            current = _lookup(module, owner, name)
+        for (module, owner, name), (where, original) in self._baseline.items():
+            current = (where.__dict__ if isinstance(where, type) else where).get(name, _MISSING)
             if current is original:
                 continue
             what = f"{module}.{owner + '.' if owner else ''}{name}"
@@ -107,7 +112,13 @@ class Harness:
                 note = f"{what} was {'removed' if current is _MISSING else 'replaced'}"
             if note not in self._tampering:
                 self._tampering.append(note)
-            _restore(module, owner, name, original)
+            try:
+                if isinstance(where, type):
+                    setattr(where, name, original)
+                else:
+                    where[name] = original
+            except Exception:  # e.g. a class made read-only: it is reported, nothing more to do
+                pass
         for event, hooks in self._events.items():
             added = [h for h in hooks if h not in self._hooks.get(event, [])]
             if added:
@@ -121,48 +132,26 @@ class Harness:
 _MISSING = object()
 
 
-def fingerprint(prefixes: tuple[str, ...]) -> dict[tuple[str, str, str], Any]:
-    """Every function, class and module reachable at the top of the matching modules (and in their classes)."""
-    found: dict[tuple[str, str, str], Any] = {}
+def fingerprint(prefixes: tuple[str, ...]) -> dict[tuple[str, str, str], tuple[Any, Any]]:
+    """Every function, class and module at the top of the matching modules (and in their classes), each with the
+    dict (or class) that holds it, so checking them all again is quick."""
+    found: dict[tuple[str, str, str], tuple[Any, Any]] = {}
     for module_name, module in list(sys.modules.items()):
         if module is None or not any(module_name == p or module_name.startswith(p + ".") for p in prefixes):
             continue
-        found[("sys.modules", "", module_name)] = module
-        for name, value in list(vars(module).items()):
+        found[("sys.modules", "", module_name)] = (sys.modules, module)
+        namespace = vars(module)
+        for name, value in list(namespace.items()):
             if module_name == "builtins" and name in VOLATILE_BUILTINS:
                 continue
             if not isinstance(value, _FINGERPRINTED):
                 continue
-            found[(module_name, "", name)] = value
+            found[(module_name, "", name)] = (namespace, value)
             if isinstance(value, type) and getattr(value, "__module__", None) == module_name:
                 for attr, member in list(vars(value).items()):
                     if isinstance(member, _FINGERPRINTED) and not attr.startswith("__"):
-                        found[(module_name, name, attr)] = member
+                        found[(module_name, name, attr)] = (value, member)
     return found
-
-
-def _lookup(module: str, owner: str, name: str) -> Any:
-    if module == "sys.modules":
-        return sys.modules.get(name, _MISSING)
-    target: Any = builtins if module == "builtins" else sys.modules.get(module, _MISSING)
-    if owner and target is not _MISSING:
-        target = vars(target).get(owner, _MISSING)
-    if target is _MISSING:
-        return _MISSING
-    return vars(target).get(name, _MISSING)
-
-
-def _restore(module: str, owner: str, name: str, original: Any) -> None:
-    try:
-        if module == "sys.modules":
-            sys.modules[name] = original
-            return
-        target: Any = builtins if module == "builtins" else sys.modules[module]
-        if owner:
-            target = vars(target)[owner]
-        setattr(target, name, original)
-    except Exception:  # a module the submission deleted entirely: it is reported; nothing more to do
-        pass
 
 
 def _load_package(alias: str, folder: Path) -> Any:

@@ -38,9 +38,9 @@ PACKAGE = Path(__file__).resolve().parents[1]  # course_utils/
 TIMEOUT_ENAME = "GradingTimeout"
 SELF_CHECK_LINE = re.compile(
     r"""^\s*(#.*)?$"""
-    r"""|^\s*from\s+course_utils\.selfcheck\s+import\s+[\w\s,]+$"""
-    r"""|^\s*import\s+course_utils\.selfcheck(\s+as\s+\w+)?\s*$"""
-    r"""|^\s*(\w+\.)?check\(\s*["']\d\d\.\d+["']\s*(,\s*[\w.]+\s*)?\)\s*;?\s*$""")
+    r"""|^\s*from\s+course_utils\.selfcheck\s+import\s+[\w\s,]+(#.*)?$"""
+    r"""|^\s*import\s+course_utils\.selfcheck(\s+as\s+\w+)?\s*(#.*)?$"""
+    r"""|^\s*(\w+\.)?check\(\s*["']\d\d\.\d+["']\s*(,\s*[\w.]+\s*)?\)\s*;?\s*(#.*)?$""")
 EXERCISE_ID = re.compile(r"(?<!\d)(\d\d)_")
 
 
@@ -54,6 +54,7 @@ class Job:
     budget: float = 300.0  # wall-clock seconds for the whole notebook, learner cells and checks together
     output_limit: int = 100_000  # characters of output kept per learner cell
     capture: int = 2_000  # characters of what the learner's code prints during a check kept for feedback
+    pid_file: str = ""  # where to note the kernel's process id, so the parent can stop it if this worker dies
 
 
 @dataclass
@@ -90,7 +91,8 @@ def exercise_of(path: Path, nb: Any | None = None) -> str | None:
     if match:
         return match.group(1)
     if nb is not None:
-        ids = re.findall(r"""check\(\s*["'](\d\d)\.\d+["']""", json.dumps([c.get("source", "") for c in nb.cells]))
+        sources = "\n".join(str(c.get("source", "")) for c in nb.cells)
+        ids = re.findall(r"""check\(\s*["'](\d\d)\.\d+["']""", sources)
         if ids:
             return max(set(ids), key=ids.count)
     return None
@@ -189,6 +191,8 @@ async def _execute(nb: Any, plan: list[Cell], job: Job, workdir: Path) -> Run:
     skipped_tasks: set[str] = set()
     try:
         async with client.async_setup_kernel():
+            if job.pid_file:
+                Path(job.pid_file).write_text(str(getattr(client.km.provisioner, "pid", "")), encoding="utf-8")
             for index, cell in enumerate(plan):
                 if cell.role == "check" and cell.key.partition("/")[0] in skipped_tasks:
                     continue  # an earlier check of this task hung the kernel until the interrupt: not again
