@@ -105,7 +105,7 @@ def plot_lanes(timelines: Sequence[Timeline], *, ax: Axes | None = None,
             ax.hlines(y, timeline.sent, first, color=WAITING_COLOR, lw=3)
             ax.hlines(y, first, end, color=color, lw=12, alpha=0.16)
         ax.vlines(times, y - 0.3, y + 0.3, color=color, lw=1.1)
-        ax.plot([timeline.sent], [y], marker=">", ms=6, color="0.35", ls="none")
+        ax.plot([timeline.sent], [y], marker=">", ms=6, color="0.35", ls="none", clip_on=False)
         ax.plot([end], [y], marker="|", ms=18, mew=2, color=color, ls="none")
     ax.set_yticks(range(count), [t.label or f"stream {i + 1}" for i, t in enumerate(timelines)][::-1])
     ax.set_ylim(-0.7, count - 0.3)
