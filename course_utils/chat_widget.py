@@ -28,7 +28,8 @@ from .pricing import PRICES_CHECKED, cost, format_cost
 __all__ = ["ChatWidget"]
 
 TYPING = "<i style='color:#777'>Claude is typing…</i>"
-_BUBBLE = ("<div style='margin:4px 0;padding:6px 10px;border-radius:8px;white-space:pre-wrap;max-width:85%;{style}'>"
+_BUBBLE = ("<div style='margin:4px 0;padding:6px 10px;border-radius:8px;white-space:pre-wrap;line-height:1.4;"
+           "max-width:85%;{style}'>"
            "<b>{who}</b> {text}{note}</div>")
 _STYLES = {"user": "background:#e3efff;margin-left:auto", "assistant": "background:#f1f1f1"}
 
@@ -135,11 +136,13 @@ class ChatWidget(widgets.VBox):
             result = await self.conversation.send(text, on_text=on_text)
         except asyncio.CancelledError:
             reply.value = _bubble("assistant", "".join(pieces), "stopped")
+            self._count_unfinished("".join(pieces))
             self.status.value = ("Stopped. The partial reply is shown but not kept in the history "
-                                 "(tokens generated before Stop are still billed).")
+                                 "(tokens generated before Stop may still be billed).")
             raise
         except TurnFailed as failed:
             reply.value = _bubble("assistant", failed.partial_text, f"failed: {type(failed.error).__name__}")
+            self._count_unfinished(failed.partial_text)
             self.status.value = (f"The reply failed ({html.escape(type(failed.error).__name__)}) and was not kept. "
                                  "Your message is back in the box: press Send to try again.")
             self.input.value = text
@@ -161,6 +164,10 @@ class ChatWidget(widgets.VBox):
         self.counter.value = (f"turn {len(turns)}: {usage.input_tokens} in + {usage.output_tokens} out tokens, "
                               f"{format_cost(charged)} · conversation: {total} tokens, ${self.spent_usd:.6f} "
                               f"<span style='color:#777'>(list prices as of {PRICES_CHECKED})</span>")
+
+    def _count_unfinished(self, text: str) -> None:
+        self.counter.value = (f"this reply: ≈{_estimate_tokens(text)} tokens before it ended (an estimate: a reply "
+                              "that does not finish reports no usage)")
 
     def _redraw_history(self) -> None:
         """Show turns the conversation already had (a loaded one, for instance)."""

@@ -6,8 +6,10 @@ on `PRICES_CHECKED`. They change: check the page before you rely on a figure. Ba
 residency and negotiated prices differ and are not modelled here.
 
 A model this table does not list has an *unknown* price (`price_for` returns None, `cost` returns None) rather than a
-guess: a wrong cost shown with confidence is worse than none. Claude Haiku 5.5 is deliberately absent, because it is
-priced by prompt length (two bands), which a flat per-token rate cannot express.
+guess: a wrong cost shown with confidence is worse than none. Left out on purpose: Claude Haiku 5.5, whose price
+depends on the prompt's length ("from $0.10 / $0.50" on its model page), which a flat rate per token cannot express,
+and Claude Opus 5.5 and Sonnet 5.5, whose cache rates could not be confirmed from Anthropic's own pages when the
+table was made.
 """
 
 from __future__ import annotations

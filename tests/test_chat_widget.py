@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import secrets
+import socket
+import subprocess
+import sys
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import anthropic
+import nbformat
 import pytest
 
 from course_utils.chat_widget import TYPING, ChatWidget
@@ -82,6 +89,7 @@ def test_stop_cancels_the_upstream_and_keeps_no_partial_turn(chat: ChatWidget, f
     assert chat.wait(5) and not chat.busy
     assert chat.conversation.messages == []  # neither the partial reply nor its question
     assert "[stopped]" in _bubbles(chat)[-1] and chat.status.value.startswith("Stopped.")
+    assert "before it ended" in chat.counter.value  # an estimate: a stopped stream reports no usage
     assert fresh_sim.wait_idle(5)
     stats = fresh_sim.stats()
     assert stats["streams_abandoned"] == 1 and stats["streams_completed"] == 0  # the server stopped generating
@@ -134,3 +142,88 @@ def test_close_ends_the_background_loop(async_client: anthropic.AsyncAnthropic) 
     thread = widget._loop.thread if widget._loop else None
     widget.close()
     assert thread is not None and not thread.is_alive()
+
+
+# -- the same widget in a real JupyterLab, clicked in Chromium -------------------------------------------------------
+
+LAB_NOTEBOOK_CELL = """
+import anthropic
+from course_utils.chat_widget import ChatWidget
+from course_utils.history import AsyncConversation
+client = anthropic.AsyncAnthropic(base_url={base_url!r}, api_key="test-key")
+ui = ChatWidget(AsyncConversation(client, {model!r}, max_tokens=2000))
+ui
+"""
+
+
+@pytest.fixture
+def jupyterlab(tmp_path: Path, fresh_sim: Simulator) -> Iterator[str]:
+    """A JupyterLab server on a free port, serving one notebook whose widget talks to the test simulator."""
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        LAB_NOTEBOOK_CELL.format(base_url=fresh_sim.base_url, model=MODEL).strip())])
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(notebook, tmp_path / "chat.ipynb")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    token = secrets.token_hex(8)
+    lab = subprocess.Popen(
+        [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root", f"--port={port}",
+         "--ServerApp.ip=127.0.0.1", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={tmp_path}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        assert _until(lambda: _answers(f"{base}/api?token={token}"), timeout=60), "JupyterLab did not start"
+        yield f"{base}/lab/tree/chat.ipynb?token={token}"
+    finally:
+        lab.terminate()
+        try:
+            lab.wait(15)
+        except subprocess.TimeoutExpired:
+            lab.kill()
+            lab.wait(5)
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_in_jupyterlab_stop_is_clicked_mid_stream_and_closes_the_upstream(jupyterlab: str,
+                                                                          fresh_sim: Simulator) -> None:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    from browser_support import CHROMIUM_ARGS, chromium_path, screenshot
+
+    fresh_sim.speed = 1
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1100, "height": 900})
+            page.set_default_timeout(60_000)
+            page.goto(jupyterlab)
+            page.wait_for_selector("text=| Idle")  # the kernel is up: a keypress now is not lost
+            page.click(".jp-Cell .jp-InputArea-editor")
+            page.keyboard.press("Shift+Enter")
+            box = page.wait_for_selector(".jupyter-widgets input[type=text]")
+            page.set_default_timeout(10_000)
+            box.fill(LONG)
+            page.click(".jupyter-widgets button:has-text('Send')")
+            page.wait_for_selector("text=Claude is typing")  # shown before the first token
+            page.wait_for_function("[...document.querySelectorAll('.widget-html-content')]"
+                                   ".some(e => e.innerText.startsWith('Claude:') && e.innerText.length > 200)")
+            # The kernel's main thread is free while the reply streams, so this click is handled at once.
+            page.click(".jupyter-widgets button:has-text('Stop')")
+            page.wait_for_selector("text=[stopped]")
+            screenshot(page, "chat-widget-stopped")
+            assert fresh_sim.wait_idle(5)
+            assert fresh_sim.stats()["streams_abandoned"] == 1 and fresh_sim.stats()["streams_completed"] == 0
+            box.fill("Hi, my name is Ada.")
+            page.click(".jupyter-widgets button:has-text('Send')")
+            page.wait_for_selector("text=turn 1:")  # the stopped turn was not counted: this is the first
+        finally:
+            browser.close()
