@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import typing
+from collections.abc import Iterator
 from typing import Any
 
 import anthropic
@@ -327,7 +329,19 @@ def test_error_midstream_is_an_api_status_error_with_status_200(fresh_sim: Simul
     assert fresh_sim.wait_idle() and fresh_sim.stats()["streams_failed"] == 1
 
 
-def test_disconnect_midstream_is_a_raw_transport_error(fresh_sim: Simulator, client: anthropic.Anthropic) -> None:
+@pytest.fixture
+def server_log() -> Iterator[list[logging.LogRecord]]:
+    """What uvicorn logs meanwhile (its own handler writes to the stderr of the test that started the simulator)."""
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    logging.getLogger("uvicorn.error").addHandler(handler)
+    yield records
+    logging.getLogger("uvicorn.error").removeHandler(handler)
+
+
+def test_disconnect_midstream_is_a_raw_transport_error(fresh_sim: Simulator, client: anthropic.Anthropic,
+                                                       server_log: list[logging.LogRecord]) -> None:
     fresh_sim.inject("disconnect_midstream", after=5)
     with pytest.raises(httpx2.RemoteProtocolError) as info:
         with client.messages.stream(model=MODEL, max_tokens=300, messages=user("Tell me about the ocean")) as stream:
@@ -336,6 +350,9 @@ def test_disconnect_midstream_is_a_raw_transport_error(fresh_sim: Simulator, cli
     assert not isinstance(info.value, anthropic.APIError)  # `except anthropic.APIConnectionError` misses it
     assert text_of(stream.current_message_snapshot)
     assert len(fresh_sim.requests()) == 1
+    assert fresh_sim.wait_idle() and fresh_sim.stats()["streams_failed"] == 1
+    time.sleep(0.05)  # the server logs (or not) just after it counts the stream
+    assert server_log == []  # no "Exception in ASGI application" for a drop the simulator made on purpose
 
 
 def test_stall_midstream_is_a_read_timeout(fresh_sim: Simulator) -> None:
