@@ -22,7 +22,7 @@ import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import anthropic
 from anthropic.types import Message, MessageParam, Usage
@@ -151,7 +151,7 @@ class _History:
         return path
 
     @classmethod
-    def load(cls, path: str | Path, client: Any) -> Any:
+    def load(cls, path: str | Path, client: Any) -> Self:
         """A conversation read back from `save()`'s JSON, talking through `client`."""
         data = json.loads(Path(path).read_text(encoding="utf-8"))
         if not isinstance(data, dict) or data.get("format") != FORMAT["format"]:
