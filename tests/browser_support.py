@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Page
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"  # gitignored; CI uploads it
@@ -24,9 +25,9 @@ def chromium_path() -> str:
     return path
 
 
-def screenshot(page: object, name: str) -> Path:
+def screenshot(page: Page, name: str) -> Path:
     """Save a PNG of the page under test-artifacts/ and return its path."""
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path), animations="disabled")  # type: ignore[attr-defined]
+    page.screenshot(path=str(path), animations="disabled")
     return path

@@ -60,7 +60,7 @@ def direct_text(client: anthropic.Anthropic, **params: object) -> str:
     return "".join(block.text for block in message.content if block.type == "text")
 
 
-# -- the happy path ---------------------------------------------------------------------------------------------------
+# -- the happy path ----------------------------------------------------------------------------------------------------
 
 
 def test_streams_text_events_then_one_done(app: AppServer, client: anthropic.Anthropic) -> None:
@@ -187,7 +187,7 @@ def test_malformed_bodies_are_refused(app: AppServer, fresh_sim: Simulator, cont
     assert fresh_sim.stats()["requests"] == 0
 
 
-# -- upstream failures --------------------------------------------------------------------------------------------------
+# -- upstream failures -------------------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("fault,status,error_type", [
@@ -250,7 +250,7 @@ def test_upstream_stall_gets_pings_then_a_timeout_event(sim: Simulator, fresh_si
     assert text_of(evs) and evs[-1] == ("error", {"type": "timeout_error", "message": evs[-1][1]["message"]})
 
 
-# -- disconnects: the upstream closes at once ---------------------------------------------------------------------------
+# -- disconnects: the upstream closes at once --------------------------------------------------------------------------
 
 
 def test_client_disconnect_closes_the_upstream(app: AppServer, fresh_sim: Simulator) -> None:
@@ -301,7 +301,7 @@ def test_client_that_stopped_reading_still_closes_the_upstream() -> None:
         assert sim.stats()["streams_abandoned"] == 1
 
 
-# -- the page, the config, the command line ------------------------------------------------------------------------------
+# -- the page, the config, the command line ----------------------------------------------------------------------------
 
 
 def test_page_config_and_health(app: AppServer) -> None:

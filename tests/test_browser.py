@@ -11,23 +11,23 @@ import httpx
 import pytest
 from browser_support import CHROMIUM_ARGS, chromium_path, screenshot
 from conftest import MODEL, fixtures_dir
+from playwright.sync_api import Browser, Page, sync_playwright
 
 from course_utils.server import AppServer, ChatSettings, create_app
 from course_utils.simulator import Simulator
 from course_utils.sse import encode_event, parse_sse
 
 pytestmark = pytest.mark.browser
-sync_api = pytest.importorskip("playwright.sync_api")
 
 TIMEOUT_MS = 15_000
 ANSWER_DONE = "document.querySelectorAll('.msg.assistant:not(.streaming)').length >= {n}"
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
+def browser() -> Iterator[Browser]:
     """One Chromium for the module."""
     path = chromium_path()
-    with sync_api.sync_playwright() as playwright:
+    with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
@@ -42,9 +42,9 @@ def app(sim: Simulator) -> Iterator[AppServer]:
 
 
 @pytest.fixture
-def page(browser: object, app: AppServer, fresh_sim: Simulator) -> Iterator[object]:
+def page(browser: Browser, app: AppServer, fresh_sim: Simulator) -> Iterator[Page]:
     """A fresh tab on the chat page, its console errors collected (a test fails on any)."""
-    context = browser.new_context(viewport={"width": 1100, "height": 820})  # type: ignore[attr-defined]
+    context = browser.new_context(viewport={"width": 1100, "height": 820})
     tab = context.new_page()
     tab.set_default_timeout(TIMEOUT_MS)
     errors: list[str] = []
@@ -56,15 +56,22 @@ def page(browser: object, app: AppServer, fresh_sim: Simulator) -> Iterator[obje
     assert errors == []
 
 
-def send(page: object, text: str) -> None:
+def send(page: Page, text: str) -> None:
     """Type a message and press Enter, as a person would."""
-    page.fill("#prompt", text)  # type: ignore[attr-defined]
-    page.press("#prompt", "Enter")  # type: ignore[attr-defined]
+    page.fill("#prompt", text)
+    page.press("#prompt", "Enter")
 
 
-def last_answer(page: object) -> str:
+def chat_requests(page: Page) -> list[dict]:
+    """The JSON bodies the page sends to /api/chat from now on, collected as it sends them."""
+    bodies: list[dict] = []
+    page.on("request", lambda r: bodies.append(r.post_data_json) if r.url.endswith("/api/chat") else None)
+    return bodies
+
+
+def last_answer(page: Page) -> str:
     """The text of the last assistant message."""
-    return page.locator(".msg.assistant .text").last.text_content()  # type: ignore[attr-defined]
+    return page.locator(".msg.assistant .text").last.text_content()
 
 
 def reference(sim: Simulator, messages: list[dict[str, str]]) -> str:
@@ -74,10 +81,10 @@ def reference(sim: Simulator, messages: list[dict[str, str]]) -> str:
     return "".join(block.text for block in message.content if block.type == "text")
 
 
-# -- the chat ---------------------------------------------------------------------------------------------------------
+# -- the chat ----------------------------------------------------------------------------------------------------------
 
 
-def test_a_message_streams_in_behind_a_typing_indicator(page: object, fresh_sim: Simulator) -> None:
+def test_a_message_streams_in_behind_a_typing_indicator(page: Page, fresh_sim: Simulator) -> None:
     fresh_sim.speed = 2  # paced, so the text visibly grows
     page.evaluate("""() => {
         window.seen = {typing: false, lengths: []};
@@ -86,27 +93,26 @@ def test_a_message_streams_in_behind_a_typing_indicator(page: object, fresh_sim:
             const text = document.querySelector('.msg.assistant .text');
             if (text) seen.lengths.push(text.textContent.length);
         }).observe(document.body, {subtree: true, childList: true, characterData: true});
-    }""")  # type: ignore[attr-defined]
+    }""")
     question = "Tell me a fun fact about octopuses."
     send(page, question)
-    page.wait_for_function(ANSWER_DONE.format(n=1))  # type: ignore[attr-defined]
-    seen = page.evaluate("window.seen")  # type: ignore[attr-defined]
+    page.wait_for_function(ANSWER_DONE.format(n=1))
+    seen = page.evaluate("window.seen")
     growth = sorted(set(seen["lengths"]))
     assert seen["typing"] and len(growth) >= 5 and growth[0] < growth[-1] / 4  # many steps, not one
     assert last_answer(page) == reference(fresh_sim, [{"role": "user", "content": question}])
-    assert "tokens" in page.locator(".msg.assistant .meta").text_content()  # type: ignore[attr-defined]
-    assert page.locator(".typing").count() == 0  # type: ignore[attr-defined]
+    assert "tokens" in page.locator(".msg.assistant .meta").text_content()
+    assert page.locator(".typing").count() == 0
     screenshot(page, "chat-streamed")
 
 
-def test_a_second_turn_sends_the_history(page: object, fresh_sim: Simulator) -> None:
-    bodies: list[dict] = []
-    page.on("request", lambda r: bodies.append(r.post_data_json) if r.url.endswith("/api/chat") else None)  # type: ignore[attr-defined]
+def test_a_second_turn_sends_the_history(page: Page, fresh_sim: Simulator) -> None:
+    bodies = chat_requests(page)
     send(page, "My name is Ada.")
-    page.wait_for_function(ANSWER_DONE.format(n=1))  # type: ignore[attr-defined]
+    page.wait_for_function(ANSWER_DONE.format(n=1))
     first = last_answer(page)
     send(page, "What's my name?")
-    page.wait_for_function(ANSWER_DONE.format(n=2))  # type: ignore[attr-defined]
+    page.wait_for_function(ANSWER_DONE.format(n=2))
     assert "Ada" in last_answer(page)
     assert bodies[-1]["messages"] == [{"role": "user", "content": "My name is Ada."},
                                       {"role": "assistant", "content": first},
@@ -115,64 +121,63 @@ def test_a_second_turn_sends_the_history(page: object, fresh_sim: Simulator) -> 
     screenshot(page, "chat-history")
 
 
-def test_stop_keeps_the_partial_answer_and_closes_the_upstream(page: object, fresh_sim: Simulator) -> None:
+def test_stop_keeps_the_partial_answer_and_closes_the_upstream(page: Page, fresh_sim: Simulator) -> None:
     fresh_sim.speed = 1
     send(page, "Write 500 words about the ocean.")
-    page.wait_for_function("(document.querySelector('.msg.streaming .text') || {textContent: ''})"  # type: ignore[attr-defined]
+    page.wait_for_function("(document.querySelector('.msg.streaming .text') || {textContent: ''})"
                            ".textContent.length > 60")
-    page.click("#stop")  # type: ignore[attr-defined]
-    page.wait_for_selector("#send:not([hidden])")  # type: ignore[attr-defined]
+    page.click("#stop")
+    page.wait_for_selector("#send:not([hidden])")
     partial = last_answer(page)
     assert fresh_sim.wait_idle(1.0)  # the browser's abort reached the simulator through the app
     stats = fresh_sim.stats()
     assert stats["streams_abandoned"] == 1 and stats["streams_completed"] == 0
     time.sleep(0.3)
     assert last_answer(page) == partial and len(partial) > 60  # kept, and nothing arrived after Stop
-    assert "stopped" in page.locator(".msg.assistant .meta").text_content()  # type: ignore[attr-defined]
+    assert "stopped" in page.locator(".msg.assistant .meta").text_content()
     assert page.evaluate("chatHistory()") == []  # a stopped turn stays on screen, not in the conversation
     screenshot(page, "chat-stopped")
 
 
-def test_a_midstream_error_shows_a_banner_and_keeps_the_text(page: object, fresh_sim: Simulator) -> None:
+def test_a_midstream_error_shows_a_banner_and_keeps_the_text(page: Page, fresh_sim: Simulator) -> None:
     question = "Write 300 words about the ocean."
     full = reference(fresh_sim, [{"role": "user", "content": question}])
     fresh_sim.inject("error_midstream", after=12)
     send(page, question)
-    banner = page.wait_for_selector(".error-banner")  # type: ignore[attr-defined]
+    banner = page.wait_for_selector(".error-banner")
     assert "overloaded" in banner.text_content()
     partial = last_answer(page)
     assert partial and full.startswith(partial) and len(partial) < len(full)
-    assert page.is_visible("#send")  # type: ignore[attr-defined]
-    assert page.evaluate("chatHistory()") == []  # type: ignore[attr-defined]
+    assert page.is_visible("#send")
+    assert page.evaluate("chatHistory()") == []
     screenshot(page, "chat-error")
-    bodies: list[dict] = []
-    page.on("request", lambda r: bodies.append(r.post_data_json) if r.url.endswith("/api/chat") else None)  # type: ignore[attr-defined]
+    bodies = chat_requests(page)
     send(page, "Hello")
-    page.wait_for_function(ANSWER_DONE.format(n=2))  # type: ignore[attr-defined]
+    page.wait_for_function(ANSWER_DONE.format(n=2))
     assert bodies[-1]["messages"] == [{"role": "user", "content": "Hello"}]  # the failed turn is not resent
 
 
-def test_an_error_before_the_stream_shows_its_message(page: object, fresh_sim: Simulator) -> None:
+def test_an_error_before_the_stream_shows_its_message(page: Page, fresh_sim: Simulator) -> None:
     fresh_sim.inject("rate_limit", count=3, retry_after=0.01)
     send(page, "Hello")
-    banner = page.wait_for_selector(".error-banner")  # type: ignore[attr-defined]
+    banner = page.wait_for_selector(".error-banner")
     assert "Too many requests" in banner.text_content() and "retry after 0.01 s" in banner.text_content()
     assert last_answer(page) == ""
 
 
-def test_screenshot_of_a_conversation(page: object, fresh_sim: Simulator) -> None:
+def test_screenshot_of_a_conversation(page: Page, fresh_sim: Simulator) -> None:
     send(page, "My name is Ada.")
-    page.wait_for_function(ANSWER_DONE.format(n=1))  # type: ignore[attr-defined]
+    page.wait_for_function(ANSWER_DONE.format(n=1))
     send(page, "What's my name?")
-    page.wait_for_function(ANSWER_DONE.format(n=2))  # type: ignore[attr-defined]
+    page.wait_for_function(ANSWER_DONE.format(n=2))
     fresh_sim.inject("error_midstream", after=10)
     send(page, "Tell me a fun fact about octopuses.")
-    page.wait_for_selector(".error-banner")  # type: ignore[attr-defined]
+    page.wait_for_selector(".error-banner")
     path = screenshot(page, "chat")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 20_000
 
 
-# -- the page's SSE parser, split at every byte -------------------------------------------------------------------------
+# -- the page's SSE parser, split at every byte ------------------------------------------------------------------------
 
 # What the page does with a list of chunks, and what the seed article's parser does (split each chunk on "\n").
 SPLIT_HARNESS = """([b64, seed]) => {
@@ -232,9 +237,9 @@ def streams(app: AppServer) -> dict[str, bytes]:
     }
 
 
-def test_page_parser_is_right_at_every_split_point(page: object, app: AppServer) -> None:
+def test_page_parser_is_right_at_every_split_point(page: Page, app: AppServer) -> None:
     for name, raw in streams(app).items():
-        result = page.evaluate(SPLIT_HARNESS, [base64.b64encode(raw).decode(), False])  # type: ignore[attr-defined]
+        result = page.evaluate(SPLIT_HARNESS, [base64.b64encode(raw).decode(), False])
         expected = [[e.event or "message", e.data] for e in parse_sse([raw], strict_eof=True)]
         assert result["whole"] == expected, name  # the same events as the Python parser
         assert len(expected) >= 5, name
@@ -242,9 +247,9 @@ def test_page_parser_is_right_at_every_split_point(page: object, app: AppServer)
         assert result["bytewise"], f"{name}: wrong when fed one byte at a time"
 
 
-def test_the_seed_articles_parser_breaks_at_split_points(page: object, app: AppServer) -> None:
+def test_the_seed_articles_parser_breaks_at_split_points(page: Page, app: AppServer) -> None:
     # The same harness finds the seed's bug, so the test above could fail.
     raw = streams(app)["recorded basic_response"]
-    result = page.evaluate(SPLIT_HARNESS, [base64.b64encode(raw).decode(), True])  # type: ignore[attr-defined]
+    result = page.evaluate(SPLIT_HARNESS, [base64.b64encode(raw).decode(), True])
     assert len(result["whole"]) == 9
     assert len(result["broken"]) > result["size"] // 2  # a split inside any data line loses or garbles it

@@ -1,4 +1,4 @@
-"""Serving the chat app: in a background thread (lessons, tests) or in the foreground (`python -m course_utils.server`)."""
+"""Serving an app from a background thread, for lessons and tests (`python -m course_utils.server` serves in front)."""
 
 from __future__ import annotations
 
