@@ -24,7 +24,7 @@ class ChatSettings:
     default_max_tokens: int = 1024
     # Upstream: None means the SDK's own resolution (ANTHROPIC_BASE_URL / ANTHROPIC_API_KEY, which setup() sets).
     base_url: str | None = None
-    api_key: str | None = None
+    api_key: str | None = field(default=None, repr=False)  # never in a repr, a log line or a notebook output
     # Retries happen only before the first byte of the answer, where they are invisible to the browser except as
     # a longer wait; nothing after the 200 is ever retried.
     max_retries: int = 2
