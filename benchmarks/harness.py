@@ -1,0 +1,384 @@
+"""The benchmarks' tools: servers in their own pinned processes, CPU and memory sampling, an SSE load client, stats.
+
+Every server runs in a subprocess so that the process measured is the only one on its core (`cpus=`), and so that a
+client or a simulator sharing the interpreter cannot steal its GIL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+import resource
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+MODEL = "claude-haiku-4-5"
+
+
+# -- the machine -----------------------------------------------------------------------------------------------------
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on: CPU, cores, memory, kernel, Python and the packages that matter."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    packages = ("anthropic", "fastapi", "starlette", "uvicorn", "uvloop", "httptools", "httpx")
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+            "os": f"{platform.system()} {platform.release()}", "python": platform.python_version(),
+            "packages": {name: version(name) for name in packages}}
+
+
+# -- numbers ---------------------------------------------------------------------------------------------------------
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """The q-th percentile (0-100) by linear interpolation; None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * q / 100
+    low = int(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def ms(seconds: float | None) -> float | None:
+    """Seconds to milliseconds, rounded for a report."""
+    return None if seconds is None else round(seconds * 1000, 3)
+
+
+# -- processes -------------------------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    """A free loopback port (for servers that cannot report the one they picked, e.g. several uvicorn workers)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Service:
+    """A server in its own process: its URL, its process, and the cores it may use."""
+
+    name: str
+    url: str
+    proc: subprocess.Popen[str]
+    cpus: set[int] | None = None
+
+    @property
+    def pid(self) -> int:
+        """The server's main process id."""
+        return self.proc.pid
+
+    def stop(self) -> None:
+        """Ask the server to stop (SIGTERM), then kill it if it has not stopped within a few seconds."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=8)
+            except subprocess.TimeoutExpired:
+                for child in psutil.Process(self.proc.pid).children(recursive=True):
+                    child.kill()
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+        if self.proc.stdout:
+            self.proc.stdout.close()
+
+    def __enter__(self) -> "Service":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def raise_file_limit() -> None:
+    """Allow as many open sockets as the system permits: 1000 streams through an app hold 2000 of them."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 65536 if hard == resource.RLIM_INFINITY else min(hard, 65536)
+    if soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+
+
+def start_service(name: str, argv: list[str], *, cpus: set[int] | None = None, url: str | None = None,
+                  env: dict[str, str] | None = None, timeout: float = 30.0) -> Service:
+    """Start `python argv...` pinned to `cpus`; its URL is `url`, else the first line it prints. Waits until ready."""
+    def pin() -> None:  # runs in the child before exec: every thread and worker it starts inherits the pinning
+        raise_file_limit()
+        if cpus:
+            os.sched_setaffinity(0, cpus)
+
+    proc = subprocess.Popen([sys.executable, *argv], cwd=ROOT, stdout=subprocess.PIPE, stderr=None if os.environ.get("BENCH_DEBUG") else subprocess.DEVNULL,
+                            text=True, preexec_fn=pin, env={**os.environ, **(env or {})})
+    if url is None:
+        url = _first_line(proc, timeout)
+    service = Service(name, url.rstrip("/"), proc, cpus)
+    deadline = time.monotonic() + timeout
+    while True:  # ready means it answers HTTP, not merely that it has printed something
+        if proc.poll() is not None:
+            raise RuntimeError(f"{name} exited with status {proc.returncode} before it was ready")
+        try:
+            httpx.get(service.url + "/", timeout=1.0)
+            return service
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                service.stop()
+                raise RuntimeError(f"{name} did not answer on {service.url} within {timeout:g} s") from None
+            time.sleep(0.05)
+
+
+def _first_line(proc: subprocess.Popen[str], timeout: float) -> str:
+    result: list[str] = []
+    reader = threading.Thread(target=lambda: result.append(proc.stdout.readline() if proc.stdout else ""),
+                              daemon=True)
+    reader.start()
+    reader.join(timeout)
+    if not result or not result[0].strip():
+        proc.kill()
+        raise RuntimeError(f"{proc.args!r} printed no address within {timeout:g} s")
+    return result[0].strip()
+
+
+def start_simulator(speed: float, cpus: set[int] | None = None) -> Service:
+    """The course's simulator, `python -m course_utils.simulator`, in its own process."""
+    return start_service("simulator", ["-m", "course_utils.simulator", "--port", "0", "--speed", f"{speed:g}"],
+                         cpus=cpus)
+
+
+def set_speed(simulator: Service, speed: float) -> None:
+    """Change a running simulator's pacing through its control endpoint."""
+    httpx.post(simulator.url + "/_sim/config", json={"speed": speed}, timeout=5).raise_for_status()
+
+
+def reset_simulator(simulator: Service) -> None:
+    """Zero a running simulator's counters and drop its queued faults."""
+    httpx.post(simulator.url + "/_sim/reset", timeout=5).raise_for_status()
+
+
+def sim_stats(simulator: Service) -> dict[str, Any]:
+    """The simulator's counters (`streams_open`, `streams_completed`...)."""
+    return httpx.get(simulator.url + "/_sim/stats", timeout=5).json()
+
+
+def start_app(kind: str, upstream: str, *, cpus: set[int] | None = None, loop: str = "asyncio",
+              http: str = "h11", workers: int = 1) -> Service:
+    """The chat app (`kind` "async": the course's FastAPI app; "blocking": thread per request) in its own process."""
+    port = free_port()
+    argv = ["-m", "benchmarks.apps", "--app", kind, "--upstream", upstream, "--port", str(port), "--loop", loop,
+            "--http", http, "--workers", str(workers)]
+    return start_service(f"{kind} app", argv, cpus=cpus, url=f"http://127.0.0.1:{port}")
+
+
+# -- measuring a process ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Usage:
+    """What a process (and its children) used during a measurement."""
+
+    cpu_seconds: float
+    wall_seconds: float
+    peak_cpu_percent: float  # of one core, over any sampling interval
+    peak_rss_mib: float
+
+    @property
+    def cpu_percent(self) -> float:
+        """Average use of one core over the measurement (100 = one core busy all the time)."""
+        return 100 * self.cpu_seconds / self.wall_seconds if self.wall_seconds else 0.0
+
+    def to_dict(self) -> dict[str, float]:
+        """The usage as report-ready numbers."""
+        return {"cpu_seconds": round(self.cpu_seconds, 3), "cpu_percent": round(self.cpu_percent, 1),
+                "peak_cpu_percent": round(self.peak_cpu_percent, 1), "peak_rss_mib": round(self.peak_rss_mib, 1)}
+
+
+class Monitor:
+    """Samples a process tree's CPU time and resident memory in a background thread (`with Monitor(pid) as m:`)."""
+
+    def __init__(self, pid: int, interval: float = 0.1) -> None:
+        self.root = psutil.Process(pid)
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._peak_cpu = 0.0
+        self._peak_rss = 0
+        self.usage: Usage | None = None
+
+    def _tree(self) -> list[psutil.Process]:
+        try:
+            return [self.root, *self.root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return []
+
+    def _sample(self) -> tuple[float, int]:
+        cpu, rss = 0.0, 0
+        for proc in self._tree():
+            try:
+                times = proc.cpu_times()
+                cpu += times.user + times.system
+                rss += proc.memory_info().rss
+            except psutil.NoSuchProcess:
+                pass
+        return cpu, rss
+
+    def _run(self) -> None:
+        last_cpu, last_t = self._sample()[0], time.perf_counter()
+        while not self._stop.wait(self.interval):
+            cpu, rss = self._sample()
+            now = time.perf_counter()
+            self._peak_rss = max(self._peak_rss, rss)
+            self._peak_cpu = max(self._peak_cpu, 100 * (cpu - last_cpu) / (now - last_t))
+            last_cpu, last_t = cpu, now
+
+    def __enter__(self) -> "Monitor":
+        self._cpu0, self._peak_rss = self._sample()
+        self._t0 = time.perf_counter()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        cpu, rss = self._sample()
+        self.usage = Usage(cpu - self._cpu0, time.perf_counter() - self._t0, self._peak_cpu,
+                           max(self._peak_rss, rss) / 2**20)
+
+
+def process_cpu() -> float:
+    """CPU seconds this process has used so far."""
+    times = psutil.Process().cpu_times()
+    return times.user + times.system
+
+
+# -- the load client -------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ChatResult:
+    """One `/api/chat` stream as the client saw it: when each event arrived, and what it said."""
+
+    status: int = 0
+    started: float = 0.0
+    texts: list[str] = field(default_factory=list)
+    times: list[float] = field(default_factory=list)  # arrival of each text event, perf_counter seconds
+    terminal: str | None = None  # "done" or "error"
+    terminal_data: dict[str, Any] | None = None
+    garbled: int = 0  # events that were not `text`/`done`/`error` with valid JSON
+    failure: str | None = None  # a transport error or a timeout, by class name
+
+    @property
+    def ttft(self) -> float | None:
+        """Seconds from sending the request to the first text event."""
+        return self.times[0] - self.started if self.times else None
+
+    @property
+    def gaps(self) -> list[float]:
+        """Seconds between consecutive text events."""
+        return [b - a for a, b in zip(self.times, self.times[1:])]
+
+
+def load_client(n: int) -> httpx.AsyncClient:
+    """An httpx client whose pool holds `n` streams at once: the default (100) silently queues the rest."""
+    limits = httpx.Limits(max_connections=n + 10, max_keepalive_connections=n + 10)
+    return httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(120.0, connect=30.0, pool=120.0))
+
+
+async def chat(client: httpx.AsyncClient, url: str, body: dict[str, Any], *, stop_after: int | None = None,
+               api: bool = False) -> ChatResult:
+    """POST one chat and read its SSE stream to the end (or leave after `stop_after` text events).
+
+    `api=True` reads the Messages API's own events (a request straight to the simulator) into the same result:
+    text deltas as text, `message_stop` as `done` with the stop reason and usage the app would report.
+    """
+    result = ChatResult(started=time.perf_counter())
+    take = _take_api_frame if api else _take_frame
+    try:
+        async with client.stream("POST", url, json=body) as response:
+            result.status = response.status_code
+            if response.status_code != 200:
+                await response.aread()
+                return result
+            buffer = b""
+            async for chunk in response.aiter_raw():
+                now = time.perf_counter()
+                buffer += chunk
+                *frames, buffer = buffer.split(b"\n\n")
+                for frame in frames:
+                    try:
+                        take(result, *_split_frame(frame), now)
+                    except (ValueError, KeyError, TypeError):
+                        result.garbled += 1
+                if stop_after is not None and len(result.texts) >= stop_after:
+                    return result  # leaving the block closes the connection: a client that went away
+            if buffer.strip():
+                result.garbled += 1
+    except httpx.HTTPError as exc:
+        result.failure = type(exc).__name__
+    return result
+
+
+def _split_frame(frame: bytes) -> tuple[str, Any]:
+    """An event's name and decoded JSON data; the servers measured send one `event:` and one `data:` line."""
+    if frame.startswith(b":"):  # a keep-alive comment
+        return "", None
+    head, data = frame.split(b"\n", 1)
+    if not (head.startswith(b"event: ") and data.startswith(b"data: ")):
+        raise ValueError("not an `event:` line then a `data:` line")
+    return head[7:].decode(), json.loads(data[6:])
+
+
+def _take_frame(result: ChatResult, name: str, payload: Any, now: float) -> None:
+    """Record one of the app's events: `text`, then `done` or `error`."""
+    if name == "text" and isinstance(payload.get("text"), str):
+        result.texts.append(payload["text"])
+        result.times.append(now)
+    elif name in ("done", "error") and result.terminal is None:
+        result.terminal, result.terminal_data = name, payload
+    elif name:
+        raise ValueError(f"unexpected event {name!r}")
+
+
+def _take_api_frame(result: ChatResult, name: str, payload: Any, now: float) -> None:
+    """Record one of the Messages API's events as the app would relay it."""
+    meta = result.terminal_data = result.terminal_data or {"stop_reason": None, "usage": {}}
+    if name == "content_block_delta" and payload["delta"]["type"] == "text_delta":
+        result.texts.append(payload["delta"]["text"])
+        result.times.append(now)
+    elif name == "message_start":
+        meta["usage"]["input_tokens"] = payload["message"]["usage"]["input_tokens"]
+    elif name == "message_delta":
+        meta["stop_reason"] = payload["delta"]["stop_reason"]
+        meta["usage"]["output_tokens"] = payload["usage"]["output_tokens"]
+    elif name == "message_stop":
+        result.terminal = "done"
+    elif name == "error":
+        result.terminal, result.terminal_data = "error", payload["error"]
+
+
+def run_async(coro: Any) -> Any:
+    """Run a coroutine on uvloop when available: the load client must not be the bottleneck it measures."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(coro)

@@ -1,0 +1,264 @@
+"""Proxy hop: what going through `/api/chat` costs compared with calling the SDK directly, one request at a time.
+
+Four relays are served side by side by one app process and measured in the same run, alternating request by request:
+
+    sdk-sse    the app as shipped: the SDK's `MessageStream.text_stream`, framed by FastAPI's `ServerSentEvent`
+    sdk-bytes  the same SDK stream, framed by hand into bytes for a plain `StreamingResponse`
+    raw-sse    the upstream's own SSE bytes (SDK `with_streaming_response`, parsed by `course_utils.sse`), FastAPI framing
+    raw-bytes  the upstream's bytes, parsed the same way, framed by hand
+
+Every relay is first checked to send the same events as the direct SDK call (text deltas, `done` with the same stop
+reason and usage, the same `error` types and HTTP statuses under faults); a relay that differs is reported, not timed.
+The simulator runs with pacing off (speed 0), so every millisecond measured is the software's, on loopback.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from typing import Annotated, Any
+
+import anthropic
+import httpx
+import httpx2
+import psutil
+from anthropic._response import AsyncAPIResponse
+from anthropic.lib.streaming import AsyncMessageStream
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import StreamingResponse
+from fastapi.sse import EventSourceResponse, ServerSentEvent, format_sse_event
+
+from course_utils.server.errors import ChatError, from_upstream, stream_error
+from course_utils.server.relay import UpstreamStream
+from course_utils.server.schema import ChatRequest
+from course_utils.sse import SSEParser
+
+from . import harness
+from .harness import MODEL, ms, percentile
+
+Event = tuple[str, dict[str, Any]]  # ("text" | "done" | "error", data)
+RELAYS = {"sdk-sse": "/api/chat", "sdk-bytes": "/bench/sdk-bytes", "raw-sse": "/bench/raw-sse",
+          "raw-bytes": "/bench/raw-bytes"}
+SHORT_TOKENS, LONG_TOKENS = 1, 600  # a one-delta reply (time to first token) and a ~300-delta one (per-token cost)
+
+
+# -- the relays under test -------------------------------------------------------------------------------------------
+
+
+async def sdk_events(stream: AsyncMessageStream) -> AsyncIterator[Event]:
+    """The shipped relay's events (`course_utils.server.relay.relay`), as plain tuples."""
+    try:
+        async for text in stream.text_stream:
+            yield "text", {"text": text}
+        message = await stream.get_final_message()
+    except (anthropic.APIError, httpx2.TransportError) as exc:
+        yield "error", stream_error(exc)
+        return
+    usage = {"input_tokens": message.usage.input_tokens, "output_tokens": message.usage.output_tokens}
+    yield "done", {"stop_reason": message.stop_reason, "usage": usage}
+
+
+async def open_raw_upstream(chat: ChatRequest, request: Request) -> AsyncIterator[AsyncAPIResponse[Any]]:
+    """Yield dependency like the shipped `open_upstream`, but the response is left as bytes, not SDK events."""
+    try:
+        params = chat.to_params(request.app.state.settings)
+    except ValueError as exc:
+        raise ChatError(422, "invalid_request_error", str(exc)) from None
+    client: anthropic.AsyncAnthropic = request.app.state.client
+    async with AsyncExitStack() as stack:
+        try:
+            # Still the SDK's request: its retries and its status-to-exception mapping before the first byte.
+            response = await stack.enter_async_context(
+                client.messages.with_streaming_response.create(**params, stream=True))
+        except anthropic.APIError as exc:
+            raise from_upstream(exc) from None
+        yield response
+
+
+RawUpstream = Annotated[AsyncAPIResponse[Any], Depends(open_raw_upstream)]
+
+
+async def raw_events(response: AsyncAPIResponse[Any]) -> AsyncIterator[Event]:
+    """The same events, read from the upstream's SSE: only text deltas, the usage and the end are decoded."""
+    parser = SSEParser(strict_eof=True)
+    usage = {"input_tokens": 0, "output_tokens": 0}
+    stop_reason = None
+    try:
+        async for chunk in response.iter_bytes():
+            for event in parser.feed(chunk):
+                if event.event == "content_block_delta":
+                    delta = json.loads(event.data)["delta"]
+                    if delta.get("type") == "text_delta":
+                        yield "text", {"text": delta["text"]}
+                elif event.event == "message_start":
+                    usage["input_tokens"] = json.loads(event.data)["message"]["usage"]["input_tokens"]
+                elif event.event == "message_delta":
+                    data = json.loads(event.data)
+                    stop_reason = data["delta"]["stop_reason"]
+                    usage.update({k: v for k, v in data.get("usage", {}).items() if k in usage and v is not None})
+                elif event.event == "message_stop":
+                    yield "done", {"stop_reason": stop_reason, "usage": usage}
+                    return
+                elif event.event == "error":
+                    body = json.loads(event.data)
+                    error = anthropic.APIStatusError(str(body), response=response.http_response, body=body)
+                    yield "error", stream_error(error)
+                    return
+        raise httpx2.RemoteProtocolError("the upstream stream ended before message_stop")
+    except (anthropic.APIError, httpx2.TransportError) as exc:
+        yield "error", stream_error(exc)
+
+
+async def as_sse(events: AsyncIterator[Event]) -> AsyncIterator[ServerSentEvent]:
+    """Events for FastAPI's SSE framing."""
+    async for name, data in events:
+        yield ServerSentEvent(event=name, data=data)
+
+
+async def as_bytes(events: AsyncIterator[Event]) -> AsyncIterator[bytes]:
+    """Events framed by hand, byte for byte what FastAPI sends for them."""
+    async for name, data in events:
+        yield format_sse_event(data_str=json.dumps(data), event=name)
+
+
+def sse_response(frames: AsyncIterator[bytes]) -> StreamingResponse:
+    """A plain streaming response with the headers FastAPI's SSE response sets."""
+    return StreamingResponse(frames, media_type="text/event-stream",
+                             headers={"cache-control": "no-cache", "x-accel-buffering": "no"})
+
+
+def add_relays(app: FastAPI) -> FastAPI:
+    """Add the three alternative relays to a chat app (the shipped one stays at `/api/chat`)."""
+
+    @app.post(RELAYS["sdk-bytes"])
+    async def sdk_bytes(stream: UpstreamStream) -> StreamingResponse:
+        return sse_response(as_bytes(sdk_events(stream)))
+
+    @app.post(RELAYS["raw-sse"], response_class=EventSourceResponse)
+    async def raw_sse(response: RawUpstream) -> AsyncIterator[ServerSentEvent]:
+        async for event in as_sse(raw_events(response)):
+            yield event
+
+    @app.post(RELAYS["raw-bytes"])
+    async def raw_bytes(response: RawUpstream) -> StreamingResponse:
+        return sse_response(as_bytes(raw_events(response)))
+
+    return app
+
+
+# -- measuring -------------------------------------------------------------------------------------------------------
+
+
+def body(topic: str, max_tokens: int) -> dict[str, Any]:
+    """A chat request whose reply is longer than `max_tokens`, so it is exactly `max_tokens` long."""
+    return {"messages": [{"role": "user", "content": f"Write 500 words about {topic}"}], "max_tokens": max_tokens}
+
+
+async def direct(client: anthropic.AsyncAnthropic, chat: dict[str, Any]) -> harness.ChatResult:
+    """The same chat through the SDK straight to the upstream, timed like `harness.chat`."""
+    result = harness.ChatResult(started=time.perf_counter(), status=200)
+    async with client.messages.stream(model=MODEL, **chat) as stream:
+        async for text in stream.text_stream:
+            result.times.append(time.perf_counter())
+            result.texts.append(text)
+        message = await stream.get_final_message()
+    usage = {"input_tokens": message.usage.input_tokens, "output_tokens": message.usage.output_tokens}
+    result.terminal, result.terminal_data = "done", {"stop_reason": message.stop_reason, "usage": usage}
+    return result
+
+
+def outcome(result: harness.ChatResult) -> Any:
+    """What must be equal between relays: the events, or the error type, or the HTTP status."""
+    if result.status != 200:
+        return ("status", result.status)
+    if result.terminal == "error":
+        return ("error", (result.terminal_data or {}).get("type"), len(result.texts))
+    return (result.terminal, result.texts, result.terminal_data, result.garbled, result.failure)
+
+
+async def check_relays(app_url: str, sim: harness.Service, client: anthropic.AsyncAnthropic,
+                       http: httpx.AsyncClient) -> dict[str, list[str]]:
+    """For each relay, the cases where it differs from the direct call (or, under faults, from the shipped relay)."""
+    problems: dict[str, list[str]] = {name: [] for name in RELAYS}
+    for topic, tokens in (("rivers", 40), ("owls", LONG_TOKENS), ("unicode: é, 日本, 🦉", 30)):
+        chat = body(topic, tokens)
+        expected = outcome(await direct(client, chat))
+        for name, path in RELAYS.items():
+            if outcome(await harness.chat(http, app_url + path, chat)) != expected:
+                problems[name].append(f"reply to {topic!r} differs from the direct call")
+    faults = [("error_midstream", 1), ("disconnect_midstream", 1), ("overloaded", 3), ("rate_limit", 3)]
+    for kind, count in faults:
+        seen = {}
+        for name, path in RELAYS.items():
+            httpx.post(sim.url + "/_sim/faults", json={"fault": kind, "count": count, "after": 5,
+                                                       "retry_after": 0.01}).raise_for_status()
+            seen[name] = outcome(await harness.chat(http, app_url + path, body("faults", 40)))
+        for name in RELAYS:
+            if seen[name] != seen["sdk-sse"]:
+                problems[name].append(f"{kind}: {seen[name]!r} where the shipped relay gives {seen['sdk-sse']!r}")
+    return problems
+
+
+async def measure(rounds: int) -> dict[str, Any]:
+    """Start a simulator (speed 0) and the app with every relay; check them, then time them side by side."""
+    with harness.start_simulator(0) as sim, harness.start_app("async", sim.url) as app:
+        client = anthropic.AsyncAnthropic(base_url=sim.url, api_key="offline-benchmark", max_retries=0)
+        http = harness.load_client(4)
+        async with client, http:
+            problems = await check_relays(app.url, sim, client, http)
+            paths = {"direct": None, **{name: RELAYS[name] for name in RELAYS if not problems[name]}}
+            ttft: dict[str, list[float]] = {name: [] for name in paths}
+            total: dict[str, list[float]] = {name: [] for name in paths}
+            app_cpu = {name: {"short": 0.0, "long": 0.0, "short_events": 0, "long_events": 0} for name in paths}
+            proc = psutil.Process(app.pid)
+            for i in range(rounds):
+                order = list(paths)[i % len(paths):] + list(paths)[: i % len(paths)]  # no relay always goes first
+                for name in order:
+                    for size, tokens in (("short", SHORT_TOKENS), ("long", LONG_TOKENS)):
+                        chat = body(f"topic {i}", tokens)
+                        cpu0 = sum(proc.cpu_times()[:2])
+                        path = paths[name]
+                        result = (await direct(client, chat) if path is None
+                                  else await harness.chat(http, app.url + path, chat))
+                        app_cpu[name][size] += sum(proc.cpu_times()[:2]) - cpu0
+                        app_cpu[name][f"{size}_events"] += len(result.texts)
+                        if result.terminal != "done" or not result.times:
+                            problems.setdefault(name, []).append(f"round {i}: {outcome(result)!r}")
+                            continue
+                        if size == "short":
+                            ttft[name].append(result.ttft or 0.0)
+                        else:
+                            total[name].append(result.times[-1] - result.started)
+                            tokens_sent = len(result.texts)
+    base_ttft, base_total = percentile(ttft["direct"], 50) or 0, percentile(total["direct"], 50) or 0
+    report: dict[str, Any] = {"rounds": rounds, "long_reply_text_events": tokens_sent, "paths": {}}
+    for name in paths:
+        row: dict[str, Any] = {
+            "ttft_ms_p50": ms(percentile(ttft[name], 50)), "ttft_ms_p99": ms(percentile(ttft[name], 99)),
+            "ttft_ratio_vs_direct": round((percentile(ttft[name], 50) or 0) / base_ttft, 2),
+            "long_reply_ms_p50": ms(percentile(total[name], 50)),
+            "per_token_wall_ms": ms((percentile(total[name], 50) or 0) / tokens_sent),
+            "long_reply_ratio_vs_direct": round((percentile(total[name], 50) or 0) / base_total, 2),
+        }
+        if name != "direct":
+            cpu = app_cpu[name]
+            per_request = cpu["short"] / rounds
+            per_token = (cpu["long"] - cpu["short"]) / max(1, cpu["long_events"] - cpu["short_events"])
+            row.update({"app_cpu_ms_per_request": ms(per_request), "app_cpu_ms_per_token": ms(per_token),
+                        "streams_per_core_at_30_events_s": round(1 / (per_token * 30)) if per_token > 0 else None})
+        report["paths"][name] = row
+    report["problems"] = {name: found for name, found in problems.items() if found}
+    relays = [name for name in RELAYS if name in paths]
+    report["fastest_correct_relay"] = min(relays, key=lambda n: report["paths"][n]["app_cpu_ms_per_token"])
+    return report
+
+
+def run(rounds: int = 30) -> dict[str, Any]:
+    """The proxy-hop benchmark: latency and relay cost of each correct relay next to the direct SDK call."""
+    return harness.run_async(measure(rounds))
+
+
+if __name__ == "__main__":
+    print(json.dumps(run(), indent=2))
