@@ -82,6 +82,40 @@ class Env:
             raise Forbidden(f"this task asks you to write it yourself, but your code used `{module}` "
                             f"({function}); remove that and write the logic in your own code.")
 
+    @contextmanager
+    def serve(self, app: Any) -> Iterator[str]:
+        """Serve the learner's ASGI app with uvicorn on a free port in a thread (watched for the task's forbidden
+        helpers, like a call); yield its base URL."""
+        from course_utils.simulator.server import bind_socket, uvicorn_server
+
+        sock = bind_socket()
+        server = uvicorn_server(app, log_level="critical")
+        watcher = ForbiddenWatcher(self.task.forbid if self.task else ())
+
+        def run() -> None:
+            if watcher.roots:
+                sys.setprofile(watcher._profile)
+            server.run(sockets=[sock])
+
+        thread = threading.Thread(target=run, name="checked-app", daemon=True)
+        thread.start()
+        try:
+            for _ in range(1000):
+                if server.started or not thread.is_alive():
+                    break
+                threading.Event().wait(0.01)
+            if not server.started:
+                raise LearnerError(RuntimeError("the app did not start (see its lifespan)"), "serving your app")
+            host, port = sock.getsockname()[:2]
+            yield f"http://{host}:{port}"
+        finally:
+            server.should_exit = True
+            thread.join(10)
+            sock.close()
+        if watcher.hit:
+            module, function = watcher.hit
+            raise Forbidden(f"this task asks you to write it yourself, but your app used `{module}` ({function}).")
+
     # -- clients -------------------------------------------------------------------------------------------------------
 
     def client(self, **options: Any) -> "anthropic.Anthropic":

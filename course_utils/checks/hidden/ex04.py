@@ -1,0 +1,64 @@
+"""Exercise 04, hidden checks: an error event mid-turn, tool exchanges kept whole, budgets too small, a failed stop."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from ..base import LearnerError, check, expect
+from ..env import Env
+from ..ex04 import PROMPTS, WEATHER_TOOL, conversation, count, expect_trim, run_turn, text_of
+
+
+@check("04.1", "a turn ended by an error event leaves the history as it was", visibility="after_published")
+def error_event_turn(env: Env) -> None:
+    client = env.client()
+    history: list[dict[str, Any]] = []
+    env.call(env.learner(), client, env.model, history, "Hi, my name is Ada.")
+    before = copy.deepcopy(history)
+    env.sim.inject("error_midstream", after=3)
+    try:
+        env.call(env.learner(), client, env.model, history, "Tell me about the ocean.")
+    except LearnerError:  # the failure reached the caller, as it should
+        pass
+    expect(history == before, "after a turn that ended with an error event the history should be unchanged")
+
+
+def tool_conversation(env: Env) -> list[dict[str, Any]]:
+    """Ada, then a weather question answered through a tool call, then one more exchange."""
+    client = env.client()
+    history = conversation(env, ["Hi, my name is Ada."])
+    history.append({"role": "user", "content": "What's the weather in Paris?"})
+    call = client.messages.create(model=env.model, max_tokens=200, tools=[WEATHER_TOOL], messages=history)
+    history.append({"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in call.content]})
+    tool_use = next(b for b in call.content if b.type == "tool_use")
+    history.append({"role": "user", "content": [{"type": "tool_result", "tool_use_id": tool_use.id,
+                                                 "content": "18 °C and sunny"}]})
+    answer = client.messages.create(model=env.model, max_tokens=200, tools=[WEATHER_TOOL], messages=history)
+    history.append({"role": "assistant", "content": text_of(answer.content)})
+    return history + conversation(env, ["Tell me about coffee."])[-2:]
+
+
+@check("04.2", "never separates a tool call from its result", visibility="after_published", timeout=20)
+def keeps_tool_exchange_whole(env: Env) -> None:
+    history = tool_conversation(env)
+    # A budget that the tail from the tool_result fits, but not the tail from the question that led to the call.
+    expect_trim(env, history, count(env, history[4:]), "with a budget that would cut a tool exchange in half")
+
+
+@check("04.2", "an empty list when not even the last exchange fits", visibility="after_published", timeout=20)
+def nothing_fits(env: Env) -> None:
+    history = conversation(env, PROMPTS[:2])
+    expect_trim(env, history, 3, "with a budget of 3 tokens")
+
+
+@check("04.3", "a turn that fails mid-stream leaves no trace", visibility="after_published", timeout=20)
+def stoppable_fails(env: Env) -> None:
+    history: list[dict[str, Any]] = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}]
+    before = copy.deepcopy(history)
+    env.sim.inject("disconnect_midstream", after=5)
+    try:
+        run_turn(env, history, "Tell me about the ocean.")
+    except LearnerError:  # the failure reached the caller, as it should
+        pass
+    expect(history == before, "after a failed turn the history should be unchanged")
