@@ -57,24 +57,28 @@ def _note(ax: Axes, text: str, xy: tuple[float, float], offset: tuple[float, flo
 
 def plot_arrivals(timelines: Sequence[Timeline], *, ax: Axes | None = None,
                   title: str = "Characters on screen over time") -> Axes:
-    """Step plot of characters received against time, one line per timeline, first words and end annotated."""
+    """Step plot of characters received against time since each request, one line per timeline, annotated."""
     ax = _axes(ax, (8.5, 4.2))
     top = max((t.chars for t in timelines), default=0) or 1
-    right = max((t.ended if t.ended is not None else t.curve()[0][-1] for t in timelines), default=1.0) or 1.0
+    right = max((t.curve()[0][-1] - t.sent for t in timelines), default=1.0) or 1.0
     for i, timeline in enumerate(timelines):
         color = f"C{i}"
         times, counts = timeline.curve()
+        times = [t - timeline.sent for t in times]  # each from its own request, so separate runs line up
         ax.step(times, counts, where="post", color=color, lw=2.2, label=timeline.label or f"reply {i + 1}")
-        first, end = timeline.first_at, timeline.ended
+        first = None if timeline.first_at is None else timeline.first_at - timeline.sent
+        end = None if timeline.ended is None else timeline.ended - timeline.sent
         if first is not None:
             ax.axvline(first, color=color, ls=":", lw=1.2)
-            # Labels go left of the first words, where this line is still flat at zero, when there is room.
-            side = -10 if first > 0.35 * right else 10
+            height = top * (0.55 - 0.14 * i)
             if len([text for _, text in timeline.arrivals if text]) == 1:  # everything in one piece: one label
-                _note(ax, f"everything at once: {timeline.ttft:.2f} s", (first, top * (0.55 - 0.14 * i)), (side, 0),
-                      color)
+                # To the right if there is room (nothing else happens after it), else to the left.
+                side = 10 if right - first > 0.3 * right else -10
+                _note(ax, f"everything at once: {timeline.ttft:.2f} s", (first, height), (side, 0), color)
                 continue
-            _note(ax, f"first words: {timeline.ttft:.2f} s", (first, top * (0.55 - 0.14 * i)), (side, 0), color)
+            # To the left, where this line is still flat at zero, if there is room for the label.
+            side = -10 if first > 0.2 * right else 10
+            _note(ax, f"first words: {timeline.ttft:.2f} s", (first, height), (side, 0), color)
         if end is not None:
             ax.plot([end], [counts[-1]], marker="o", ms=5, color=color)
             _note(ax, f"done: {timeline.total:.2f} s", (end, counts[-1]), (-14, 10 + 14 * i), color)

@@ -106,11 +106,13 @@ class Timeline:
 
 
 def time_output(argv: Sequence[str], *, terminal: bool = True, label: str = "", timeout: float = 60.0,
-                env: Mapping[str, str] | None = None) -> Timeline:
+                env: Mapping[str, str] | None = None, begin: str | None = None) -> Timeline:
     """Run a program and record when its output reached us, through a terminal (pty) or a pipe.
 
-    `env` defaults to this process's environment without `PYTHONUNBUFFERED` (Jupyter kernels set it), so a Python
-    program buffers its output the way it would when you run it yourself.
+    With `begin`, the clock starts when the program prints that text (which is not recorded), e.g. a line it prints
+    just before sending a request, so that its start-up time is left out. `env` defaults to this process's
+    environment without `PYTHONUNBUFFERED` (Jupyter kernels set it), so a Python program buffers its output the way
+    it would when you run it yourself.
     """
     import pty
     import tty
@@ -135,6 +137,7 @@ def time_output(argv: Sequence[str], *, terminal: bool = True, label: str = "", 
     finally:
         os.close(writer)  # the child holds its own copy; ours would keep the reader from ever seeing the end
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    before_begin = "" if begin else None  # output seen while waiting for `begin`
     deadline = time.monotonic() + timeout
     try:
         while True:
@@ -147,7 +150,16 @@ def time_output(argv: Sequence[str], *, terminal: bool = True, label: str = "", 
                 data = b""
             if not data:
                 break
-            timeline.record(decoder.decode(data))
+            text = decoder.decode(data)
+            if before_begin is not None:
+                before_begin += text
+                if begin not in before_begin:
+                    continue
+                timeline.sent = timeline.now()
+                text, before_begin = before_begin.split(begin, 1)[1], None
+                if not text:
+                    continue
+            timeline.record(text)
         timeline.finish()
     except BaseException:
         process.kill()
@@ -156,5 +168,7 @@ def time_output(argv: Sequence[str], *, terminal: bool = True, label: str = "", 
         os.close(reader)
         process.wait()
     if process.returncode:
-        raise subprocess.CalledProcessError(process.returncode, list(argv), output=timeline.text)
+        raise subprocess.CalledProcessError(process.returncode, list(argv), output=before_begin or timeline.text)
+    if before_begin is not None:
+        raise ValueError(f"{argv[0]} never printed {begin!r}; its output was {before_begin!r}")
     return timeline

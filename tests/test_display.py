@@ -79,7 +79,7 @@ def test_plot_arrivals_draws_each_timeline_as_a_step_curve(client: anthropic.Ant
     assert [line.get_label() for line in curves] == ["blocking", "streaming"]
     for line, timeline in zip(curves, [blocking, streaming]):
         times, counts = timeline.curve()
-        assert list(line.get_xdata()) == times and list(line.get_ydata()) == counts
+        assert list(line.get_xdata()) == [t - timeline.sent for t in times] and list(line.get_ydata()) == counts
     assert curves[1].get_ydata()[-1] == len(streaming.text) == len(blocking.text)
     labels = [text.get_text() for text in ax.texts]
     assert f"everything at once: {blocking.ttft:.2f} s" in labels  # one piece: a single label
@@ -89,6 +89,18 @@ def test_plot_arrivals_draws_each_timeline_as_a_step_curve(client: anthropic.Ant
     assert ax.get_title(loc="left") == "Same reply, two ways"
     assert "seconds" in ax.get_xlabel() and "characters" in ax.get_ylabel()
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["blocking", "streaming"]
+
+
+def test_plot_arrivals_starts_each_timeline_at_its_own_request() -> None:
+    origin = time.perf_counter()
+    time.sleep(0.05)
+    later = Timeline("later", origin=origin)
+    later.record("abc")
+    later.record("def")
+    later.finish()
+    ax = plot_arrivals([later])
+    assert ax.get_lines()[0].get_xdata()[0] == 0  # not later.sent, on the shared clock
+    assert f"first words: {later.ttft:.2f} s" in [text.get_text() for text in ax.texts]
 
 
 def test_plot_arrivals_copes_with_an_empty_reply() -> None:

@@ -119,6 +119,16 @@ def test_time_output_ignores_pythonunbuffered_by_default(monkeypatch: pytest.Mon
     assert time_output(child(), terminal=True, env=env).first_at < 0.3
 
 
+def test_time_output_can_start_the_clock_when_the_program_says_so() -> None:
+    code = "import time; time.sleep(0.3); print('go', flush=True); time.sleep(0.2); print('done', flush=True)"
+    timeline = time_output([sys.executable, "-c", code], begin="go\n")
+    assert timeline.text == "done\n"  # the marker is not part of the output
+    assert timeline.sent >= 0.3  # the clock started at the marker, after start-up and the first sleep
+    assert 0.15 < timeline.ttft < 0.45
+    with pytest.raises(ValueError, match="never printed 'start'"):
+        time_output([sys.executable, "-c", "print('hello')"], begin="start")
+
+
 def test_time_output_reports_failure_and_silence() -> None:
     with pytest.raises(subprocess.CalledProcessError) as failed:
         time_output([sys.executable, "-c", "print('oops'); raise SystemExit(3)"], terminal=False)
