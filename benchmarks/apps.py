@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 
+import fastapi.routing
 import uvicorn
 from fastapi import FastAPI
 
@@ -27,8 +28,10 @@ def settings(upstream: str) -> ChatSettings:
 
 def async_app() -> FastAPI:
     """The uvicorn factory: the course's app with every relay of `proxy_hop` (an import string, for `--workers`)."""
-    from .proxy_hop import add_relays
+    from .proxy_hop import PING_ENV, add_relays
 
+    if PING_ENV in os.environ:  # FastAPI's SSE keep-alive interval, which it reads at every request from here
+        fastapi.routing._PING_INTERVAL = float(os.environ[PING_ENV])  # noqa: SLF001
     return add_relays(create_app(settings(os.environ[UPSTREAM_ENV])))
 
 

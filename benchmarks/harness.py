@@ -179,13 +179,13 @@ def sim_stats(simulator: Service) -> dict[str, Any]:
     return httpx.get(simulator.url + "/_sim/stats", timeout=5).json()
 
 
-def start_app(kind: str, upstream: str, *, cpus: set[int] | None = None, loop: str = "asyncio",
-              http: str = "h11", workers: int = 1) -> Service:
+def start_app(kind: str, upstream: str, *, cpus: set[int] | None = None, loop: str = "auto",
+              http: str = "auto", workers: int = 1, env: dict[str, str] | None = None) -> Service:
     """The chat app (`kind` "async": the course's FastAPI app; "blocking": thread per request) in its own process."""
     port = free_port()
     argv = ["-m", "benchmarks.apps", "--app", kind, "--upstream", upstream, "--port", str(port), "--loop", loop,
             "--http", http, "--workers", str(workers)]
-    return start_service(f"{kind} app", argv, cpus=cpus, url=f"http://127.0.0.1:{port}")
+    return start_service(f"{kind} app", argv, cpus=cpus, url=f"http://127.0.0.1:{port}", env=env)
 
 
 # -- measuring a process ---------------------------------------------------------------------------------------------
@@ -283,6 +283,7 @@ class ChatResult:
     terminal: str | None = None  # "done" or "error"
     terminal_data: dict[str, Any] | None = None
     garbled: int = 0  # events that were not `text`/`done`/`error` with valid JSON
+    comments: int = 0  # keep-alive comments (`: ping`)
     failure: str | None = None  # a transport error or a timeout, by class name
 
     @property
@@ -323,6 +324,9 @@ async def chat(client: httpx.AsyncClient, url: str, body: dict[str, Any], *, sto
                 buffer += chunk
                 *frames, buffer = buffer.split(b"\n\n")
                 for frame in frames:
+                    if frame.startswith(b":"):
+                        result.comments += 1
+                        continue
                     try:
                         take(result, *_split_frame(frame), now)
                     except (ValueError, KeyError, TypeError):
@@ -338,8 +342,6 @@ async def chat(client: httpx.AsyncClient, url: str, body: dict[str, Any], *, sto
 
 def _split_frame(frame: bytes) -> tuple[str, Any]:
     """An event's name and decoded JSON data; the servers measured send one `event:` and one `data:` line."""
-    if frame.startswith(b":"):  # a keep-alive comment
-        return "", None
     head, data = frame.split(b"\n", 1)
     if not (head.startswith(b"event: ") and data.startswith(b"data: ")):
         raise ValueError("not an `event:` line then a `data:` line")
@@ -353,7 +355,7 @@ def _take_frame(result: ChatResult, name: str, payload: Any, now: float) -> None
         result.times.append(now)
     elif name in ("done", "error") and result.terminal is None:
         result.terminal, result.terminal_data = name, payload
-    elif name:
+    else:
         raise ValueError(f"unexpected event {name!r}")
 
 

@@ -1,20 +1,25 @@
 """Proxy hop: what going through `/api/chat` costs compared with calling the SDK directly, one request at a time.
 
-Four relays are served side by side by one app process and measured in the same run, alternating request by request:
+Five relays are served side by side by one app process and measured in the same run, alternating request by request:
 
-    sdk-sse    the app as shipped: the SDK's `MessageStream.text_stream`, framed by FastAPI's `ServerSentEvent`
-    sdk-bytes  the same SDK stream, framed by hand into bytes for a plain `StreamingResponse`
-    raw-sse    the upstream's own SSE bytes (SDK `with_streaming_response`, parsed by `course_utils.sse`), FastAPI framing
-    raw-bytes  the upstream's bytes, parsed the same way, framed by hand
+    sdk-sse       the app as shipped: the SDK's `MessageStream.text_stream`, framed by FastAPI's `ServerSentEvent`
+    sdk-bytes     the same SDK stream, framed by hand into bytes for a plain `StreamingResponse`
+    raw-sse       the upstream's own SSE bytes (SDK `with_streaming_response`, parsed by `course_utils.sse`), FastAPI
+                  framing
+    raw-bytes     the upstream's bytes, parsed the same way, framed by hand
+    raw-bytes-ka  raw-bytes plus the keep-alive comment FastAPI's SSE sends when the upstream goes quiet
 
 Every relay is first checked to send the same events as the direct SDK call (text deltas, `done` with the same stop
-reason and usage, the same `error` types and HTTP statuses under faults); a relay that differs is reported, not timed.
-The simulator runs with pacing off (speed 0), so every millisecond measured is the software's, on loopback.
+reason and usage, the same `error` types and HTTP statuses under faults) and whether it keeps a stalled stream alive
+with `: ping` comments; a relay that sends wrong events is reported, not timed. The simulator runs with pacing off
+(speed 0), so every millisecond measured is the software's, on loopback.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
@@ -40,7 +45,10 @@ from .harness import MODEL, ms, percentile
 
 Event = tuple[str, dict[str, Any]]  # ("text" | "done" | "error", data)
 RELAYS = {"sdk-sse": "/api/chat", "sdk-bytes": "/bench/sdk-bytes", "raw-sse": "/bench/raw-sse",
-          "raw-bytes": "/bench/raw-bytes"}
+          "raw-bytes": "/bench/raw-bytes", "raw-bytes-ka": "/bench/raw-bytes-ka"}
+PING_ENV = "BENCH_PING_INTERVAL"  # seconds of upstream silence before a keep-alive comment (FastAPI's default: 15)
+PING = b": ping\n\n"
+PING_CHECK = 0.4  # the keep-alive interval the apps run with here, so the stall check takes a second, not a minute
 SHORT_TOKENS, LONG_TOKENS = 1, 600  # a one-delta reply (time to first token) and a ~300-delta one (per-token cost)
 
 
@@ -123,6 +131,39 @@ async def as_bytes(events: AsyncIterator[Event]) -> AsyncIterator[bytes]:
         yield format_sse_event(data_str=json.dumps(data), event=name)
 
 
+async def with_keepalive(frames: AsyncIterator[bytes], interval: float) -> AsyncIterator[bytes]:
+    """`frames`, plus a `: ping` comment whenever nothing was sent for `interval` seconds.
+
+    The frames are pulled by a task of their own, as FastAPI's SSE does, because a timeout on the generator itself
+    would cancel it; but the hand-off is a small queue (room for a burst, still back-pressure), with no per-event
+    cancel scope.
+    """
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=32)
+    last_sent = loop.time()
+
+    async def produce() -> None:
+        async for frame in frames:
+            await queue.put(frame)
+        await queue.put(None)
+
+    async def ping() -> None:
+        while True:
+            # Never less than a tenth of the interval: a client that reads slowly must not make this spin.
+            await asyncio.sleep(max(last_sent + interval - loop.time(), interval / 10))
+            if loop.time() - last_sent >= interval and queue.empty():
+                queue.put_nowait(PING)
+
+    tasks = [asyncio.ensure_future(produce()), asyncio.ensure_future(ping())]
+    try:
+        while (frame := await queue.get()) is not None:
+            yield frame
+            last_sent = loop.time()
+    finally:
+        for task in tasks:
+            task.cancel()
+
+
 def sse_response(frames: AsyncIterator[bytes]) -> StreamingResponse:
     """A plain streaming response with the headers FastAPI's SSE response sets."""
     return StreamingResponse(frames, media_type="text/event-stream",
@@ -130,7 +171,8 @@ def sse_response(frames: AsyncIterator[bytes]) -> StreamingResponse:
 
 
 def add_relays(app: FastAPI) -> FastAPI:
-    """Add the three alternative relays to a chat app (the shipped one stays at `/api/chat`)."""
+    """Add the alternative relays to a chat app (the shipped one stays at `/api/chat`)."""
+    interval = float(os.environ.get(PING_ENV, "15"))
 
     @app.post(RELAYS["sdk-bytes"])
     async def sdk_bytes(stream: UpstreamStream) -> StreamingResponse:
@@ -144,6 +186,10 @@ def add_relays(app: FastAPI) -> FastAPI:
     @app.post(RELAYS["raw-bytes"])
     async def raw_bytes(response: RawUpstream) -> StreamingResponse:
         return sse_response(as_bytes(raw_events(response)))
+
+    @app.post(RELAYS["raw-bytes-ka"])
+    async def raw_bytes_keepalive(response: RawUpstream) -> StreamingResponse:
+        return sse_response(with_keepalive(as_bytes(raw_events(response)), interval))
 
     return app
 
@@ -179,8 +225,9 @@ def outcome(result: harness.ChatResult) -> Any:
 
 
 async def check_relays(app_url: str, sim: harness.Service, client: anthropic.AsyncAnthropic,
-                       http: httpx.AsyncClient) -> dict[str, list[str]]:
-    """For each relay, the cases where it differs from the direct call (or, under faults, from the shipped relay)."""
+                       http: httpx.AsyncClient) -> tuple[dict[str, list[str]], dict[str, bool]]:
+    """Per relay: where its events differ from the direct call (under faults, from the shipped relay's); and whether
+    it keeps a stalled stream alive with comments."""
     problems: dict[str, list[str]] = {name: [] for name in RELAYS}
     for topic, tokens in (("rivers", 40), ("owls", LONG_TOKENS), ("unicode: é, 日本, 🦉", 30)):
         chat = body(topic, tokens)
@@ -188,70 +235,85 @@ async def check_relays(app_url: str, sim: harness.Service, client: anthropic.Asy
         for name, path in RELAYS.items():
             if outcome(await harness.chat(http, app_url + path, chat)) != expected:
                 problems[name].append(f"reply to {topic!r} differs from the direct call")
-    faults = [("error_midstream", 1), ("disconnect_midstream", 1), ("overloaded", 3), ("rate_limit", 3)]
-    for kind, count in faults:
+    # A stall shorter than the read timeout: the stream resumes; meanwhile the browser should hear from the server.
+    keepalive = {}
+    stalled = outcome(await direct(client, body("stalls", 40)))
+    for name, path in RELAYS.items():
+        inject(sim, {"fault": "stall_midstream", "after": 5, "stall_seconds": 3 * PING_CHECK})
+        result = await harness.chat(http, app_url + path, body("stalls", 40))
+        if outcome(result) != stalled:
+            problems[name].append("reply after a stall differs from the direct call")
+        keepalive[name] = result.comments > 0
+    for kind, count in (("error_midstream", 1), ("disconnect_midstream", 1), ("overloaded", 3), ("rate_limit", 3)):
         seen = {}
         for name, path in RELAYS.items():
-            httpx.post(sim.url + "/_sim/faults", json={"fault": kind, "count": count, "after": 5,
-                                                       "retry_after": 0.01}).raise_for_status()
+            inject(sim, {"fault": kind, "count": count, "after": 5, "retry_after": 0.01})
             seen[name] = outcome(await harness.chat(http, app_url + path, body("faults", 40)))
         for name in RELAYS:
             if seen[name] != seen["sdk-sse"]:
                 problems[name].append(f"{kind}: {seen[name]!r} where the shipped relay gives {seen['sdk-sse']!r}")
-    return problems
+    return problems, keepalive
+
+
+def inject(sim: harness.Service, fault: dict[str, Any]) -> None:
+    """Queue a fault in the simulator's process."""
+    httpx.post(sim.url + "/_sim/faults", json=fault, timeout=5).raise_for_status()
 
 
 async def measure(rounds: int) -> dict[str, Any]:
     """Start a simulator (speed 0) and the app with every relay; check them, then time them side by side."""
-    with harness.start_simulator(0) as sim, harness.start_app("async", sim.url) as app:
+    env = {PING_ENV: f"{PING_CHECK:g}"}
+    with harness.start_simulator(0) as sim, harness.start_app("async", sim.url, env=env) as app:
         client = anthropic.AsyncAnthropic(base_url=sim.url, api_key="offline-benchmark", max_retries=0)
         http = harness.load_client(4)
         async with client, http:
-            problems = await check_relays(app.url, sim, client, http)
+            problems, keepalive = await check_relays(app.url, sim, client, http)
             paths = {"direct": None, **{name: RELAYS[name] for name in RELAYS if not problems[name]}}
             ttft: dict[str, list[float]] = {name: [] for name in paths}
             total: dict[str, list[float]] = {name: [] for name in paths}
-            app_cpu = {name: {"short": 0.0, "long": 0.0, "short_events": 0, "long_events": 0} for name in paths}
+            cpu = {name: {"short": 0.0, "long": 0.0, "short_events": 0, "long_events": 0} for name in paths}
             proc = psutil.Process(app.pid)
+            events_per_long_reply = 0
             for i in range(rounds):
                 order = list(paths)[i % len(paths):] + list(paths)[: i % len(paths)]  # no relay always goes first
                 for name in order:
                     for size, tokens in (("short", SHORT_TOKENS), ("long", LONG_TOKENS)):
-                        chat = body(f"topic {i}", tokens)
+                        chat, path = body(f"topic {i}", tokens), paths[name]
                         cpu0 = sum(proc.cpu_times()[:2])
-                        path = paths[name]
                         result = (await direct(client, chat) if path is None
                                   else await harness.chat(http, app.url + path, chat))
-                        app_cpu[name][size] += sum(proc.cpu_times()[:2]) - cpu0
-                        app_cpu[name][f"{size}_events"] += len(result.texts)
+                        cpu[name][size] += sum(proc.cpu_times()[:2]) - cpu0
+                        cpu[name][f"{size}_events"] += len(result.texts)
                         if result.terminal != "done" or not result.times:
                             problems.setdefault(name, []).append(f"round {i}: {outcome(result)!r}")
-                            continue
-                        if size == "short":
+                        elif size == "short":
                             ttft[name].append(result.ttft or 0.0)
                         else:
                             total[name].append(result.times[-1] - result.started)
-                            tokens_sent = len(result.texts)
-    base_ttft, base_total = percentile(ttft["direct"], 50) or 0, percentile(total["direct"], 50) or 0
-    report: dict[str, Any] = {"rounds": rounds, "long_reply_text_events": tokens_sent, "paths": {}}
+                            events_per_long_reply = len(result.texts)
+    report: dict[str, Any] = {"rounds": rounds, "long_reply_text_events": events_per_long_reply,
+                              "keepalive_interval_s": PING_CHECK, "paths": {}}
+    base_ttft, base_total = percentile(ttft["direct"], 50) or 0.0, percentile(total["direct"], 50) or 0.0
     for name in paths:
+        ttft50, total50 = percentile(ttft[name], 50) or 0.0, percentile(total[name], 50) or 0.0
         row: dict[str, Any] = {
-            "ttft_ms_p50": ms(percentile(ttft[name], 50)), "ttft_ms_p99": ms(percentile(ttft[name], 99)),
-            "ttft_ratio_vs_direct": round((percentile(ttft[name], 50) or 0) / base_ttft, 2),
-            "long_reply_ms_p50": ms(percentile(total[name], 50)),
-            "per_token_wall_ms": ms((percentile(total[name], 50) or 0) / tokens_sent),
-            "long_reply_ratio_vs_direct": round((percentile(total[name], 50) or 0) / base_total, 2),
+            "ttft_ms_p50": ms(ttft50), "ttft_ms_p99": ms(percentile(ttft[name], 99)),
+            "ttft_ratio_vs_direct": round(ttft50 / base_ttft, 2) if base_ttft else None,
+            "long_reply_ms_p50": ms(total50), "per_token_wall_ms": ms(total50 / max(1, events_per_long_reply)),
+            "long_reply_ratio_vs_direct": round(total50 / base_total, 2) if base_total else None,
         }
         if name != "direct":
-            cpu = app_cpu[name]
-            per_request = cpu["short"] / rounds
-            per_token = (cpu["long"] - cpu["short"]) / max(1, cpu["long_events"] - cpu["short_events"])
-            row.update({"app_cpu_ms_per_request": ms(per_request), "app_cpu_ms_per_token": ms(per_token),
-                        "streams_per_core_at_30_events_s": round(1 / (per_token * 30)) if per_token > 0 else None})
+            used = cpu[name]
+            # Short replies cost the request; the difference per extra event is the relay's cost per token.
+            per_token = (used["long"] - used["short"]) / max(1, used["long_events"] - used["short_events"])
+            row.update({"app_cpu_ms_per_request": ms(used["short"] / rounds), "app_cpu_ms_per_token": ms(per_token),
+                        "streams_per_core_at_30_events_s": round(1 / (per_token * 30)) if per_token > 0 else None,
+                        "keepalive": keepalive[name]})
         report["paths"][name] = row
     report["problems"] = {name: found for name, found in problems.items() if found}
-    relays = [name for name in RELAYS if name in paths]
-    report["fastest_correct_relay"] = min(relays, key=lambda n: report["paths"][n]["app_cpu_ms_per_token"])
+    correct = [name for name in RELAYS if name in paths and keepalive[name] and name not in report["problems"]]
+    report["fastest_correct_relay"] = min(correct, key=lambda n: report["paths"][n]["app_cpu_ms_per_token"],
+                                          default=None)
     return report
 
 
