@@ -126,11 +126,12 @@ def plot(report: dict[str, Any], path: Path) -> None:
 
 def markdown(report: dict[str, Any]) -> str:
     """The README's tables."""
-    lines = ["| path | TTFT p50 (ms) | ratio | 600-token reply p50 (ms) | app CPU per token (ms) |",
-             "|---|---:|---:|---:|---:|"]
+    lines = ["| path | TTFT p50 (ms) | vs direct | 600-token reply p50 (ms) | app CPU per token (ms) | keep-alive |",
+             "|---|---:|---:|---:|---:|---|"]
     for name, row in report["proxy_hop"]["paths"].items():
-        lines.append(f"| {name} | {row['ttft_ms_p50']:.1f} | {row['ttft_ratio_vs_direct']:.2f} | "
-                     f"{row['long_reply_ms_p50']:.1f} | {row.get('app_cpu_ms_per_token', '-')} |")
+        keepalive = {True: "yes", False: "no"}.get(row.get("keepalive"), "-")
+        lines.append(f"| {name} | {row['ttft_ms_p50']:.1f} | {row['ttft_ratio_vs_direct']:.2f}x | "
+                     f"{row['long_reply_ms_p50']:.1f} | {row.get('app_cpu_ms_per_token', '-')} | {keepalive} |")
     lines += ["", "| config | N | TTFT p50 / p99 (ms) | gap p50 / p99 (ms) | lag p99 (ms) | lost | garbled | "
               "app CPU % | peak RSS (MiB) | sim CPU % | client CPU % |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in report["concurrency"]["runs"]:

@@ -16,6 +16,7 @@ import asyncio
 import json
 import os
 import time
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -135,6 +136,17 @@ def check(results: list[harness.ChatResult], expected: list[Expected]) -> dict[s
             "events_lost": lost, "events_garbled": garbled}
 
 
+def why(result: harness.ChatResult) -> str | None:
+    """What went wrong with a stream, in a word or two: an HTTP status and error type, an error event, a failure."""
+    if result.failure:
+        return result.failure
+    if result.status not in (0, 200):
+        return f"{result.status} {((result.terminal_data or {}).get('error') or {}).get('type')}"
+    if result.terminal == "error":
+        return f"error event {(result.terminal_data or {}).get('type')}"
+    return None
+
+
 def summarize(results: list[harness.ChatResult], expected: list[Expected]) -> dict[str, Any]:
     """Latency next to the schedule: time to first token, gaps between tokens, and how late each stream ended."""
     ttft = [r.ttft for r in results if r.ttft is not None]
@@ -155,6 +167,7 @@ def summarize(results: list[harness.ChatResult], expected: list[Expected]) -> di
         "errors": sum(r.terminal == "error" for r in results),
         "http_errors": sum(r.status not in (0, 200) for r in results),
         "failures": sum(r.failure is not None for r in results),
+        "why": dict(Counter(why(r) for r in results if why(r))),
         "ttft_ms": {"p50": ms(percentile(ttft, 50)), "p99": ms(percentile(ttft, 99))},
         "ttft_scheduled_ms": {"p50": ms(percentile(planned_ttft, 50)), "p99": ms(percentile(planned_ttft, 99))},
         "gap_ms": {"p50": ms(percentile(gaps, 50)), "p99": ms(percentile(gaps, 99))},

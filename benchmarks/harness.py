@@ -316,7 +316,10 @@ async def chat(client: httpx.AsyncClient, url: str, body: dict[str, Any], *, sto
         async with client.stream("POST", url, json=body) as response:
             result.status = response.status_code
             if response.status_code != 200:
-                await response.aread()
+                try:
+                    result.terminal_data = json.loads(await response.aread())
+                except ValueError:
+                    result.garbled += 1
                 return result
             buffer = b""
             async for chunk in response.aiter_raw():
