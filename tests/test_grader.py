@@ -17,7 +17,7 @@ from typing import Any
 
 import nbformat
 import pytest
-from adversarial.cases import CASES, CELL_TIMEOUT, EXERCISE, write_cases
+from adversarial.cases import CASES, CELL_TIMEOUT, CHECK_TIMEOUT, EXERCISE, write_cases
 
 from course_utils.checks import exercise, exercises
 from course_utils.grade import main, read_class
@@ -46,7 +46,8 @@ def adversarial(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[st
     """Every adversarial submission, graded together as one class."""
     folders = write_cases(tmp_path_factory.mktemp("submissions"))
     out = tmp_path_factory.mktemp("adversarial-grades")
-    return out, _grade(list(folders.values()), out, "--timeout", str(CELL_TIMEOUT))
+    return out, _grade(list(folders.values()), out, "--timeout", str(CELL_TIMEOUT), "--check-timeout",
+                       str(CHECK_TIMEOUT))
 
 
 def _points(results: dict[str, Any]) -> dict[str, tuple[float, float]]:

@@ -4,6 +4,7 @@ careful way to call the learner's code (async or not, with the course's own help
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import json
 import sys
@@ -94,7 +95,7 @@ class Env:
 
         def run() -> None:
             if watcher.roots:
-                sys.setprofile(watcher._profile)
+                sys.settrace(watcher.trace)
             server.run(sockets=[sock])
 
         thread = threading.Thread(target=run, name="checked-app", daemon=True)
@@ -191,35 +192,38 @@ def run_async(coro: Any) -> Any:
 
 
 class ForbiddenWatcher:
-    """Notices, through the profiler hook, any Python call into the forbidden modules' source files."""
+    """Notices any Python call into the forbidden modules' source files, through the global trace hook (which sees
+    only Python function calls, so it costs little; it returns no local tracer, so lines are never traced)."""
 
     def __init__(self, modules: tuple[str, ...]) -> None:
-        self.roots = [root for root in (_source_root(name) for name in modules) if root]
+        self.roots = tuple(root for root in (_source_root(name) for name in modules) if root)
         self.names = dict(zip(self.roots, modules))
         self.hit: tuple[str, str] | None = None
+        self._seen: dict[str, str | None] = {}  # filename -> the forbidden root it is under, if any
         self._previous: Any = None
         self._previous_threads: Any = None
 
-    def _profile(self, frame: FrameType, event: str, arg: Any) -> None:
-        if event != "call" or self.hit:
-            return
+    def trace(self, frame: FrameType, event: str, arg: Any) -> None:
+        """The trace function: record the first call into a forbidden file."""
         filename = frame.f_code.co_filename
-        for root in self.roots:
-            if filename.startswith(root):
-                self.hit = (self.names[root], frame.f_code.co_qualname)
-                return
+        root = self._seen.get(filename, "")
+        if root == "":
+            root = self._seen[filename] = next((r for r in self.roots if filename.startswith(r)), None)
+        if root is not None and self.hit is None:
+            self.hit = (self.names[root], frame.f_code.co_qualname)
 
     def __enter__(self) -> "ForbiddenWatcher":
-        self._previous, self._previous_threads = sys.getprofile(), threading.getprofile()
-        sys.setprofile(self._profile)
-        threading.setprofile(self._profile)
+        self._previous, self._previous_threads = sys.gettrace(), threading.gettrace()
+        sys.settrace(self.trace)
+        threading.settrace(self.trace)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        sys.setprofile(self._previous)
-        threading.setprofile(self._previous_threads)  # type: ignore[arg-type]
+        sys.settrace(self._previous)
+        threading.settrace(self._previous_threads)  # type: ignore[arg-type]
 
 
+@functools.lru_cache(maxsize=None)
 def _source_root(module_name: str) -> str | None:
     """The file (module) or folder (package) holding a module's source, without importing anything new."""
     import importlib.util

@@ -153,12 +153,13 @@ def _kill_orphan_kernel(pid_file: Path) -> None:
 
 
 def grade(submissions: list[Submission], out: Path, *, jobs: int, cell_timeout: float, budget: float,
-          expected: list[str] | None = None, progress: bool = True,
+          check_timeout: float | None = None, expected: list[str] | None = None, progress: bool = True,
           on_done: Callable[[str, dict[str, Any]], None] | None = None) -> dict[str, dict[str, Any]]:
     """Grade every submission (in parallel), write each learner's results.json and feedback.md, return them all."""
     from tqdm import tqdm
 
-    work = [(sub, Job(path=str(path.resolve()), exercise=ex_id, cell_timeout=cell_timeout, budget=budget))
+    work = [(sub, Job(path=str(path.resolve()), exercise=ex_id, cell_timeout=cell_timeout, budget=budget,
+                      check_timeout=check_timeout))
             for sub in submissions for path, ex_id in sub.notebooks]
     expected = expected if expected is not None else sorted({j.exercise for _, j in work})
     graded: dict[str, list[dict[str, Any]]] = {sub.learner: [] for sub in submissions}
@@ -206,6 +207,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="where each learner's results.json and feedback.md go (default: grading-output)")
     parser.add_argument("--csv", type=Path, help="the class's grades as CSV (default: OUT/grades.csv)")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds per learner cell (default: 30)")
+    parser.add_argument("--check-timeout", type=float,
+                        help="a cap on every check's own time limit, in seconds (default: each check's own, 15-30)")
     parser.add_argument("--budget", type=float, default=300.0,
                         help="wall-clock seconds per notebook, all cells and checks (default: 300)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
@@ -224,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     submissions = find_submissions(args.submissions)
     started = time.monotonic()
     by_learner = grade(submissions, args.out, jobs=args.jobs, cell_timeout=args.timeout, budget=args.budget,
-                       expected=expected, progress=not args.quiet)
+                       check_timeout=args.check_timeout, expected=expected, progress=not args.quiet)
     seconds = time.monotonic() - started
     csv_path = args.csv or args.out / "grades.csv"
     csv_path.parent.mkdir(parents=True, exist_ok=True)

@@ -54,6 +54,7 @@ class Job:
     budget: float = 300.0  # wall-clock seconds for the whole notebook, learner cells and checks together
     output_limit: int = 100_000  # characters of output kept per learner cell
     capture: int = 2_000  # characters of what the learner's code prints during a check kept for feedback
+    check_timeout: float | None = None  # a cap on every check's own time limit (seconds)
     pid_file: str = ""  # where to note the kernel's process id, so the parent can stop it if this worker dies
 
 
@@ -134,8 +135,13 @@ def plan_cells(nb: Any, checks: Exercise, job: Job, config_path: Path, alias: st
     for check in checks.checks:
         nonce = secrets.token_hex(16)
         source = f"__import__('sys').modules[{alias!r}].run({check.key!r}, {nonce!r})"
-        cells.append(Cell("check", source, key=check.key, nonce=nonce, timeout=check.timeout + 15))
+        cells.append(Cell("check", source, key=check.key, nonce=nonce, timeout=limit(check, job) + 15))
     return cells
+
+
+def limit(check: Any, job: Job) -> float:
+    """A check's time limit in seconds: its own, or the job's cap if lower."""
+    return min(check.timeout, job.check_timeout) if job.check_timeout else check.timeout
 
 
 class _Client(NotebookClient):
@@ -260,7 +266,7 @@ def grade_notebook(job: Job) -> dict[str, Any]:
         plan = plan_cells(nb, checks, job, config_path, alias)
         config = {"secret": secret.hex(), "harness": str(PACKAGE / "grade" / "harness.py"), "harness_alias": alias,
                   "checks_dir": str(PACKAGE / "checks"), "checks_alias": f"{alias}_checks",
-                  "exercise": job.exercise, "capture": job.capture}
+                  "exercise": job.exercise, "capture": job.capture, "check_timeout": job.check_timeout}
         config_path.write_text(json.dumps(config), encoding="utf-8")
         config_path.chmod(0o600)
         run_nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c.source) for c in plan])
@@ -330,7 +336,7 @@ def _result(job: Job, checks: Exercise, started: float, plan: list[Cell], nb: An
             outcomes[check.key] = outcome
             tampering += [t for t in data.get("tampering", []) if t not in tampering]
             continue
-        kind, message = _why_no_result(i, plan, nb, run, check.timeout)
+        kind, message = _why_no_result(i, plan, nb, run, limit(check, job))
         outcomes[check.key] = {**base, "kind": kind, "message": message}
     serious = [t for t in tampering if not t.startswith("ignored:")]
     if serious:
