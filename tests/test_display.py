@@ -1,5 +1,5 @@
-"""The lessons' displays: plots rendered with Agg and inspected, live Markdown through IPython's display machinery,
-event tables of real streams from the simulator, and the kernel's stdout batching in a real Jupyter kernel."""
+"""The lessons' displays: plots rendered with Agg and inspected, event tables of real streams from the simulator, and
+live Markdown and stdout batching in a real Jupyter kernel."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.collections import LineCollection  # noqa: E402
 
 from course_utils.display import (  # noqa: E402
-    EVENT_TYPES, LiveMarkdown, event_table, kernel_stdout_sends, plot_arrivals, plot_events, plot_lane_groups,
-    plot_lanes, summarize_event, table,
+    EVENT_TYPES, event_table, kernel_stdout_sends, plot_arrivals, plot_events, plot_lane_groups, plot_lanes,
+    summarize_event, table,
 )
 from course_utils.simulator import Simulator  # noqa: E402
 from course_utils.sse import parse_sse  # noqa: E402
@@ -163,45 +163,94 @@ def test_plot_events_places_each_event_by_number_type_and_block(fresh_sim: Simul
     assert ax.get_ylim()[0] > ax.get_ylim()[1]  # message_start at the top
 
 
-# -- live Markdown ---------------------------------------------------------------------------------------------------
+# -- live Markdown and the kernel's stdout, in a real Jupyter kernel -------------------------------------------------
+
+KERNEL_CELLS = {
+    "batching": """
+import json, time
+from course_utils.display import kernel_stdout_sends
+counts = {}
+for flush in (False, True):
+    with kernel_stdout_sends() as sent:
+        for i in range(30):
+            print(f"w{i} ", end="", flush=flush)
+            time.sleep(0.02)
+    counts[flush] = (len(sent), "".join(text for _, text in sent))
+print()
+print(json.dumps({"messages": {str(k): v[0] for k, v in counts.items()}, "same_text": counts[False][1] == counts[True][1]}))
+""",
+    "live": """
+import json, anthropic
+from IPython.utils.capture import capture_output
+from course_utils import setup
+from course_utils.display import LiveMarkdown
+course = setup(speed=0, quiet=True)
+with capture_output() as captured:
+    live = LiveMarkdown("**Claude:**", every=0)
+    with anthropic.Anthropic().messages.stream(model=course.model, max_tokens=20,
+            messages=[{"role": "user", "content": "Tell me about volcanoes."}]) as stream:
+        for text in stream.text_stream:
+            live.append(text)
+        final = stream.get_final_text()
+    returned = live.finish()
+outputs = [{"update": o.update, "id": o.transient.get("display_id"), "md": o.data.get("text/markdown")}
+           for o in captured.outputs]
+print(json.dumps({"outputs": outputs, "final": final, "returned": returned, "updates": live.updates}))
+""",
+    "throttled": """
+with capture_output() as captured, LiveMarkdown(every=60) as live:
+    for piece in ["a", "b", "c"]:
+        live.append(piece)
+print(json.dumps({"outputs": len(captured.outputs), "updates": live.updates,
+                  "last": captured.outputs[-1].data["text/markdown"]}))
+""",
+}
 
 
-@pytest.fixture
-def shell():
-    from IPython.core.interactiveshell import InteractiveShell
+@pytest.fixture(scope="module")
+def kernel() -> dict[str, dict]:
+    """Run KERNEL_CELLS in one fresh Jupyter kernel; each cell's last printed line, decoded as JSON."""
+    import json
 
-    return InteractiveShell.instance()
+    import nbformat
+    from nbclient import NotebookClient
 
-
-def test_live_markdown_updates_one_output_in_place(shell, client: anthropic.Anthropic) -> None:
-    from IPython.utils.capture import capture_output
-
-    with capture_output() as captured:
-        live = LiveMarkdown("**Claude:**", every=0)
-        with client.messages.stream(model=MODEL, max_tokens=20,
-                                    messages=[{"role": "user", "content": "Tell me about volcanoes."}]) as stream:
-            for text in stream.text_stream:
-                live.append(text)
-            final = stream.get_final_text()
-        assert live.finish() == final
-
-    first, *updates = captured.outputs
-    display_id = first.transient["display_id"]
-    assert not first.update and first.data["text/markdown"] == "**Claude:**\n\n ▌"
-    assert updates and all(o.update and o.transient["display_id"] == display_id for o in updates)
-    assert len(updates) == live.updates
-    assert updates[-2].data["text/markdown"].endswith(" ▌")  # the cursor shows while streaming...
-    assert updates[-1].data["text/markdown"] == f"**Claude:**\n\n{final}"  # ...and is gone at the end
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code) for code in KERNEL_CELLS.values()])
+    NotebookClient(notebook, timeout=60, kernel_name="python3",
+                   resources={"metadata": {"path": os.getcwd()}}).execute()
+    printed = ["".join(o.get("text", "") for o in cell.outputs) for cell in notebook.cells]
+    return {name: json.loads(text.splitlines()[-1]) for name, text in zip(KERNEL_CELLS, printed)}
 
 
-def test_live_markdown_redraws_at_most_every_interval(shell) -> None:
-    from IPython.utils.capture import capture_output
+@pytest.mark.slow
+def test_live_markdown_updates_one_output_in_place(kernel: dict[str, dict]) -> None:
+    result = kernel["live"]
+    first, *updates = result["outputs"]
+    assert not first["update"] and first["md"] == "**Claude:**\n\n ▌"
+    assert updates and all(o["update"] and o["id"] == first["id"] for o in updates)
+    assert len(updates) == result["updates"]
+    assert updates[-2]["md"].endswith(" ▌")  # the cursor shows while streaming...
+    assert updates[-1]["md"] == f"**Claude:**\n\n{result['final']}"  # ...and is gone at the end
+    assert result["returned"] == result["final"]
 
-    with capture_output() as captured, LiveMarkdown(every=60) as live:
-        for piece in ["a", "b", "c"]:
-            live.append(piece)
-    assert live.updates == 1 and len(captured.outputs) == 2  # the first draw and the final one only
-    assert captured.outputs[-1].data["text/markdown"] == "abc"
+
+@pytest.mark.slow
+def test_live_markdown_redraws_at_most_every_interval(kernel: dict[str, dict]) -> None:
+    # The first draw and the final one only: the appends came faster than one a minute.
+    assert kernel["throttled"] == {"outputs": 2, "updates": 1, "last": "abc"}
+
+
+@pytest.mark.slow
+def test_a_kernel_batches_stdout_unless_flushed(kernel: dict[str, dict]) -> None:
+    result = kernel["batching"]
+    assert result["messages"]["False"] < 30 and result["messages"]["True"] == 30
+    assert result["same_text"]
+
+
+def test_kernel_stdout_sends_needs_a_kernel() -> None:
+    with pytest.raises(RuntimeError, match="Jupyter kernel"):
+        with kernel_stdout_sends():
+            pass
 
 
 # -- tables ----------------------------------------------------------------------------------------------------------
@@ -258,37 +307,3 @@ def test_a_table_renders_html_escaped_and_aligned_text() -> None:
     assert "<code>&lt;b&gt;</code>" in shown._repr_html_()
     assert repr(shown).splitlines() == ["name  n", "----  -", "<b>   1", "x"]
     assert table([]).rows == ()
-
-
-# -- the kernel's stdout ---------------------------------------------------------------------------------------------
-
-
-def test_kernel_stdout_sends_needs_a_kernel() -> None:
-    with pytest.raises(RuntimeError, match="Jupyter kernel"):
-        with kernel_stdout_sends():
-            pass
-
-
-@pytest.mark.slow
-def test_a_kernel_batches_stdout_unless_flushed() -> None:
-    import nbformat
-    from nbclient import NotebookClient
-
-    code = """
-import time
-from course_utils.display import kernel_stdout_sends
-counts = {}
-for flush in (False, True):
-    with kernel_stdout_sends() as sent:
-        for i in range(30):
-            print(f"w{i} ", end="", flush=flush)
-            time.sleep(0.02)
-    counts[flush] = (len(sent), "".join(text for _, text in sent))
-print()
-print(counts[False][0] < 30, counts[True][0] == 30, counts[False][1] == counts[True][1])
-"""
-    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
-    NotebookClient(notebook, timeout=60, kernel_name="python3",
-                   resources={"metadata": {"path": os.getcwd()}}).execute()
-    printed = "".join(o.get("text", "") for o in notebook.cells[0].outputs)
-    assert printed.splitlines()[-1] == "True True True"
