@@ -1,7 +1,7 @@
 """What the lessons show: timelines of streamed replies, live Markdown, and tables of stream events.
 
     plot_arrivals([blocking, streaming])        # characters on screen over time (lesson 01)
-    plot_lanes(timelines)                        # one lane per stream, a tick per piece (lesson 03)
+    plot_lane_groups({"sequential": a, "gather": b})  # one lane per stream, a tick per piece (lesson 03)
     live = LiveMarkdown(); live.append(text); live.finish()
     event_table(events); plot_events(events)     # what each SSE event carries, and their order (lesson 02)
 
