@@ -133,14 +133,16 @@ def markdown(report: dict[str, Any]) -> str:
         lines.append(f"| {name} | {row['ttft_ms_p50']:.1f} | {row['ttft_ratio_vs_direct']:.2f}x | "
                      f"{row['long_reply_ms_p50']:.1f} | {row.get('app_cpu_ms_per_token', '-')} | {keepalive} |")
     lines += ["", "| config | N | TTFT p50 / p99 (ms) | gap p50 / p99 (ms) | lag p99 (ms) | lost | garbled | "
-              "app CPU % | peak RSS (MiB) | sim CPU % | client CPU % |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+              "app CPU % | peak RSS (MiB) | sim CPU % | client CPU % | others CPU % |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in report["concurrency"]["runs"]:
         app = r["app"] or {}
         lines.append(
             f"| {r['config']} | {r['n']} | {r['ttft_ms']['p50']:.0f} / {r['ttft_ms']['p99']:.0f} | "
             f"{r['gap_ms']['p50']:.0f} / {r['gap_ms']['p99']:.0f} | {r['stream_lag_ms']['p99'] or 0:.0f} | "
             f"{r['events_lost']} | {r['events_garbled']} | {app.get('cpu_percent', '-')} | "
-            f"{app.get('peak_rss_mib', '-')} | {r['simulator']['cpu_percent']} | {r['client']['cpu_percent']} |")
+            f"{app.get('peak_rss_mib', '-')} | {r['simulator']['cpu_percent']} | {r['client']['cpu_percent']} | "
+            f"{r['other_programs_cpu_percent']} |")
     return "\n".join(lines)
 
 

@@ -28,7 +28,6 @@ from typing import Annotated, Any
 import anthropic
 import httpx
 import httpx2
-import psutil
 from anthropic._response import AsyncAPIResponse
 from anthropic.lib.streaming import AsyncMessageStream
 from fastapi import Depends, FastAPI, Request
@@ -272,17 +271,16 @@ async def measure(rounds: int) -> dict[str, Any]:
             ttft: dict[str, list[float]] = {name: [] for name in paths}
             total: dict[str, list[float]] = {name: [] for name in paths}
             cpu = {name: {"short": 0.0, "long": 0.0, "short_events": 0, "long_events": 0} for name in paths}
-            proc = psutil.Process(app.pid)
             events_per_long_reply = 0
             for i in range(rounds):
                 order = list(paths)[i % len(paths):] + list(paths)[: i % len(paths)]  # no relay always goes first
                 for name in order:
                     for size, tokens in (("short", SHORT_TOKENS), ("long", LONG_TOKENS)):
                         chat, path = body(f"topic {i}", tokens), paths[name]
-                        cpu0 = sum(proc.cpu_times()[:2])
+                        cpu0 = harness.cpu_seconds(app.pid)
                         result = (await direct(client, chat) if path is None
                                   else await harness.chat(http, app.url + path, chat))
-                        cpu[name][size] += sum(proc.cpu_times()[:2]) - cpu0
+                        cpu[name][size] += harness.cpu_seconds(app.pid) - cpu0
                         cpu[name][f"{size}_events"] += len(result.texts)
                         if result.terminal != "done" or not result.times:
                             problems.setdefault(name, []).append(f"round {i}: {outcome(result)!r}")
