@@ -112,7 +112,7 @@ def test_delete_sim_faults_drops_the_queue(fresh_sim: Simulator) -> None:
 @pytest.mark.parametrize(("payload", "names"), [
     ({"fault": "meltdown"}, "unknown fault 'meltdown'"),
     ({"count": 2}, "fault: Field required"),
-    ({"fault": "overloaded", "count": 0}, "'count' must be a whole number >= 1"),
+    ({"fault": "overloaded", "count": 0}, "'count' must be a whole number from 1 to 1000"),
     ({"fault": "overloaded", "count": "2"}, "'count'"),
     ({"fault": "error_midstream", "after": -1}, "'after'"),
     ({"fault": "stall_midstream", "stall_seconds": "long"}, "'stall_seconds'"),

@@ -15,7 +15,7 @@ from . import faults as faults_mod
 from . import wire
 from .faults import Fault, FaultError, FaultQueue
 from .models import dated_id, model_info, known_models, models_page
-from .plan import Plan, make_plan, stream_steps
+from .plan import Plan, check_speed, make_plan, stream_steps
 from .replies import compose, request_seed
 from .stats import Stats
 from .tokens import count_request_tokens
@@ -214,10 +214,10 @@ class SimulatorApp:
             await _json(send, 200, {"queued": count, "fault": fault.to_dict(), "pending": len(self.faults.pending())})
         elif route == ("POST", "/_sim/config"):
             payload = await _read_json(receive, headers)
-            speed = payload.get("speed") if isinstance(payload, dict) else None
-            if not isinstance(speed, (int, float)) or isinstance(speed, bool) or speed < 0:
-                raise ApiError(400, "invalid_request_error", "speed: Input should be a number >= 0")
-            self.speed = float(speed)
+            try:
+                self.speed = check_speed(payload.get("speed") if isinstance(payload, dict) else None)
+            except ValueError as exc:
+                raise ApiError(400, "invalid_request_error", str(exc)) from exc
             await _json(send, 200, {"speed": self.speed})
         else:
             raise ApiError(404, "not_found_error", f"Not found: {method} {path}")

@@ -15,6 +15,7 @@ KINDS = tuple(PRE_STREAM) + MID_STREAM
 
 DEFAULT_AFTER = 10  # tokens sent before a mid-stream fault strikes
 DEFAULT_STALL_SECONDS = 3600.0  # a stall lasts until the client gives up
+MAX_QUEUED = 1000  # more than any lesson or test needs; keeps the queue (and its listing) small
 
 
 class FaultError(ValueError):
@@ -76,9 +77,11 @@ class FaultQueue:
 
     def push(self, fault: Fault, count: int = 1) -> None:
         """Queue `fault` for each of the next `count` requests."""
-        if not isinstance(count, int) or isinstance(count, bool) or count < 1:
-            raise FaultError(f"'count' must be a whole number >= 1, got {count!r}")
+        if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= MAX_QUEUED:
+            raise FaultError(f"'count' must be a whole number from 1 to {MAX_QUEUED}, got {count!r}")
         with self._lock:
+            if len(self._queue) + count > MAX_QUEUED:
+                raise FaultError(f"at most {MAX_QUEUED} faults can wait at once; {len(self._queue)} already do")
             self._queue.extend([fault] * count)
 
     def pop(self) -> Fault | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import random
 from bisect import bisect_right
 from dataclasses import dataclass, field
@@ -16,6 +17,13 @@ from .tokens import count_request_tokens, split_tokens
 
 FIRST_TOKEN_SECONDS = (0.3, 0.8)
 TOKENS_PER_SECOND = (50.0, 80.0)
+
+
+def check_speed(speed: float, name: str = "speed") -> float:
+    """The speed if it is a finite number >= 0, else a ValueError saying what is accepted."""
+    if not (isinstance(speed, (int, float)) and not isinstance(speed, bool) and math.isfinite(speed) and speed >= 0):
+        raise ValueError(f"{name} must be a number >= 0 (1 real-time, 2 twice as fast, 0 no delay), got {speed!r}")
+    return float(speed)
 
 
 @dataclass

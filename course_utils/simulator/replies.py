@@ -184,11 +184,10 @@ def _prose(text: str, system: str, rng: random.Random, facts: dict[str, str], tu
         return "\n".join(_sentences(lines, rng, 4))
     pool = topic["sentences"] if topic else data["general"]
     if target_words:
-        # Enough sentences to reach the requested length, continuing into the general pool if the topic runs out.
+        # Enough sentences to reach the requested length; a long answer revisits its topic rather than drift off it.
         sentences: list[str] = []
-        extra = topic["sentences"] + data["general"] if topic else data["general"]
         while sum(len(s.split()) for s in sentences) < target_words:
-            sentences.extend(_sentences(extra, rng, len(extra)))
+            sentences.extend(_sentences(pool, rng, len(pool)))
         body = " ".join(sentences)
         return " ".join(body.split()[:target_words]).rstrip(",;:") + ("" if body.endswith(".") else ".")
     brief = re.search(r"\b(one sentence|briefly|brief|short|concise|tl;?dr)\b", lowered + " " + style)
@@ -203,6 +202,19 @@ def _prose(text: str, system: str, rng: random.Random, facts: dict[str, str], tu
     if facts.get("name") and turn > 1:
         answer = f"Good question, {facts['name']}. " + answer
     return answer
+
+
+def _acknowledge(text: str) -> str | None:
+    """A reply to a message that only states facts ("My name is Ada."), so the next turn can recall them."""
+    stated = remember([text])
+    if not stated or "?" in text:
+        return None
+    parts = [f"Nice to meet you, {stated['name']}!"] if "name" in stated else ["Thanks for telling me."]
+    if "home" in stated:
+        parts.append(f"{stated['home']} sounds like a good place to live.")
+    parts += [f"Noted: your {key} is {value}." for key, value in stated.items() if key.startswith("favourite ")]
+    parts.append("I'll remember that for as long as this conversation is sent with each request.")
+    return " ".join(parts)
 
 
 def _count_to(text: str) -> str | None:
@@ -367,6 +379,7 @@ def compose(body: dict[str, Any], tool_id_seed: str = "") -> Reply:
     answer = (
         _recall(prompt, facts, user_texts)
         or _greeting(prompt, facts, turn)
+        or _acknowledge(prompt)
         or _count_to(prompt)
         or (_json_answer(prompt, rng) if re.search(r"\bjson\b", (prompt + " " + system).lower()) else None)
         or _prose(prompt, system, rng, facts, turn)

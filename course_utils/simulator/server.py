@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import math
 import os
@@ -14,17 +15,11 @@ from typing import Any
 import uvicorn
 
 from .app import SimulatorApp
+from .plan import check_speed
 from .faults import DEFAULT_AFTER, DEFAULT_STALL_SECONDS, Fault
 from .models import known_models
 
 SPEED_ENV = "COURSE_SIM_SPEED"
-
-
-def check_speed(speed: float, name: str = "speed") -> float:
-    """The speed if it is a finite number >= 0, else a ValueError saying what is accepted."""
-    if not (isinstance(speed, (int, float)) and not isinstance(speed, bool) and math.isfinite(speed) and speed >= 0):
-        raise ValueError(f"{name} must be a number >= 0 (1 real-time, 2 twice as fast, 0 no delay), got {speed!r}")
-    return float(speed)
 
 
 def speed_from_env(default: float = 1.0) -> float:
@@ -187,6 +182,8 @@ def shared_simulator(speed: float | None = None) -> Simulator:
     with _shared_lock:
         if _shared is None:
             _shared = Simulator(speed=speed).start()
+            # Stopping before the interpreter tears down avoids a server thread dying mid-finalisation.
+            atexit.register(_shared.stop)
         elif speed is not None:
             _shared.speed = speed
         return _shared
