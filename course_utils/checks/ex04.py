@@ -72,13 +72,13 @@ def one_message_per_turn(env: Env) -> None:
     expect_equal(second, text_of(want.content), "the returned text")
 
 
-@check("04.1", "a turn that fails mid-stream leaves the history as it was")
-def failed_turn(env: Env) -> None:
+def expect_failed_turn_untouched(env: Env, fault: str) -> None:
+    """After one good turn, a turn broken by `fault` must raise and leave the history exactly as it was."""
     client = env.client()
     history: list[dict[str, Any]] = []
     env.call(env.learner(), client, env.model, history, "Hi, my name is Ada.")
     before = copy.deepcopy(history)
-    env.sim.inject("disconnect_midstream", after=5)
+    env.sim.inject(fault, after=5)
     try:
         env.call(env.learner(), client, env.model, history, "Tell me about the ocean.")
     except LearnerError:  # the learner's code let the failure through, as it should
@@ -87,6 +87,11 @@ def failed_turn(env: Env) -> None:
         expect(False, "chat_turn returned normally although the stream broke: let the error reach the caller")
     expect(history == before, f"after a failed turn the history should be unchanged ({len(before)} messages), "
                               f"it has {len(history)}: record the turn only once the stream has ended")
+
+
+@check("04.1", "a turn that fails mid-stream leaves the history as it was")
+def failed_turn(env: Env) -> None:
+    expect_failed_turn_untouched(env, "disconnect_midstream")
 
 
 # -- 04.2 trim_history -------------------------------------------------------------------------------------------------

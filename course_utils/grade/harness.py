@@ -75,10 +75,8 @@ class Harness:
 
         shell = IPython.get_ipython()
         self._user_ns = shell.user_ns if shell is not None else vars(sys.modules["__main__"])
-        self._events = shell.events.callbacks if shell is not None else {}
         self._public_checks = {name for name in sys.modules if name.startswith("course_utils.checks")}
         self._baseline = fingerprint((*WATCHED, config["checks_alias"], __name__))
-        self._hooks = {name: list(hooks) for name, hooks in self._events.items()}
         self._tampering: list[str] = []
         self._timed_out: dict[str, float] = {}  # task -> the limit an earlier check of it ran past
 
@@ -125,14 +123,6 @@ class Harness:
                     where[name] = original
             except Exception:  # e.g. a class made read-only: it is reported, nothing more to do
                 pass
-        for event, hooks in self._events.items():
-            added = [h for h in hooks if h not in self._hooks.get(event, [])]
-            if added:
-                note = f"an IPython '{event}' hook was registered"
-                if note not in self._tampering:
-                    self._tampering.append(note)
-                for hook in added:
-                    hooks.remove(hook)
 
 
 _MISSING = object()

@@ -214,6 +214,10 @@ async def _execute(nb: Any, plan: list[Cell], job: Job, workdir: Path) -> Run:
                     run.died_at = index
                     break
                 run.executed.add(index)
+                if cell.role == "bootstrap" and (_errors(nb.cells[index]) or index in run.timed_out):
+                    ename, evalue = (_errors(nb.cells[index]) or [("timeout", "")])[0]
+                    run.failure = f"the grading harness did not load ({ename}: {evalue[:200]})"
+                    break
                 if index in run.timed_out:
                     if cell.role == "check":
                         skipped_tasks.add(cell.key.partition("/")[0])

@@ -7,21 +7,13 @@ from typing import Any
 
 from ..base import LearnerError, check, expect
 from ..env import Env
-from ..ex04 import PROMPTS, WEATHER_TOOL, conversation, count, expect_trim, run_turn, text_of
+from ..ex04 import (PROMPTS, WEATHER_TOOL, conversation, count, expect_failed_turn_untouched, expect_trim, run_turn,
+                    text_of)
 
 
 @check("04.1", "a turn ended by an error event leaves the history as it was", visibility="after_published")
 def error_event_turn(env: Env) -> None:
-    client = env.client()
-    history: list[dict[str, Any]] = []
-    env.call(env.learner(), client, env.model, history, "Hi, my name is Ada.")
-    before = copy.deepcopy(history)
-    env.sim.inject("error_midstream", after=3)
-    try:
-        env.call(env.learner(), client, env.model, history, "Tell me about the ocean.")
-    except LearnerError:  # the failure reached the caller, as it should
-        pass
-    expect(history == before, "after a turn that ended with an error event the history should be unchanged")
+    expect_failed_turn_untouched(env, "error_midstream")
 
 
 def tool_conversation(env: Env) -> list[dict[str, Any]]:
