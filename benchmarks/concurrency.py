@@ -3,6 +3,7 @@
 Three processes on a two-core machine: the app alone on core 1, the simulator and the load client on core 0 (the
 app's cores are the ones measured; the other two report their own CPU so a run where they were the bottleneck shows).
 The `direct` rows send the same load straight to the simulator (client on core 1): the floor no proxy can beat.
+The `async-raw-relay` rows run the cheapest correct relay of `proxy_hop` under the same load.
 
 Each stream asks for a reply cut at `TOKENS` tokens, paced by the simulator at speed 1 (first token after 0.3-0.8 s,
 then 50-80 tokens/s in deltas of 1-3 tokens, about 30 events/s). The N streams start evenly over `RAMP` seconds.
@@ -27,6 +28,7 @@ from course_utils.simulator.replies import compose
 
 from . import harness
 from .harness import MODEL, ms, percentile
+from .proxy_hop import RELAYS
 
 TOKENS = 100
 RAMP = 1.0  # seconds over which the N streams start
@@ -43,6 +45,7 @@ class Config:
     loop: str = "auto"
     http: str = "auto"
     workers: int = 1
+    path: str = "/api/chat"
     app_cpus: frozenset[int] = frozenset({1})
     client_cpus: frozenset[int] = frozenset({0})
     label: str = ""
@@ -56,6 +59,8 @@ CONFIGS = (
     Config("blocking-threads", "blocking", label="blocking app, a thread per request"),
     Config("async-uvloop-2-workers", "async", loop="uvloop", http="httptools", workers=2,
            app_cpus=frozenset({0, 1}), label="async app, uvloop + httptools, 2 workers on both cores"),
+    Config("async-raw-relay", "async", loop="uvloop", http="httptools", path=RELAYS["raw-bytes-ka"],
+           label="async app, uvloop + httptools, relaying the upstream's bytes (proxy_hop's raw-bytes-ka)"),
 )
 SIZES = (10, 100, 500, 1000)
 TWO_WORKER_SIZES = (500, 1000)  # where one worker has saturated
@@ -101,16 +106,14 @@ def expected_replies(sim_url: str) -> list[Expected]:
     return replies
 
 
-async def load(url: str, n: int, *, api: bool) -> tuple[list[harness.ChatResult], float]:
+async def load(base_url: str, path: str, n: int, *, api: bool) -> tuple[list[harness.ChatResult], float]:
     """N streams started evenly over RAMP seconds; returns what each saw, and the wall time of the whole run."""
     headers = {"x-api-key": "offline-benchmark", "anthropic-version": "2023-06-01"} if api else {}
-    async with harness.load_client(n) as client:
-        client.headers.update(headers)
+    async with harness.LoadClient(base_url, headers) as client:
 
         async def one(i: int) -> harness.ChatResult:
             await asyncio.sleep(RAMP * i / n)
-            body = api_body(chat_body(i)) if api else chat_body(i)
-            return await harness.chat(client, url, body, api=api)
+            return await client.chat(path, api_body(chat_body(i)) if api else chat_body(i), api=api)
 
         started = time.perf_counter()
         tasks = [asyncio.ensure_future(one(i)) for i in range(n)]
@@ -183,18 +186,18 @@ def run_one(config: Config, n: int, sim: harness.Service, expected: list[Expecte
     app = None if config.app is None else harness.start_app(config.app, sim.url, cpus=set(config.app_cpus),
                                                            loop=config.loop, http=config.http,
                                                            workers=config.workers)
-    url = sim.url + "/v1/messages" if app is None else app.url + "/api/chat"
+    url = sim.url if app is None else app.url
     main_thread_cpus = os.sched_getaffinity(0)
     os.sched_setaffinity(0, set(config.client_cpus))  # this thread runs the client's event loop
     try:
         cpu0, busy0 = harness.process_cpu(), harness.machine_busy()
         with harness.Monitor(sim.pid) as sim_usage:
             if app is None:
-                results, wall = harness.run_async(load(url, n, api=True))
+                results, wall = harness.run_async(load(url, "/v1/messages", n, api=True))
                 app_usage = None
             else:
                 with harness.Monitor(app.pid) as app_monitor:
-                    results, wall = harness.run_async(load(url, n, api=False))
+                    results, wall = harness.run_async(load(url, config.path, n, api=False))
                 app_usage = app_monitor.usage
         client_cpu = harness.process_cpu() - cpu0
         busy = harness.machine_busy() - busy0

@@ -16,10 +16,12 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import psutil
@@ -316,50 +318,104 @@ class ChatResult:
         return [b - a for a, b in zip(self.times, self.times[1:])]
 
 
-def load_client(n: int) -> httpx.AsyncClient:
-    """An httpx client whose pool holds `n` streams at once: the default (100) silently queues the rest."""
-    limits = httpx.Limits(max_connections=n + 10, max_keepalive_connections=n + 10)
-    return httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(120.0, connect=30.0, pool=120.0))
+class LoadClient:
+    """An HTTP/1.1 client spoken by hand over asyncio streams, keeping connections alive between requests.
 
-
-async def chat(client: httpx.AsyncClient, url: str, body: dict[str, Any], *, stop_after: int | None = None,
-               api: bool = False) -> ChatResult:
-    """POST one chat and read its SSE stream to the end (or leave after `stop_after` text events).
-
-    `api=True` reads the Messages API's own events (a request straight to the simulator) into the same result:
-    text deltas as text, `message_stop` as `done` with the stop reason and usage the app would report.
+    httpx was the first load client (its pool raised to N: the default of 100 silently queues the rest), but it
+    spends about 0.4 ms of CPU per SSE chunk: at 2,400 events/s it filled a core and became the bottleneck it was
+    there to measure. This one costs two buffered reads per chunk.
     """
-    result = ChatResult(started=time.perf_counter())
+
+    def __init__(self, base_url: str, headers: dict[str, str] | None = None) -> None:
+        parts = urlsplit(base_url)
+        self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
+        extra = "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
+        self._head = f"host: {parts.netloc}\r\ncontent-type: application/json\r\n{extra}"
+        self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+
+    async def __aenter__(self) -> "LoadClient":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        for _, writer in self._idle:
+            writer.close()
+        self._idle.clear()
+
+    async def chat(self, path: str, body: dict[str, Any], *, stop_after: int | None = None,
+                   api: bool = False) -> ChatResult:
+        """POST one chat and read its SSE stream to the end (or leave after `stop_after` text events).
+
+        `api=True` reads the Messages API's own events (a request straight to the simulator) into the same result:
+        text deltas as text, `message_stop` as `done` with the stop reason and usage the app would report.
+        """
+        payload = json.dumps(body).encode()
+        request = f"POST {path} HTTP/1.1\r\n{self._head}content-length: {len(payload)}\r\n\r\n".encode() + payload
+        result = ChatResult(started=time.perf_counter())
+        reused = bool(self._idle)
+        reader, writer = self._idle.pop() if reused else await asyncio.open_connection(self.host, self.port)
+        reusable = False
+        try:
+            writer.write(request)
+            status = await reader.readline()
+            if not status and reused:  # the server closed the idle connection meanwhile: once more, on a new one
+                writer.close()
+                reader, writer = await asyncio.open_connection(self.host, self.port)
+                writer.write(request)
+                status = await reader.readline()
+            result.status = int(status.split()[1])
+            headers = {}
+            while (line := await reader.readline()) not in (b"\r\n", b""):
+                name, _, value = line.decode("latin-1").partition(":")
+                headers[name.strip().lower()] = value.strip()
+            reusable = await _read_body(reader, headers, result, stop_after, api)
+            reusable = reusable and headers.get("connection") != "close"
+        except (OSError, ValueError, IndexError, asyncio.IncompleteReadError) as exc:
+            result.failure = type(exc).__name__
+        finally:
+            if reusable:
+                self._idle.append((reader, writer))
+            else:
+                writer.close()  # leaving mid-stream closes the connection: a client that went away
+        return result
+
+
+async def _chunks(reader: asyncio.StreamReader, headers: dict[str, str]) -> AsyncIterator[bytes]:
+    """A response body as it arrives: chunk by chunk if chunked, else its Content-Length."""
+    if "chunked" not in headers.get("transfer-encoding", ""):
+        yield await reader.readexactly(int(headers.get("content-length", "0")))
+        return
+    while size := int((await reader.readline()).split(b";")[0], 16):
+        yield (await reader.readexactly(size + 2))[:-2]
+    await reader.readexactly(2)  # the blank line after the last, empty chunk
+
+
+async def _read_body(reader: asyncio.StreamReader, headers: dict[str, str], result: ChatResult,
+                     stop_after: int | None, api: bool) -> bool:
+    """Read a response body into `result`; True if it was read to its end (the connection may be reused)."""
+    if result.status != 200:
+        try:
+            result.terminal_data = json.loads(b"".join([chunk async for chunk in _chunks(reader, headers)]))
+        except ValueError:
+            result.garbled += 1
+        return True
     take = _take_api_frame if api else _take_frame
-    try:
-        async with client.stream("POST", url, json=body) as response:
-            result.status = response.status_code
-            if response.status_code != 200:
-                try:
-                    result.terminal_data = json.loads(await response.aread())
-                except ValueError:
-                    result.garbled += 1
-                return result
-            buffer = b""
-            async for chunk in response.aiter_raw():
-                now = time.perf_counter()
-                buffer += chunk
-                *frames, buffer = buffer.split(b"\n\n")
-                for frame in frames:
-                    if frame.startswith(b":"):
-                        result.comments += 1
-                        continue
-                    try:
-                        take(result, *_split_frame(frame), now)
-                    except (ValueError, KeyError, TypeError):
-                        result.garbled += 1
-                if stop_after is not None and len(result.texts) >= stop_after:
-                    return result  # leaving the block closes the connection: a client that went away
-            if buffer.strip():
+    buffer = b""
+    async for chunk in _chunks(reader, headers):
+        now = time.perf_counter()
+        *frames, buffer = (buffer + chunk).split(b"\n\n")
+        for frame in frames:
+            if frame.startswith(b":"):  # a keep-alive comment
+                result.comments += 1
+                continue
+            try:
+                take(result, *_split_frame(frame), now)
+            except (ValueError, KeyError, TypeError):
                 result.garbled += 1
-    except httpx.HTTPError as exc:
-        result.failure = type(exc).__name__
-    return result
+        if stop_after is not None and len(result.texts) >= stop_after:
+            return False
+    if buffer.strip():
+        result.garbled += 1
+    return True
 
 
 def _split_frame(frame: bytes) -> tuple[str, Any]:

@@ -202,7 +202,7 @@ def body(topic: str, max_tokens: int) -> dict[str, Any]:
 
 
 async def direct(client: anthropic.AsyncAnthropic, chat: dict[str, Any]) -> harness.ChatResult:
-    """The same chat through the SDK straight to the upstream, timed like `harness.chat`."""
+    """The same chat through the SDK straight to the upstream, timed like `harness.LoadClient.chat`."""
     result = harness.ChatResult(started=time.perf_counter(), status=200)
     async with client.messages.stream(model=MODEL, **chat) as stream:
         async for text in stream.text_stream:
@@ -223,8 +223,8 @@ def outcome(result: harness.ChatResult) -> Any:
     return (result.terminal, result.texts, result.terminal_data, result.garbled, result.failure)
 
 
-async def check_relays(app_url: str, sim: harness.Service, client: anthropic.AsyncAnthropic,
-                       http: httpx.AsyncClient) -> tuple[dict[str, list[str]], dict[str, bool]]:
+async def check_relays(sim: harness.Service, client: anthropic.AsyncAnthropic,
+                       http: harness.LoadClient) -> tuple[dict[str, list[str]], dict[str, bool]]:
     """Per relay: where its events differ from the direct call (under faults, from the shipped relay's); and whether
     it keeps a stalled stream alive with comments."""
     problems: dict[str, list[str]] = {name: [] for name in RELAYS}
@@ -232,14 +232,14 @@ async def check_relays(app_url: str, sim: harness.Service, client: anthropic.Asy
         chat = body(topic, tokens)
         expected = outcome(await direct(client, chat))
         for name, path in RELAYS.items():
-            if outcome(await harness.chat(http, app_url + path, chat)) != expected:
+            if outcome(await http.chat(path, chat)) != expected:
                 problems[name].append(f"reply to {topic!r} differs from the direct call")
     # A stall shorter than the read timeout: the stream resumes; meanwhile the browser should hear from the server.
     keepalive = {}
     stalled = outcome(await direct(client, body("stalls", 40)))
     for name, path in RELAYS.items():
         inject(sim, {"fault": "stall_midstream", "after": 5, "stall_seconds": 3 * PING_CHECK})
-        result = await harness.chat(http, app_url + path, body("stalls", 40))
+        result = await http.chat(path, body("stalls", 40))
         if outcome(result) != stalled:
             problems[name].append("reply after a stall differs from the direct call")
         keepalive[name] = result.comments > 0
@@ -247,7 +247,7 @@ async def check_relays(app_url: str, sim: harness.Service, client: anthropic.Asy
         seen = {}
         for name, path in RELAYS.items():
             inject(sim, {"fault": kind, "count": count, "after": 5, "retry_after": 0.01})
-            seen[name] = outcome(await harness.chat(http, app_url + path, body("faults", 40)))
+            seen[name] = outcome(await http.chat(path, body("faults", 40)))
         for name in RELAYS:
             if seen[name] != seen["sdk-sse"]:
                 problems[name].append(f"{kind}: {seen[name]!r} where the shipped relay gives {seen['sdk-sse']!r}")
@@ -264,9 +264,8 @@ async def measure(rounds: int) -> dict[str, Any]:
     env = {PING_ENV: f"{PING_CHECK:g}"}
     with harness.start_simulator(0) as sim, harness.start_app("async", sim.url, env=env) as app:
         client = anthropic.AsyncAnthropic(base_url=sim.url, api_key="offline-benchmark", max_retries=0)
-        http = harness.load_client(4)
-        async with client, http:
-            problems, keepalive = await check_relays(app.url, sim, client, http)
+        async with client, harness.LoadClient(app.url) as http:
+            problems, keepalive = await check_relays(sim, client, http)
             paths = {"direct": None, **{name: RELAYS[name] for name in RELAYS if not problems[name]}}
             ttft: dict[str, list[float]] = {name: [] for name in paths}
             total: dict[str, list[float]] = {name: [] for name in paths}
@@ -279,7 +278,7 @@ async def measure(rounds: int) -> dict[str, Any]:
                         chat, path = body(f"topic {i}", tokens), paths[name]
                         cpu0 = harness.cpu_seconds(app.pid)
                         result = (await direct(client, chat) if path is None
-                                  else await harness.chat(http, app.url + path, chat))
+                                  else await http.chat(path, chat))
                         cpu[name][size] += harness.cpu_seconds(app.pid) - cpu0
                         cpu[name][f"{size}_events"] += len(result.texts)
                         if result.terminal != "done" or not result.times:
