@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import anthropic
 import pytest
+from recorded import fixtures_dir  # noqa: F401  (re-exported for test modules)
 
 from course_utils.simulator import Simulator
 
 ROOT = Path(__file__).resolve().parents[1]
-FIXTURES = Path(os.environ.get("COURSE_FIXTURES_DIR", ROOT.parent / "shared" / "fixtures" / "anthropic-sdk-python"))
 MODEL = "claude-haiku-4-5"
 
 
@@ -41,12 +40,3 @@ def client(fresh_sim: Simulator) -> anthropic.Anthropic:
 def async_client(fresh_sim: Simulator) -> anthropic.AsyncAnthropic:
     """The real async SDK client, talking to the simulator over HTTP."""
     return anthropic.AsyncAnthropic(base_url=fresh_sim.base_url, api_key="test-key")
-
-
-def fixtures_dir() -> Path:
-    """The recorded SDK fixtures; missing fixtures fail under CI and skip elsewhere."""
-    if not FIXTURES.is_dir():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"recorded fixtures not found at {FIXTURES}")
-        pytest.skip(f"recorded fixtures not found at {FIXTURES} (set COURSE_FIXTURES_DIR)")
-    return FIXTURES

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import warnings
-from pathlib import Path
 from typing import Any
 
 import anthropic
@@ -18,51 +16,13 @@ from anthropic.types import RawMessageStreamEvent
 
 from course_utils.accumulator import MessageAccumulator, StreamError, accumulate, accumulate_sse
 from course_utils.sse import encode_event, parse_sse
+from recorded import require, sse_bodies
 
 # ---------------------------------------------------------------------------------------------
 # Fixtures from anthropics/anthropic-sdk-python (see /work/shared/fixtures/.../README.md)
 
 
-def _fixtures_dir() -> Path:
-    env = os.environ.get("COURSE_FIXTURES_DIR")
-    if env:
-        # Accept either the folder that holds anthropic-sdk-python/ or that folder itself.
-        root = Path(env)
-        return root / "anthropic-sdk-python" if (root / "anthropic-sdk-python").is_dir() else root
-    return Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "anthropic-sdk-python"
-
-
-FIXTURES = _fixtures_dir()
-
-
-def _sse_bodies() -> list:
-    """One pytest param per SSE body: streaming/*.txt|*.sse and every 200 SSE reply in recorded/*.json."""
-    params = []
-    for path in sorted((FIXTURES / "streaming").glob("*")):
-        if path.suffix in {".txt", ".sse"}:
-            params.append(pytest.param(path.read_bytes(), id=path.name))
-    # recorded/*.json is a list of {"request": {...}, "response": {"status_code", "headers", "body"}};
-    # an SSE reply keeps its body as one string, a JSON reply as a parsed object.
-    for path in sorted((FIXTURES / "recorded").glob("*.json")):
-        for i, exchange in enumerate(json.loads(path.read_text())):
-            response = exchange["response"]
-            content_type = response["headers"].get("content-type", "")
-            if response["status_code"] == 200 and content_type.startswith("text/event-stream"):
-                params.append(pytest.param(response["body"].encode(), id=f"{path.name}#{i}"))
-    # A missing or empty fixture folder becomes one test that fails on CI and skips elsewhere.
-    return params or [pytest.param(None, id="fixtures-missing")]
-
-
-SSE_BODIES = _sse_bodies()
-
-
-def require(body: bytes | None) -> bytes:
-    if body is None:
-        reason = f"SDK fixtures not found in {FIXTURES} (set COURSE_FIXTURES_DIR)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return body
+SSE_BODIES = sse_bodies()
 
 
 # ---------------------------------------------------------------------------------------------

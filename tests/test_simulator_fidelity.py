@@ -8,9 +8,7 @@ by `course_utils.accumulator` and compared with what the SDK's `get_final_messag
 from __future__ import annotations
 
 import json
-import os
 import warnings
-from pathlib import Path
 from typing import Any
 
 import anthropic
@@ -26,10 +24,8 @@ from course_utils.simulator.plan import make_plan
 from course_utils.simulator.replies import Reply, ToolCall
 from course_utils.simulator.tokens import split_tokens
 from course_utils.sse import parse_sse
+from recorded import missing, sse_bodies
 
-# The conftest's own location rule; importing `conftest` by name is ambiguous (the repo root has one too).
-FIXTURES = Path(os.environ.get("COURSE_FIXTURES_DIR",
-                               Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "anthropic-sdk-python"))
 
 MODEL = "claude-haiku-4-5"
 WEATHER_TOOL = {
@@ -140,33 +136,11 @@ def test_same_request_same_bytes(fresh_sim: Simulator) -> None:
     assert first[0]["request-id"] != second[0]["request-id"]  # the request id is per request, as on the real API
 
 
-def missing_fixtures() -> None:
-    """No recorded fixtures: fail on CI, skip elsewhere (the conftest's rule)."""
-    reason = f"recorded fixtures not found at {FIXTURES} (set COURSE_FIXTURES_DIR)"
-    if os.environ.get("CI") == "true":
-        pytest.fail(reason)
-    pytest.skip(reason)
-
-
-def recorded_streams() -> list[Any]:
-    """Every recorded SSE body: streaming/*.txt|*.sse, and each 200 event stream inside recorded/*.json."""
-    params = [pytest.param(path.read_bytes(), id=path.name) for path in sorted((FIXTURES / "streaming").glob("*"))
-              if path.suffix in {".txt", ".sse"}]
-    for path in sorted((FIXTURES / "recorded").glob("*.json")):
-        for i, exchange in enumerate(json.loads(path.read_text())):
-            response = exchange["response"]
-            if response["status_code"] == 200 and response["headers"].get("content-type", "").startswith(
-                    "text/event-stream"):
-                params.append(pytest.param(response["body"].encode(), id=f"{path.name}#{i}"))
-    # No fixtures: one test that fails on CI and skips elsewhere (see tests/conftest.py).
-    return params or [pytest.param(None, id="fixtures-missing")]
-
-
-@pytest.mark.parametrize("recorded", recorded_streams())
+@pytest.mark.parametrize("recorded", sse_bodies())
 def test_every_recorded_stream_replayed_over_http_gives_the_same_final_message(fresh_sim: Simulator,
                                                                               recorded: bytes | None) -> None:
     if recorded is None:
-        missing_fixtures()
+        missing()
     assert recorded is not None
     fresh_sim.replay(recorded)
     sdk = sdk_final(fresh_sim, REQUESTS["text"])  # the request does not matter: the recorded bytes are served
@@ -175,9 +149,9 @@ def test_every_recorded_stream_replayed_over_http_gives_the_same_final_message(f
 
 
 def test_the_fixture_set_is_the_expected_one() -> None:
-    ids = {param.id for param in recorded_streams()}
+    ids = {param.id for param in sse_bodies()}
     if ids == {"fixtures-missing"}:
-        missing_fixtures()
+        missing()
     assert {"basic_response.txt", "tool_use_response.txt", "stream-a-refusal.sse"} <= ids
     assert sum("#" in i for i in ids) >= 3  # the SSE replies inside recorded/*.json
 

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
-import os
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from anthropic._streaming import SSEDecoder
@@ -15,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from course_utils.sse import ServerSentEvent, SSEParser, aparse_sse, encode_event, parse_sse
+from recorded import require, sse_bodies
 
 # ---------------------------------------------------------------------------------------------
 # Helpers
@@ -50,43 +48,6 @@ def sdk_events(chunks: list[bytes]) -> list[tuple[str | None, str]]:
 
 # ---------------------------------------------------------------------------------------------
 # Fixtures from anthropics/anthropic-sdk-python (see /work/shared/fixtures/.../README.md)
-
-
-def _fixtures_dir() -> Path:
-    env = os.environ.get("COURSE_FIXTURES_DIR")
-    if env:
-        # Accept either the folder that holds anthropic-sdk-python/ or that folder itself.
-        root = Path(env)
-        return root / "anthropic-sdk-python" if (root / "anthropic-sdk-python").is_dir() else root
-    return Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "anthropic-sdk-python"
-
-
-FIXTURES = _fixtures_dir()
-
-
-def _sse_bodies() -> list:
-    """One pytest param per SSE body: streaming/*.txt|*.sse and every 200 SSE reply in recorded/*.json."""
-    params = []
-    for path in sorted((FIXTURES / "streaming").glob("*")):
-        if path.suffix in {".txt", ".sse"}:
-            params.append(pytest.param(path.read_bytes(), id=path.name))
-    for path in sorted((FIXTURES / "recorded").glob("*.json")):
-        for i, exchange in enumerate(json.loads(path.read_text())):
-            response = exchange["response"]
-            content_type = response["headers"].get("content-type", "")
-            if response["status_code"] == 200 and content_type.startswith("text/event-stream"):
-                params.append(pytest.param(response["body"].encode(), id=f"{path.name}#{i}"))
-    # A missing or empty fixture folder becomes one test that fails on CI and skips elsewhere.
-    return params or [pytest.param(None, id="fixtures-missing")]
-
-
-def require(body: bytes | None) -> bytes:
-    if body is None:
-        reason = f"SDK fixtures not found in {FIXTURES} (set COURSE_FIXTURES_DIR)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return body
 
 
 # ---------------------------------------------------------------------------------------------
@@ -388,7 +349,7 @@ def test_agrees_with_sdk_decoder_on_generated_streams(body: bytes, data: st.Data
     assert pairs(parse_chunks(chunks, strict_eof=True)) == sdk_events(chunks)
 
 
-@pytest.mark.parametrize("body", _sse_bodies())
+@pytest.mark.parametrize("body", sse_bodies())
 def test_fixture_matches_sdk_decoder(body: bytes | None) -> None:
     body = require(body)
     expected = sdk_events([body])
