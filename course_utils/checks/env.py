@@ -87,7 +87,7 @@ class Env:
     def serve(self, app: Any) -> Iterator[str]:
         """Serve the learner's ASGI app with uvicorn on a free port in a thread (watched for the task's forbidden
         helpers, like a call); yield its base URL."""
-        from course_utils.simulator.server import bind_socket, uvicorn_server
+        from course_utils.serving import bind_socket, uvicorn_server
 
         sock = bind_socket()
         server = uvicorn_server(app, log_level="critical")

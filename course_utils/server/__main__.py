@@ -11,7 +11,7 @@ import logging
 import sys
 
 from .. import setup
-from ..simulator.server import bind_socket, uvicorn_server
+from ..serving import bind_socket, uvicorn_server
 from .app import create_app
 from .runner import GRACEFUL_SHUTDOWN, page_url
 from .settings import ChatSettings

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import logging
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from types import TracebackType
 from typing import Any
 
-from ..simulator.server import bind_socket, uvicorn_server
+from ..serving import BackgroundServer, bind_socket, origin, uvicorn_server
 
 # Seconds an open stream may keep the server from exiting on SIGTERM or stop(); then it is cut.
 GRACEFUL_SHUTDOWN = 2.0
@@ -19,19 +17,16 @@ GRACEFUL_SHUTDOWN = 2.0
 
 def page_url(host: str, port: int) -> str:
     """The page's address for a bound host and port."""
-    shown = f"[{host}]" if ":" in host else host
-    return f"http://{shown}:{port}/"
+    return origin(host, port) + "/"
 
 
-class AppServer:
+class AppServer(BackgroundServer):
     """An ASGI app served by uvicorn from a daemon thread, on a free loopback port unless told otherwise."""
 
     def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0) -> None:
         self.app = app
-        self._sock = bind_socket(host, port)
-        self.host, self.port = self._sock.getsockname()[:2]
-        self._server = uvicorn_server(app, graceful=GRACEFUL_SHUTDOWN)
-        self._thread: threading.Thread | None = None
+        super().__init__(uvicorn_server(app, graceful=GRACEFUL_SHUTDOWN), bind_socket(host, port), name="app",
+                         stop_timeout=GRACEFUL_SHUTDOWN + 5)
 
     @property
     def socket(self) -> socket.socket:
@@ -45,24 +40,8 @@ class AppServer:
 
     def start(self) -> "AppServer":
         """Start serving; returns once the app's lifespan has run and the port accepts connections."""
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._sock]},
-                                            name=f"app:{self.port}", daemon=True)
-            self._thread.start()
-            deadline = time.monotonic() + 10
-            while not self._server.started:
-                if not self._thread.is_alive() or time.monotonic() > deadline:
-                    raise RuntimeError(f"the app did not start on {self.url}")
-                time.sleep(0.005)
+        super().start()
         return self
-
-    def stop(self) -> None:
-        """Stop serving: open streams get the graceful-shutdown delay, then are cut."""
-        if self._thread is not None:
-            self._server.should_exit = True
-            self._thread.join(timeout=GRACEFUL_SHUTDOWN + 5)
-            self._thread = None
-            self._sock.close()
 
     def wait_idle(self, timeout: float = 5.0) -> bool:
         """Wait until no request is being handled (logging included); True if that happened within `timeout` s."""
@@ -75,10 +54,6 @@ class AppServer:
 
     def __enter__(self) -> "AppServer":
         return self.start()
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         return f"AppServer({self.url!r})"

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import atexit
 import json
-import math
 import os
 import socket
 import threading
 import time
-from types import TracebackType
 from typing import Any
 
 import uvicorn
 
+from ..serving import BackgroundServer, bind_socket, origin, uvicorn_config
 from .app import SimulatorApp
 from .plan import check_speed
 from .faults import DEFAULT_AFTER, DEFAULT_STALL_SECONDS, Fault
@@ -33,27 +32,6 @@ def speed_from_env(default: float = 1.0) -> float:
         raise ValueError(f"{SPEED_ENV} must be a number >= 0 (1 real-time, 0 no delay), got {raw!r}") from None
 
 
-def bind_socket(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
-    """A listening socket; port 0 picks a free one, so parallel runs never collide."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(2048)
-    sock.setblocking(False)
-    return sock
-
-
-def uvicorn_server(app: Any, *, log_level: str = "warning", graceful: float = 1.0) -> uvicorn.Server:
-    """A uvicorn server for an ASGI app, quiet and quick to stop even with streams open."""
-    return uvicorn.Server(_config(app, log_level, graceful))
-
-
-def _config(app: Any, log_level: str, graceful: float, **options: Any) -> uvicorn.Config:
-    return uvicorn.Config(app, log_level=log_level, access_log=False, lifespan="on", backlog=2048,
-                          timeout_graceful_shutdown=graceful, timeout_keep_alive=30, **options)
-
-
 class SimulatorServer(uvicorn.Server):
     """uvicorn, quiet, that cuts the simulator's requests in flight before shutting down.
 
@@ -63,7 +41,7 @@ class SimulatorServer(uvicorn.Server):
 
     def __init__(self, app: SimulatorApp, *, log_level: str = "warning", graceful: float = 1.0) -> None:
         # proxy_headers off: nothing sits in front of the simulator, and it saves a middleware on every request.
-        super().__init__(_config(app, log_level, graceful, proxy_headers=False))
+        super().__init__(uvicorn_config(app, log_level=log_level, graceful=graceful, proxy_headers=False))
         self.simulator_app = app
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
@@ -72,22 +50,17 @@ class SimulatorServer(uvicorn.Server):
         await super().shutdown(sockets)
 
 
-class Simulator:
+class Simulator(BackgroundServer):
     """A Messages API simulator on a free loopback port, served from a background thread."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, speed: float | None = None) -> None:
         self.app = SimulatorApp(speed=speed_from_env() if speed is None else check_speed(speed))
-        self._sock = bind_socket(host, port)
-        self.host, self.port = self._sock.getsockname()[:2]
-        self._server = SimulatorServer(self.app)
-        self._thread: threading.Thread | None = None
-        self._stopped = False
+        super().__init__(SimulatorServer(self.app), bind_socket(host, port), name="simulator")
 
     @property
     def base_url(self) -> str:
         """What to give the SDK as `base_url` (or `ANTHROPIC_BASE_URL`)."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return self.origin
 
     @property
     def speed(self) -> float:
@@ -100,39 +73,15 @@ class Simulator:
 
     def start(self) -> "Simulator":
         """Start serving in a daemon thread; returns once the server accepts connections."""
-        if self._thread is not None:
-            return self
-        if self._stopped:
-            raise RuntimeError("a stopped Simulator cannot be restarted; create a new one")
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._sock]},
-                                        name=f"simulator:{self.port}", daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError(f"the simulator did not start on {self.base_url}")
-            time.sleep(0.005)
+        super().start()
         return self
 
     def stop(self) -> None:
         """Stop serving; requests still in flight (a stalled stream too) are cut, as when a real server goes down."""
-        if self._thread is None:
-            return
-        self._server.should_exit = True
-        self._thread.join(timeout=5)
-        if self._thread.is_alive():  # only if the loop itself is blocked; do not wait for anything
-            self._server.force_exit = True
-            self._thread.join(timeout=5)
-        self._thread = None
-        self._stopped = True
-        self._sock.close()
+        super().stop()
 
     def __enter__(self) -> "Simulator":
         return self.start()
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
 
     def inject(self, fault: str, count: int = 1, after: int = DEFAULT_AFTER, retry_after: float | None = None,
                stall_seconds: float = DEFAULT_STALL_SECONDS) -> None:
@@ -199,8 +148,7 @@ def serve_forever(host: str, port: int, speed: float) -> None:
     app = SimulatorApp(speed=speed)
     sock = bind_socket(host, port)
     known_models()  # load the SDK's model list now, so that the first request is as quick as the rest
-    bound_host, bound_port = sock.getsockname()[:2]
-    shown = f"[{bound_host}]" if ":" in bound_host else bound_host
-    print(f"http://{shown}:{bound_port}", flush=True)
-    print(json.dumps({"speed": speed, "stats": f"http://{shown}:{bound_port}/_sim/stats"}), flush=True)
+    base_url = origin(*sock.getsockname()[:2])
+    print(base_url, flush=True)
+    print(json.dumps({"speed": speed, "stats": f"{base_url}/_sim/stats"}), flush=True)
     SimulatorServer(app).run(sockets=[sock])
