@@ -110,7 +110,7 @@ class Harness:
             if current is original:
                 continue
             what = f"{module}.{owner + '.' if owner else ''}{name}"
-            if module.startswith("course_utils.checks") and module in self._public_checks:
+            if (name if module == "sys.modules" else module) in self._public_checks:
                 note = f"ignored: {what} was changed (the grader uses its own copy of the checks)"
             else:
                 note = f"{what} was {'removed' if current is _MISSING else 'replaced'}"
