@@ -1,4 +1,4 @@
-"""`./course bench` (= `python -m benchmarks`): run every benchmark, write results/benchmarks.json and .png.
+"""`./course bench` (= `python -m benchmarks`): run every benchmark, write results/benchmarks.json, .png and .md.
 
     python -m benchmarks            # everything, about five minutes on two cores
     python -m benchmarks --quick    # a smoke run: fewer rounds, N = 10 and 100 only
@@ -96,9 +96,13 @@ def plot(report: dict[str, Any], path: Path) -> None:
     ]
     for ax, value, title, unit, reference in panels:
         for config in configs:
-            points = [(r["n"], value(r)) for r in runs if r["config"] == config and value(r) is not None]
-            if points:
-                ax.plot(*zip(*points), marker="o", color=colors[config], label=config)
+            mine = [r for r in runs if r["config"] == config and value(r) is not None]
+            if mine:
+                ax.plot([r["n"] for r in mine], [value(r) for r in mine], marker="o", color=colors[config],
+                        label=config)
+                noisy = [r for r in mine if r["other_programs_cpu_percent"] > concurrency.CONTENDED]
+                ax.scatter([r["n"] for r in noisy], [value(r) for r in noisy], s=36, zorder=3,
+                           facecolors="white", edgecolors=colors[config])
         if reference:
             ax.plot(sizes, [reference(n) for n in sizes], "k--", linewidth=1, label="scheduled by the simulator")
         ax.set(title=title, xlabel="concurrent streams (N)", ylabel=unit, xscale="log")
@@ -111,14 +115,15 @@ def plot(report: dict[str, Any], path: Path) -> None:
         ax.xaxis.set_major_locator(FixedLocator(sizes))
         ax.xaxis.set_minor_locator(NullLocator())
         ax.xaxis.set_major_formatter(ScalarFormatter())
-        ax.grid(True, which="both", alpha=0.3)
+        ax.grid(True, which="major", alpha=0.3)
     axes[1][1].axhline(100, color="k", linestyle=":", linewidth=1, label="one core")
     axes[0][2].legend(fontsize=8, loc="upper left")
     axes[1][1].legend(fontsize=8, loc="upper left")
     machine = report["machine"]
     fig.suptitle(f"Streaming with Claude: benchmarks ({report['when']}) on {machine['cores']} cores "
                  f"({machine['cpu']}), {machine['memory_gib']:g} GiB, {machine['os']}, Python {machine['python']}; "
-                 f"load average before the run {report['load_average_before']:.2f}", fontsize=12)
+                 f"load average before the run {report['load_average_before']:.2f}\nhollow markers: runs during "
+                 f"which other programs took more than {concurrency.CONTENDED:g} % of a core", fontsize=12)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -137,12 +142,14 @@ def markdown(report: dict[str, Any]) -> str:
               "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in report["concurrency"]["runs"]:
         app = r["app"] or {}
+        contended = " †" if r["other_programs_cpu_percent"] > concurrency.CONTENDED else ""
         lines.append(
-            f"| {r['config']} | {r['n']} | {r['ttft_ms']['p50']:.0f} / {r['ttft_ms']['p99']:.0f} | "
+            f"| {r['config']} | {r['n']}{contended} | {r['ttft_ms']['p50']:.0f} / {r['ttft_ms']['p99']:.0f} | "
             f"{r['gap_ms']['p50']:.0f} / {r['gap_ms']['p99']:.0f} | {r['stream_lag_ms']['p99'] or 0:.0f} | "
             f"{r['events_lost']} | {r['events_garbled']} | {app.get('cpu_percent', '-')} | "
             f"{app.get('peak_rss_mib', '-')} | {r['simulator']['cpu_percent']} | {r['client']['cpu_percent']} | "
             f"{r['other_programs_cpu_percent']} |")
+    lines.append(f"\n† other programs took more than {concurrency.CONTENDED:g} % of a core during the run.")
     return "\n".join(lines)
 
 
@@ -172,6 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "benchmarks.json").write_text(json.dumps(report, indent=2) + "\n")
     plot(report, RESULTS / "benchmarks.png")
+    (RESULTS / "benchmarks.md").write_text(markdown(report) + "\n")
     print(markdown(report))
     print(f"\nwritten: {RESULTS / 'benchmarks.json'} and benchmarks.png in {report['duration_s']} s "
           f"(load average {report['load_average_before']} before, {report['load_average_after']} after)")

@@ -34,6 +34,8 @@ TOKENS = 100
 RAMP = 1.0  # seconds over which the N streams start
 TOPICS = ("rivers", "owls", "bread", "volcanoes", "chess", "tides", "bees", "glaciers", "comets", "violins")
 WATCHDOG = 120.0  # seconds one run may take before its unfinished streams count as failed
+QUIET_WAIT, QUIET_BUDGET = 20.0, 150.0  # seconds to wait for other programs to calm down: per run, in all
+CONTENDED = 50.0  # % of a core that other programs took during a run, above which the run is marked as contended
 
 
 @dataclass(frozen=True)
@@ -62,8 +64,8 @@ CONFIGS = (
     Config("async-raw-relay", "async", loop="uvloop", http="httptools", path=RELAYS["raw-bytes-ka"],
            label="async app, uvloop + httptools, relaying the upstream's bytes (proxy_hop's raw-bytes-ka)"),
 )
-SIZES = (10, 100, 500, 1000)
-TWO_WORKER_SIZES = (500, 1000)  # where one worker has saturated
+SIZES = (10, 100, 250, 500, 1000)
+TWO_WORKER_SIZES = (250, 500, 1000)  # where one worker has saturated
 
 
 def chat_body(i: int) -> dict[str, Any]:
@@ -180,13 +182,15 @@ def summarize(results: list[harness.ChatResult], expected: list[Expected]) -> di
     }
 
 
-def run_one(config: Config, n: int, sim: harness.Service, expected: list[Expected]) -> dict[str, Any]:
+def run_one(config: Config, n: int, sim: harness.Service, expected: list[Expected],
+            quiet_wait: float = QUIET_WAIT) -> dict[str, Any]:
     """Load one configuration with N streams and report latency, correctness and each process's usage."""
     harness.reset_simulator(sim)
     app = None if config.app is None else harness.start_app(config.app, sim.url, cpus=set(config.app_cpus),
                                                            loop=config.loop, http=config.http,
                                                            workers=config.workers)
     url = sim.url if app is None else app.url
+    waited = harness.wait_for_quiet(quiet_wait)
     main_thread_cpus = os.sched_getaffinity(0)
     os.sched_setaffinity(0, set(config.client_cpus))  # this thread runs the client's event loop
     try:
@@ -218,6 +222,7 @@ def run_one(config: Config, n: int, sim: harness.Service, expected: list[Expecte
         # CPU that other programs on the machine took during the run, in % of one core: the noise in these figures.
         "other_programs_cpu_percent": round(100 * max(0.0, busy - client_cpu - sim_usage.usage.cpu_seconds
                                                       - (app_usage.cpu_seconds if app_usage else 0.0)) / wall, 1),
+        "waited_for_quiet_s": waited,
         "upstream_streams_open_after": stats["streams_open"],
     })
     return row
@@ -225,7 +230,7 @@ def run_one(config: Config, n: int, sim: harness.Service, expected: list[Expecte
 
 def run(sizes: tuple[int, ...] = SIZES, configs: tuple[Config, ...] = CONFIGS) -> dict[str, Any]:
     """Every configuration at every N (two workers only where one has saturated), with one simulator throughout."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     with harness.start_simulator(0, cpus={0}) as sim:
         expected = expected_replies(sim.url)
         harness.set_speed(sim, 1.0)
@@ -233,18 +238,19 @@ def run(sizes: tuple[int, ...] = SIZES, configs: tuple[Config, ...] = CONFIGS) -
             for n in sizes:
                 if config.workers > 1 and n not in TWO_WORKER_SIZES:
                     continue
-                rows.append(run_one(config, n, sim, expected))
+                budget = QUIET_BUDGET - sum(row["waited_for_quiet_s"] for row in rows)
+                rows.append(run_one(config, n, sim, expected, quiet_wait=max(0.0, min(QUIET_WAIT, budget))))
                 print(json.dumps(rows[-1]), flush=True)
     return {"tokens_per_stream": TOKENS, "ramp_s": RAMP, "pacing": "simulator speed 1",
             "configs": {c.name: c.label for c in configs}, "runs": rows, "saturation": saturation(rows)}
 
 
 def saturation(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Per configuration, the largest N served on schedule: every event delivered, streams late by < 250 ms (p99)."""
+    """Per configuration, the largest N served on schedule: every event delivered, streams late by < 500 ms (p99)."""
     verdict: dict[str, Any] = {}
     for row in rows:
         ok = (row["events_lost"] == 0 and row["events_garbled"] == 0
-              and (row["stream_lag_ms"]["p99"] or float("inf")) < 250)
+              and (row["stream_lag_ms"]["p99"] or float("inf")) < 500)
         entry = verdict.setdefault(row["config"], {"largest_n_on_schedule": None, "first_n_late": None})
         if ok and entry["first_n_late"] is None:
             entry["largest_n_on_schedule"] = row["n"]

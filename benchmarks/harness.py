@@ -284,6 +284,20 @@ def machine_busy() -> float:
     return sum(times) - times.idle - getattr(times, "iowait", 0.0)
 
 
+def wait_for_quiet(max_wait: float, cores: float = 0.25, window: float = 1.0) -> float:
+    """Wait until the machine's other programs use less than `cores` cores (over `window` s); returns seconds waited.
+
+    On a shared machine a burst of someone else's work can take a pinned server's core for seconds; waiting for it
+    to pass (never more than `max_wait`) keeps those bursts out of the figures when it can.
+    """
+    started = time.monotonic()
+    while True:
+        busy = machine_busy()
+        time.sleep(window)
+        if (machine_busy() - busy) / window < cores or time.monotonic() - started + window > max_wait:
+            return round(time.monotonic() - started, 1)
+
+
 def process_cpu() -> float:
     """CPU seconds this process has used so far."""
     times = psutil.Process().cpu_times()
