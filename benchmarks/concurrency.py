@@ -30,10 +30,10 @@ from . import harness
 from .harness import MODEL, ms, percentile
 from .proxy_hop import RELAYS
 
-TOKENS = 100
+TOKENS = 60
 RAMP = 1.0  # seconds over which the N streams start
 TOPICS = ("rivers", "owls", "bread", "volcanoes", "chess", "tides", "bees", "glaciers", "comets", "violins")
-WATCHDOG = 120.0  # seconds one run may take before its unfinished streams count as failed
+WATCHDOG = 90.0  # seconds one run may take before its unfinished streams count as failed
 QUIET_WAIT, QUIET_BUDGET = 20.0, 150.0  # seconds to wait for other programs to calm down: per run, in all
 CONTENDED = 50.0  # % of a core that other programs took during a run, above which the run is marked as contended
 
@@ -65,7 +65,7 @@ CONFIGS = (
            label="async app, uvloop + httptools, relaying the upstream's bytes (proxy_hop's raw-bytes-ka)"),
 )
 SIZES = (10, 100, 250, 500, 1000)
-TWO_WORKER_SIZES = (250, 500, 1000)  # where one worker has saturated
+TWO_WORKER_SIZES = (500, 1000)  # where one worker has saturated
 
 
 def chat_body(i: int) -> dict[str, Any]:
