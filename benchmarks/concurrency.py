@@ -253,7 +253,7 @@ def saturation(rows: list[dict[str, Any]]) -> dict[str, Any]:
     the last one no more than half a second later than scheduled."""
     verdict: dict[str, Any] = {}
     for row in rows:
-        late_start = row["ttft_ms"]["p99"] - row["ttft_scheduled_ms"]["p99"]
+        late_start = (row["ttft_ms"]["p99"] or float("inf")) - row["ttft_scheduled_ms"]["p99"]
         ok = (row["events_lost"] == 0 and row["events_garbled"] == 0 and late_start < 500
               and (row["stream_lag_ms"]["p99"] or float("inf")) < 500)
         entry = verdict.setdefault(row["config"], {"largest_n_on_schedule": None, "first_n_late": None})
