@@ -20,7 +20,6 @@ import pytest
 
 from course_utils.server import AppServer, ChatSettings, create_app
 from course_utils.simulator import FAULTS, Simulator
-from course_utils.sse import aparse_sse
 
 from conftest import MODEL
 
