@@ -23,6 +23,7 @@ from test_reliability_load import Recorder, server_log  # noqa: F401  (a fixture
 
 WATCHDOG = 10.0  # seconds any one chat may take; the stall below is cut by the app's 0.5 s read timeout
 READ_TIMEOUT = 0.5
+CONCURRENT_READ_TIMEOUT = 2.0  # still cuts the injected stall, well inside the watchdog
 PRE_STREAM = {"overloaded": (503, "overloaded_error"), "rate_limit": (429, "rate_limit_error"),
               "api_error": (502, "api_error")}
 UPSTREAM_STATUS = {"overloaded": 529, "rate_limit": 429, "api_error": 500}
@@ -156,9 +157,11 @@ def test_faults_of_every_kind_among_concurrent_streams(fresh: tuple[Simulator, A
     sim.speed = 3  # paced, so the streams overlap while the faults strike
     for kind in FAULTS:
         sim.inject(kind, count=3, after=4, retry_after=0.01)
-    # No retries here, so that every pre-stream fault reaches a client as an HTTP error among the streams.
-    settings = ChatSettings(model=MODEL, base_url=sim.base_url, api_key="test-key", read_timeout=READ_TIMEOUT,
-                            max_retries=0)
+    # No retries here, so that every pre-stream fault reaches a client as an HTTP error among the streams. 40 paced
+    # streams, the app and the simulator share one process: under CI load a first event can come later than the
+    # 0.5 s used elsewhere, which would become an HTTP error that no fault asked for.
+    settings = ChatSettings(model=MODEL, base_url=sim.base_url, api_key="test-key",
+                            read_timeout=CONCURRENT_READ_TIMEOUT, max_retries=0)
 
     async def everyone(app: AppServer) -> list[dict[str, Any]]:
         limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)
