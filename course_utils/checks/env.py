@@ -87,32 +87,21 @@ class Env:
     def serve(self, app: Any) -> Iterator[str]:
         """Serve the learner's ASGI app with uvicorn on a free port in a thread (watched for the task's forbidden
         helpers, like a call); yield its base URL."""
-        from course_utils.serving import bind_socket, uvicorn_server
+        from course_utils.serving import BackgroundServer, bind_socket, uvicorn_server
 
-        sock = bind_socket()
-        server = uvicorn_server(app, log_level="critical")
         watcher = ForbiddenWatcher(self.task.forbid if self.task else ())
-
-        def run() -> None:
-            if watcher.roots:
-                sys.settrace(watcher.trace)
-            server.run(sockets=[sock])
-
-        thread = threading.Thread(target=run, name="checked-app", daemon=True)
-        thread.start()
+        # The trace hook goes on the server's own thread, where the learner's app runs.
+        trace = (lambda: sys.settrace(watcher.trace)) if watcher.roots else None
+        server = BackgroundServer(uvicorn_server(app, log_level="critical"), bind_socket(), name="checked app",
+                                  stop_timeout=10, on_thread_start=trace)
         try:
-            for _ in range(1000):
-                if server.started or not thread.is_alive():
-                    break
-                threading.Event().wait(0.01)
-            if not server.started:
-                raise LearnerError(RuntimeError("the app did not start (see its lifespan)"), "serving your app")
-            host, port = sock.getsockname()[:2]
-            yield f"http://{host}:{port}"
+            server.start()
+        except RuntimeError as exc:
+            raise LearnerError(RuntimeError("the app did not start (see its lifespan)"), "serving your app") from exc
+        try:
+            yield server.origin
         finally:
-            server.should_exit = True
-            thread.join(10)
-            sock.close()
+            server.stop()
         if watcher.hit:
             module, function = watcher.hit
             raise Forbidden(f"this task asks you to write it yourself, but your app used `{module}` ({function}).")
