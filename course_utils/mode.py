@@ -78,7 +78,8 @@ def setup(offline: bool | None = None, speed: float | None = None, quiet: bool =
     if not offline:
         from .simulator.server import shared_base_url
 
-        if os.environ.get("ANTHROPIC_BASE_URL") in {shared_base_url(), None} - {None}:
+        ours = shared_base_url()
+        if ours is not None and os.environ.get("ANTHROPIC_BASE_URL") == ours:
             del os.environ["ANTHROPIC_BASE_URL"]  # an earlier offline setup() in this process pointed it here
         course = Course(mode="live", model=model)
         if not quiet:
