@@ -14,11 +14,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import anthropic
-import fastapi.routing
 import httpx
+import httpx2
 import pytest
 
-from course_utils.server import AppServer, ChatError, ChatSettings, create_app, server_errors, stream_chat
+from course_utils.server import (AppServer, ChatError, ChatSettings, create_app, server_errors, stream_chat,
+                                 upstream_client)
 from course_utils.server.schema import MAX_BODY_BYTES, MAX_CONTENT_CHARS, MAX_TOKENS_LIMIT, MAX_TURNS
 from course_utils.simulator import Simulator
 from course_utils.sse import parse_sse
@@ -187,6 +188,26 @@ def test_malformed_bodies_are_refused(app: AppServer, fresh_sim: Simulator, cont
     assert fresh_sim.stats()["requests"] == 0
 
 
+def test_many_problems_are_named_in_a_short_message(app: AppServer, fresh_sim: Simulator) -> None:
+    response = post(app, {"messages": [{"role": "user", "content": " "}] * 100})
+    assert response.status_code == 422
+    message = response.json()["error"]["message"]
+    assert message.startswith("messages.0.content: content must not be blank;")
+    assert message.count("must not be blank") == 5 and message.endswith("and 95 more problems")
+    assert len(message) < 400
+
+
+def test_openapi_documents_the_stream_and_every_error(app: AppServer) -> None:
+    document = httpx.get(app.url + "api/openapi.json").json()
+    responses = document["paths"]["/api/chat"]["post"]["responses"]
+    assert sorted(responses) == ["200", "400", "413", "415", "422", "429", "502", "503", "504"]
+    stream = responses["200"]["content"]
+    assert list(stream) == ["text/event-stream"]  # declared by hand: a StreamingResponse declares nothing
+    assert parse_sse([stream["text/event-stream"]["example"].encode()])
+    for status in ("400", "415"):
+        assert responses[status]["content"]["application/json"]["example"]["error"]["type"] == "invalid_request_error"
+
+
 # -- upstream failures -------------------------------------------------------------------------------------------------
 
 
@@ -234,11 +255,9 @@ def test_upstream_drop_is_an_error_event(app: AppServer, fresh_sim: Simulator) -
     assert evs[-1][1]["type"] == "api_connection_error"
 
 
-def test_upstream_stall_gets_pings_then_a_timeout_event(sim: Simulator, fresh_sim: Simulator,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    # FastAPI pings every 15 s; a shorter interval makes the keep-alives visible within a test.
-    monkeypatch.setattr(fastapi.routing, "_PING_INTERVAL", 0.2)
-    settings = ChatSettings(base_url=sim.base_url, api_key=KEY, read_timeout=1.0)
+def test_upstream_stall_gets_pings_then_a_timeout_event(sim: Simulator, fresh_sim: Simulator) -> None:
+    # The app pings every 15 s; a shorter interval makes the keep-alives visible within a test.
+    settings = ChatSettings(base_url=sim.base_url, api_key=KEY, read_timeout=1.0, ping_interval=0.2)
     fresh_sim.inject("stall_midstream", after=5, stall_seconds=30)
     with AppServer(create_app(settings)) as app:
         started = time.monotonic()
@@ -248,6 +267,34 @@ def test_upstream_stall_gets_pings_then_a_timeout_event(sim: Simulator, fresh_si
     assert body.count(b": ping\n\n") >= 3  # comments keep proxies from closing a quiet connection
     evs = events(response)
     assert text_of(evs) and evs[-1] == ("error", {"type": "timeout_error", "message": evs[-1][1]["message"]})
+
+
+def test_a_stream_that_keeps_talking_gets_no_pings(sim: Simulator, fresh_sim: Simulator) -> None:
+    fresh_sim.speed = 5  # an event every few milliseconds: never quiet for the ping interval
+    settings = ChatSettings(base_url=sim.base_url, api_key=KEY, ping_interval=0.5)
+    with AppServer(create_app(settings)) as app:
+        response = post(app, {"messages": LONG, "max_tokens": 100})
+    assert b": ping" not in response.content and events(response)[-1][0] == "done"
+
+
+def test_upstream_pool_holds_more_than_100_streams() -> None:
+    # The SDK's default keeps only 100 upstream connections alive; a relay holds one per open stream.
+    client = upstream_client(ChatSettings(api_key=KEY))
+    pool = client._client._transport._pool  # noqa: SLF001  (httpcore's connection pool, where the limits live)
+    assert pool._max_connections >= 1000 and pool._max_keepalive_connections >= 1000  # noqa: SLF001
+    assert isinstance(client.timeout, httpx2.Timeout) and 0 < client.timeout.pool <= 10  # a full pool: a 503, soon
+    asyncio.run(client.close())
+
+
+def test_full_upstream_pool_is_a_503(sim: Simulator, fresh_sim: Simulator) -> None:
+    fresh_sim.speed = 2  # paced: the first stream still holds the only connection when the second one asks
+    settings = ChatSettings(base_url=sim.base_url, api_key=KEY, upstream_connections=1, pool_timeout=0.2,
+                            max_retries=0)
+    with AppServer(create_app(settings)) as app, httpx.stream("POST", app.url + "api/chat",
+                                                              json={"messages": LONG, "max_tokens": 200}) as first:
+        assert first.status_code == 200
+        second = post(app, {"messages": HELLO})
+        assert second.status_code == 503 and second.json()["error"]["type"] == "overloaded_error"
 
 
 # -- disconnects: the upstream closes at once --------------------------------------------------------------------------
@@ -283,7 +330,13 @@ def test_client_that_stopped_reading_still_closes_the_upstream() -> None:
     # parked at a `yield` that is never resumed, so only the yield dependency can close the upstream promptly
     # (an `async with` inside the generator would wait for the generator to be garbage-collected).
     with Simulator(speed=15) as sim:
-        server = AppServer(create_app(ChatSettings(base_url=sim.base_url, api_key=KEY)))
+        app = create_app(ChatSettings(base_url=sim.base_url, api_key=KEY))
+
+        @app.get("/_tasks")
+        async def tasks() -> list[str]:  # the relay's own tasks (keep-alive) must end with the response too
+            return [t.get_coro().__qualname__ for t in asyncio.all_tasks() if "keepalive" in repr(t.get_coro())]
+
+        server = AppServer(app)
         # Small buffers on both ends stand for a slow network: the server's writes block after ~80 KB.
         server.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
         body = json.dumps({"messages": LONG, "max_tokens": MAX_TOKENS_LIMIT}).encode()
@@ -294,10 +347,12 @@ def test_client_that_stopped_reading_still_closes_the_upstream() -> None:
                          b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
             time.sleep(3.5)  # blocked by now, while the upstream is still generating (it needs ~4 s)
             assert sim.stats()["streams_open"] == 1
+            assert len(httpx.get(server.url + "_tasks").json()) == 2  # the producer and the pinger
             conn.close()
             started = time.monotonic()
             assert sim.wait_idle(1.0)
             assert time.monotonic() - started < 0.5
+            assert server.wait_idle(1.0) and httpx.get(server.url + "_tasks").json() == []
         assert sim.stats()["streams_abandoned"] == 1
 
 
@@ -307,9 +362,12 @@ def test_client_that_stopped_reading_still_closes_the_upstream() -> None:
 def test_page_config_and_health(app: AppServer) -> None:
     page = httpx.get(app.url)
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
-    for asset in ("/static/sse.js", "/static/chat.js", "/static/chat.css"):
-        assert asset in page.text
-        assert httpx.get(app.url.rstrip("/") + asset).status_code == 200
+    for asset in ("static/sse.js", "static/chat.js", "static/chat.css"):
+        # Relative, so the page also works under a path prefix (jupyter-server-proxy serves it at /proxy/<port>/).
+        assert f'"{asset}"' in page.text
+        assert httpx.get(app.url + asset).status_code == 200
+    script = httpx.get(app.url + "static/chat.js").text
+    assert 'fetch("api/chat"' in script and 'fetch("api/config")' in script and 'fetch("/' not in script
     config = httpx.get(app.url + "api/config").json()
     assert config["model"] == MODEL and MODEL in config["models"] and config["max_tokens"]["max"] == MAX_TOKENS_LIMIT
     assert httpx.get(app.url + "healthz").json() == {"ok": True}

@@ -12,25 +12,28 @@ from pathlib import Path
 from typing import Any
 
 import anthropic
+import httpx2
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
-from fastapi.sse import EventSourceResponse, ServerSentEvent
+from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
 from .errors import ChatError, error_body
 from .middleware import BodyLimit, QuietDisconnects
-from .relay import UpstreamStream, relay
+from .relay import EVENT_STREAM_RESPONSE, RelayedStream, sse_response
 from .schema import MAX_BODY_BYTES, MAX_TOKENS_LIMIT
 from .settings import ChatSettings
 
 STATIC = Path(__file__).with_name("static")
+MAX_PROBLEMS = 5  # problems named in one 422: enough to fix a body, short enough to read (and to send)
 
 _ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"description": text, "content": {"application/json": {"example": error_body(kind, text)}}}
     for status, kind, text in [
+        (400, "invalid_request_error", "The body is not valid JSON."),
         (413, "request_too_large", "The body is larger than the limit."),
+        (415, "invalid_request_error", "Send the body as JSON, with Content-Type: application/json."),
         (422, "invalid_request_error", "messages.0.role: Input should be 'user' or 'assistant'"),
         (429, "rate_limit_error", "Too many requests right now."),
         (502, "api_error", "The model had an internal error."),
@@ -41,10 +44,14 @@ _ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 def upstream_client(settings: ChatSettings) -> anthropic.AsyncAnthropic:
-    """The one SDK client of a process, with retries and timeouts chosen for a relay."""
-    timeout = anthropic.Timeout(settings.read_timeout, connect=settings.connect_timeout)
+    """The one SDK client of a process, with retries, timeouts and a connection pool chosen for a relay."""
+    timeout = anthropic.Timeout(settings.read_timeout, connect=settings.connect_timeout, pool=settings.pool_timeout)
+    # The SDK's default pool keeps 100 connections alive (1,000 at most); a relay holds one per open stream.
+    limits = httpx2.Limits(max_connections=settings.upstream_connections,
+                           max_keepalive_connections=settings.upstream_connections)
     return anthropic.AsyncAnthropic(base_url=settings.base_url, api_key=settings.api_key,
-                                    max_retries=settings.max_retries, timeout=timeout)
+                                    max_retries=settings.max_retries, timeout=timeout,
+                                    http_client=anthropic.DefaultAsyncHttpxClient(limits=limits, timeout=timeout))
 
 
 def describe_validation(exc: RequestValidationError, content_type: str) -> ChatError:
@@ -59,6 +66,9 @@ def describe_validation(exc: RequestValidationError, content_type: str) -> ChatE
         where = ".".join(str(part) for part in error["loc"] if part != "body")
         message = error["msg"].removeprefix("Value error, ")
         problems.append(f"{where}: {message}" if where else message)
+    if len(problems) > MAX_PROBLEMS:
+        more = len(problems) - MAX_PROBLEMS
+        problems[MAX_PROBLEMS:] = [f"and {more} more problem{'s' if more > 1 else ''}"]
     return ChatError(422, "invalid_request_error", "; ".join(problems))
 
 
@@ -94,11 +104,11 @@ def create_app(settings: ChatSettings | None = None, *, client: anthropic.AsyncA
         return ChatError(exc.status_code, kinds.get(exc.status_code, "invalid_request_error"), str(exc.detail),
                          dict(exc.headers or {})).response()
 
-    @app.post("/api/chat", response_class=EventSourceResponse, responses=_ERROR_RESPONSES)
-    async def chat(stream: UpstreamStream) -> AsyncIterator[ServerSentEvent]:
+    @app.post("/api/chat", response_class=StreamingResponse,
+              responses={200: EVENT_STREAM_RESPONSE, **_ERROR_RESPONSES})
+    async def chat(frames: RelayedStream) -> StreamingResponse:
         """Stream the answer to the conversation as `text` events, then one `done` or `error` event."""
-        async for event in relay(stream):
-            yield event
+        return sse_response(frames)
 
     @app.get("/api/config")
     async def config() -> dict[str, Any]:

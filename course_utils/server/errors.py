@@ -33,6 +33,9 @@ class ChatError(Exception):
 
 def from_upstream(exc: anthropic.APIError) -> ChatError:
     """The HTTP error to answer for an upstream failure that happened before the first byte (after SDK retries)."""
+    if isinstance(exc, anthropic.APITimeoutError) and isinstance(exc.__cause__, httpx2.PoolTimeout):
+        # Every upstream connection this process may hold is in use: this server is full, not the model slow.
+        return ChatError(503, "overloaded_error", "The server is busy with other answers right now. Try again soon.")
     if isinstance(exc, anthropic.APITimeoutError):
         return ChatError(504, "timeout_error", "The model did not answer in time. Try again.")
     if isinstance(exc, anthropic.APIConnectionError):

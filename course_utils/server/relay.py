@@ -1,4 +1,11 @@
-"""The stream itself: open the upstream in a dependency, relay it to the browser as `text` / `done` / `error`.
+"""The stream itself: open the upstream in a dependency, relay its bytes to the browser as `text` / `done` / `error`.
+
+Why the upstream's own bytes rather than the SDK's events: the page needs the text deltas, the stop reason, the usage
+and how the stream ended; nothing else. Reading those few fields from the upstream's SSE and framing each answer
+event by hand costs about a tenth of what the SDK's `MessageStream` (a pydantic event and a message snapshot per
+delta) and FastAPI's `EventSourceResponse` (a pydantic `ServerSentEvent`, two memory streams and a cancel scope per
+event) cost together; `benchmarks/proxy_hop.py` measures both and checks they send the same events. The SDK still
+makes the request: its retries, timeouts and status-to-exception mapping all apply before the first byte.
 
 Why a dependency with `yield` rather than `async with` inside the generator:
 - FastAPI exits it when the response ends, whatever the generator's state. A generator blocked at `yield` (the
@@ -9,17 +16,20 @@ Why a dependency with `yield` rather than `async with` inside the generator:
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
-from typing import Annotated
+from contextlib import AsyncExitStack, aclosing, asynccontextmanager
+from typing import Annotated, Any
 
 import anthropic
 import httpx2
-from anthropic.lib.streaming import AsyncMessageStream
+from anthropic._response import AsyncAPIResponse
 from fastapi import Depends, Request
-from fastapi.sse import ServerSentEvent
+from fastapi.responses import StreamingResponse
 
+from ..sse import SSEParser  # the parser of lesson 02
 from .errors import ChatError, from_upstream, stream_error
 from .schema import ChatRequest
 from .settings import ChatSettings
@@ -27,9 +37,12 @@ from .settings import ChatSettings
 log = logging.getLogger("course_utils.server")
 log.addHandler(logging.NullHandler())  # a library stays silent unless the program (the CLI) configures logging
 
+PING = b": ping\n\n"  # an SSE comment: proxies see bytes on a quiet connection, the page's parser ignores it
+EVENT_STREAM_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}  # no caching, no nginx buffering
 
-async def open_upstream(chat: ChatRequest, request: Request) -> AsyncIterator[AsyncMessageStream]:
-    """Yield dependency: the upstream stream, open once the upstream has answered 200, closed when the response ends."""
+
+async def open_upstream(chat: ChatRequest, request: Request) -> AsyncIterator[AsyncAPIResponse[Any]]:
+    """Yield dependency: the upstream response, open once the upstream has answered 200, closed when ours ends."""
     settings: ChatSettings = request.app.state.settings
     client: anthropic.AsyncAnthropic = request.app.state.client
     try:
@@ -38,29 +51,127 @@ async def open_upstream(chat: ChatRequest, request: Request) -> AsyncIterator[As
         raise ChatError(422, "invalid_request_error", str(exc)) from None
     async with AsyncExitStack() as stack:
         try:
-            # Entering sends the request and waits for the status line, after the SDK's retries.
-            stream = await stack.enter_async_context(client.messages.stream(**params))
+            # Entering sends the request and waits for the status line, after the SDK's retries; the body stays bytes.
+            response = await stack.enter_async_context(
+                client.messages.with_streaming_response.create(**params, stream=True))
         except anthropic.APIError as exc:
             log.warning("upstream failed before the stream: %s", type(exc).__name__)
             raise from_upstream(exc) from None
-        yield stream
+        yield response
 
 
-UpstreamStream = Annotated[AsyncMessageStream, Depends(open_upstream)]
+def frame(event: str, data: dict[str, Any]) -> bytes:
+    """One SSE event as bytes: `event: <name>` and one `data:` line of JSON (json.dumps escapes every newline)."""
+    return f"event: {event}\ndata: {json.dumps(data)}\n\n".encode()
 
 
-async def relay(stream: AsyncMessageStream) -> AsyncIterator[ServerSentEvent]:
-    """The browser's events: `text` per delta, then exactly one of `done` or `error`."""
+async def relay(response: AsyncAPIResponse[Any]) -> AsyncIterator[bytes]:
+    """The browser's events, framed: `text` per text delta, then exactly one of `done` or `error`.
+
+    Of the upstream's events only text deltas, the usage, the stop reason and the end are decoded; the rest
+    (`ping`, block starts and stops, other kinds of delta) pass unread.
+    """
+    parser = SSEParser(strict_eof=True)  # an unterminated last event is dropped, as the SDK does
+    usage = {"input_tokens": 0, "output_tokens": 0}
+    stop_reason = None
     try:
-        async for text in stream.text_stream:
-            yield ServerSentEvent(event="text", data={"text": text})
-        message = await stream.get_final_message()
+        async for chunk in response.iter_bytes():
+            for event in parser.feed(chunk):
+                if event.event == "content_block_delta":
+                    delta = json.loads(event.data)["delta"]
+                    if delta.get("type") == "text_delta":
+                        yield frame("text", {"text": delta["text"]})
+                elif event.event == "message_start":
+                    usage["input_tokens"] = json.loads(event.data)["message"]["usage"]["input_tokens"]
+                elif event.event == "message_delta":
+                    data = json.loads(event.data)
+                    stop_reason = data["delta"]["stop_reason"]
+                    usage.update({k: v for k, v in data.get("usage", {}).items() if k in usage and v is not None})
+                elif event.event == "message_stop":
+                    yield frame("done", {"stop_reason": stop_reason, "usage": usage})
+                    return
+                elif event.event == "error":  # the upstream's own error, after its 200: what the SDK would raise
+                    body = json.loads(event.data)
+                    raise anthropic.APIStatusError(str(body), response=response.http_response, body=body)
+        raise httpx2.RemoteProtocolError("the upstream stream ended before message_stop")
     except Exception as exc:  # never BaseException: a disconnect's CancelledError must go on up
         if isinstance(exc, (anthropic.APIError, httpx2.TransportError)):
             log.warning("upstream failed mid-stream: %s", type(exc).__name__)
         else:
             log.exception("relay failed mid-stream")
-        yield ServerSentEvent(event="error", data=stream_error(exc))
-        return
-    usage = {"input_tokens": message.usage.input_tokens, "output_tokens": message.usage.output_tokens}
-    yield ServerSentEvent(event="done", data={"stop_reason": message.stop_reason, "usage": usage})
+        yield frame("error", stream_error(exc))
+
+
+@asynccontextmanager
+async def keepalive(frames: AsyncIterator[bytes], interval: float) -> AsyncIterator[AsyncIterator[bytes]]:
+    """`frames`, plus a `: ping` comment whenever nothing was sent for `interval` seconds; its tasks end on exit.
+
+    A timeout on the frames' generator itself would cancel it mid-read, so a task of its own pulls them into a small
+    queue (room for a burst, still back-pressure) and a second one adds the comment when the stream is quiet: no
+    cancel scope or extra task per event. Used as a dependency, this exits when the response ends, also when the
+    consumer was left parked at a `yield`.
+    """
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=32)
+    last_sent = loop.time()
+
+    async def produce() -> None:
+        async with aclosing(frames):  # type: ignore[type-var]  # an async generator: closed however this ends
+            async for item in frames:
+                await queue.put(item)
+        await queue.put(None)
+
+    async def ping() -> None:
+        while True:
+            # Never less than a tenth of the interval: a client that reads slowly must not make this spin.
+            await asyncio.sleep(max(last_sent + interval - loop.time(), interval / 10))
+            if loop.time() - last_sent >= interval and queue.empty():
+                queue.put_nowait(PING)
+
+    async def sent() -> AsyncIterator[bytes]:
+        nonlocal last_sent
+        while (item := await queue.get()) is not None:
+            yield item
+            last_sent = loop.time()
+
+    tasks = [asyncio.ensure_future(produce()), asyncio.ensure_future(ping())]
+    try:
+        yield sent()
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def relay_stream(response: Annotated[AsyncAPIResponse[Any], Depends(open_upstream)],
+                       request: Request) -> AsyncIterator[AsyncIterator[bytes]]:
+    """Yield dependency: the framed events with keep-alive, torn down when the response ends (before the upstream)."""
+    settings: ChatSettings = request.app.state.settings
+    async with keepalive(relay(response), settings.ping_interval) as frames:
+        yield frames
+
+
+RelayedStream = Annotated[AsyncIterator[bytes], Depends(relay_stream)]
+
+
+def sse_response(frames: AsyncIterator[bytes]) -> StreamingResponse:
+    """The event stream as a plain streaming response, with the headers an event stream needs."""
+    return StreamingResponse(frames, media_type="text/event-stream", headers=EVENT_STREAM_HEADERS)
+
+
+# The 200 of `POST /api/chat` for the OpenAPI document: a plain `StreamingResponse` declares no content by itself.
+EVENT_STREAM_RESPONSE: dict[str, Any] = {
+    "description": "An event stream: `text` events, then exactly one `done` or `error`; `: ping` comments while the "
+                   "upstream is quiet.",
+    "content": {"text/event-stream": {
+        "itemSchema": {
+            "type": "object",
+            "required": ["event", "data"],
+            "properties": {"event": {"type": "string", "enum": ["text", "done", "error"]},
+                           "data": {"type": "string", "contentMediaType": "application/json"}},
+        },
+        "example": (frame("text", {"text": "Hello"}) + frame("text", {"text": " there!"})
+                    + frame("done", {"stop_reason": "end_turn", "usage": {"input_tokens": 9, "output_tokens": 3}})
+                    ).decode(),
+    }},
+}

@@ -31,6 +31,13 @@ class ChatSettings:
     connect_timeout: float = 5.0
     # The longest silence tolerated in the middle of a stream before it counts as stalled.
     read_timeout: float = 60.0
+    # Seconds of silence in a stream after which the page gets a `: ping` comment, so proxies keep the connection.
+    ping_interval: float = 15.0
+    # Upstream connections held at once (each open stream holds one), all kept alive for reuse: the SDK's default
+    # keeps only 100 alive, so beyond 100 streams each request could pay for a new TCP connection.
+    upstream_connections: int = 4096
+    # The longest a request waits for a free upstream connection when all are in use, before a 503.
+    pool_timeout: float = 5.0
     offline: bool = False  # shown as a badge on the page
 
     def models(self) -> tuple[str, ...]:

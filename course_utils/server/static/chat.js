@@ -121,7 +121,8 @@
     let received = "";
     const started = performance.now();
     try {
-      const response = await fetch("/api/chat", {
+      // Relative URLs (no leading "/"): the page also works under a path prefix, e.g. jupyter-server-proxy's.
+      const response = await fetch("api/chat", {
         method: "POST",
         headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
         body: JSON.stringify({ messages: [...history, turn], model: els.model.value || undefined }),
@@ -189,7 +190,7 @@
 
   async function loadConfig() {
     try {
-      const config = await (await fetch("/api/config")).json();
+      const config = await (await fetch("api/config")).json();
       for (const model of config.models) {
         const option = el("option", "", model);
         option.value = model;
