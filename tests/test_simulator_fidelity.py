@@ -48,7 +48,7 @@ RATELIMIT = [f"anthropic-ratelimit-{kind}-{part}" for kind in ("requests", "toke
 def fetch_raw(sim: Simulator, body: dict[str, Any]) -> tuple[httpx.Headers, bytes]:
     """The response headers and the exact body bytes of a streaming request."""
     with httpx.stream("POST", sim.base_url + "/v1/messages", json={**body, "stream": True},
-                      headers={"authorization": "Bearer test"}) as response:
+                      headers={"authorization": "Bearer test", "anthropic-version": "2026-10-21"}) as response:
         assert response.status_code == 200
         return response.headers, b"".join(response.iter_raw())
 
@@ -115,7 +115,7 @@ def test_stream_bytes_follow_the_wire_format(fresh_sim: Simulator, kind: str) ->
     start, delta = payloads[0]["message"], payloads[-2]
     assert start["content"] == [] and start["stop_reason"] is None and start["usage"]["output_tokens"] == 1
     assert delta["usage"]["input_tokens"] == start["usage"]["input_tokens"] > 0  # cumulative usage repeats input
-    whole = httpx.post(fresh_sim.base_url + "/v1/messages", json=REQUESTS[kind], headers={"x-api-key": "k"}).json()
+    whole = httpx.post(fresh_sim.base_url + "/v1/messages", json=REQUESTS[kind], headers={"x-api-key": "k", "anthropic-version": "2023-06-01"}).json()
     assert delta["usage"]["output_tokens"] == whole["usage"]["output_tokens"]  # the total, not one delta's share
     assert delta["delta"]["stop_reason"] == whole["stop_reason"] == kind.replace("text", "end_turn").replace(
         "tool", "tool_use")

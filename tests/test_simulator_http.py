@@ -16,7 +16,7 @@ from course_utils.simulator import FAULTS, Simulator
 
 MODEL = "claude-haiku-4-5"
 BODY = {"model": MODEL, "max_tokens": 20, "messages": [{"role": "user", "content": "Hi"}]}
-KEY = {"x-api-key": "sk-test-do-not-log-me"}
+KEY = {"x-api-key": "sk-test-do-not-log-me", "anthropic-version": "2023-06-01"}  # the header raw requests need
 
 
 def assert_error(response: httpx.Response, status: int, error_type: str) -> str:
@@ -45,7 +45,8 @@ def test_no_credentials_is_a_401(fresh_sim: Simulator, method: str, path: str, b
     assert basic.status_code == 401  # only a Bearer token or an x-api-key counts
 
 
-@pytest.mark.parametrize("headers", [{"x-api-key": "any"}, {"authorization": "Bearer any"}],
+@pytest.mark.parametrize("headers", [{"x-api-key": "any", "anthropic-version": "2023-06-01"},
+                                     {"authorization": "Bearer any", "anthropic-version": "2026-10-21"}],
                          ids=["x-api-key", "bearer"])
 def test_both_auth_styles_are_accepted(fresh_sim: Simulator, headers: dict[str, str]) -> None:
     response = httpx.post(fresh_sim.base_url + "/v1/messages", json=BODY, headers=headers)

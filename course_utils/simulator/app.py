@@ -19,7 +19,7 @@ from .plan import Plan, check_speed, make_plan, stream_steps
 from .replies import compose, request_seed
 from .stats import Stats
 from .tokens import count_request_tokens
-from .validation import ApiError, validate_count_tokens, validate_messages
+from .validation import ApiError, check_version, validate_count_tokens, validate_messages
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -119,7 +119,8 @@ class SimulatorApp:
                 await self._messages(headers, receive, send, request_id)
             elif path.endswith("/v1/messages/count_tokens") and method == "POST":
                 _authenticate(headers)
-                body = validate_count_tokens(await _read_json(receive, headers))
+                version = check_version(headers)
+                body = validate_count_tokens(await _read_json(receive, headers), version=version)
                 await _json(send, 200, {"input_tokens": count_request_tokens(body)}, request_id)
             elif path.endswith("/v1/models") and method == "GET":
                 _authenticate(headers)
@@ -133,7 +134,10 @@ class SimulatorApp:
             else:
                 raise ApiError(404, "not_found_error", f"Not found: {method} {path}")
         except ApiError as err:
-            await _json(send, err.status, wire.error_body(err.error_type, err.message, request_id), request_id)
+            # The real API marks its 4xx answers as not worth retrying (recorded 400s carry it).
+            extra = {"x-should-retry": "false"} if 400 <= err.status < 500 else None
+            await _json(send, err.status, wire.error_body(err.error_type, err.message, request_id), request_id,
+                        extra)
 
     # -- /v1/messages ------------------------------------------------------------------------------------------------
 
@@ -144,7 +148,8 @@ class SimulatorApp:
                                 "retry_count": _int_header(headers, "x-stainless-retry-count")})
         try:
             _authenticate(headers)
-            body = validate_messages(await _read_json(receive, headers))
+            version = check_version(headers)
+            body = validate_messages(await _read_json(receive, headers), version=version)
             self.stats.update(entry, model=body["model"], stream=bool(body.get("stream")))
             try:
                 fault = faults_mod.fault_from_headers(headers) or self.faults.pop()
@@ -165,8 +170,9 @@ class SimulatorApp:
             if replay is not None:
                 await self._stream(send, receive, partial(_send_replay, send, replay), request_id)
                 return
+            future = headers.get("x-sim-future-events", "").lower() in ("1", "true", "yes")
             plan = make_plan(body, compose(body), model=dated_id(body["model"]), speed=self.speed,
-                             msg_id=wire.make_id("msg_", f"{request_seed(body)}"))
+                             msg_id=wire.make_id("msg_", f"{request_seed(body)}"), future_events=future)
             if body.get("stream"):
                 await self._stream(send, receive, partial(_send_stream, send, plan, fault), request_id)
             else:

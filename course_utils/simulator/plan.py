@@ -11,9 +11,10 @@ from typing import Any, Iterator
 
 import jiter
 
-from . import wire
+from . import signing, wire
 from .replies import Reply, request_seed
-from .tokens import count_request_tokens, split_tokens
+from .thinking import thinking_mode
+from .tokens import count_request_tokens, count_tokens, split_tokens
 
 FIRST_TOKEN_SECONDS = (0.3, 0.8)
 TOKENS_PER_SECOND = (50.0, 80.0)
@@ -38,49 +39,108 @@ class Step:
 
 
 @dataclass
+class Block:
+    """One content block of the reply as the stream carries it: its start, its deltas and their timing."""
+
+    kind: str  # "thinking", "redacted_thinking", "text" or "tool_use"
+    start: dict[str, Any]  # the `content_block` of `content_block_start`
+    # ("text" | "json" | "thinking" | "signature" | "citation", payload) in the order they are sent
+    deltas: list[tuple[str, Any]] = field(default_factory=list)
+    sizes: list[int] = field(default_factory=list)  # output tokens each delta completes
+    delays: list[float] = field(default_factory=list)  # seconds before each delta
+
+    def chunks(self, kind: str) -> list[str]:
+        """The payloads of this block's deltas of one kind."""
+        return [payload for k, payload in self.deltas if k == kind]
+
+    def final(self) -> dict[str, Any]:
+        """The block as a complete Message carries it."""
+        if self.kind == "text":
+            citations = self.chunks("citation")
+            block: dict[str, Any] = {"type": "text", "text": "".join(self.chunks("text"))}
+            return {**block, "citations": citations} if citations else block
+        if self.kind == "tool_use":
+            raw = "".join(self.chunks("json"))
+            return {**self.start, "input": jiter.from_json(raw.encode(), partial_mode=True) if raw else {}}
+        if self.kind == "thinking":
+            signature = self.chunks("signature")
+            return {"type": "thinking", "thinking": "".join(self.chunks("thinking")),
+                    "signature": signature[-1] if signature else ""}
+        return dict(self.start)
+
+
+@dataclass
 class Plan:
     """Everything the simulator will send for one request, decided before the first byte."""
 
     msg_id: str
     model: str
     input_tokens: int
-    text_chunks: list[str]
-    tool: dict[str, Any] | None
-    json_chunks: list[str]
+    blocks: list[Block]
     stop_reason: str
     stop_sequence: str | None
     first_delay: float
-    delays: list[float] = field(default_factory=list)
-    # Output tokens each delta completes, text deltas then JSON deltas: a JSON fragment cut mid-token completes none.
-    chunk_tokens: list[int] = field(default_factory=list)
+    cache: dict[str, int] = field(default_factory=dict)  # cache_creation/read token counts, when caching applies
+    future_events: bool = False  # add an event and a delta type the SDK does not know yet (opt-in)
+
+    @property
+    def delays(self) -> list[float]:
+        """The delay before every delta, in the order they are sent."""
+        return [d for block in self.blocks for d in block.delays]
 
     @property
     def output_tokens(self) -> int:
-        """Tokens generated: text plus tool JSON (the empty first JSON fragment is free)."""
-        return sum(self.chunk_tokens)
+        """Tokens generated: thinking, text and tool JSON (the empty first JSON fragment is free)."""
+        return sum(sum(block.sizes) for block in self.blocks)
+
+    @property
+    def thinking_tokens(self) -> int:
+        """The output tokens spent thinking."""
+        return sum(sum(b.sizes) for b in self.blocks if b.kind in ("thinking", "redacted_thinking"))
+
+    def _first(self, kind: str) -> Block | None:
+        return next((b for b in self.blocks if b.kind == kind), None)
+
+    @property
+    def text_chunks(self) -> list[str]:
+        """The text deltas of the first text block."""
+        block = self._first("text")
+        return block.chunks("text") if block else []
 
     @property
     def text(self) -> str:
-        """The text block's full text."""
-        return "".join(self.text_chunks)
+        """The full text of the reply's text blocks."""
+        return "".join("".join(b.chunks("text")) for b in self.blocks if b.kind == "text")
+
+    @property
+    def tool(self) -> dict[str, Any] | None:
+        """The first tool_use block's id and name (its `content_block_start` without the input)."""
+        block = self._first("tool_use")
+        return {k: v for k, v in block.start.items() if k != "input"} if block else None
+
+    @property
+    def json_chunks(self) -> list[str]:
+        """The `input_json_delta` fragments of the first tool_use block."""
+        block = self._first("tool_use")
+        return block.chunks("json") if block else []
 
     def content(self) -> list[dict[str, Any]]:
         """The final content blocks, as a non-streaming response carries them."""
-        blocks: list[dict[str, Any]] = [{"type": "text", "text": self.text}]
-        if self.tool is not None:
-            raw = "".join(self.json_chunks)
-            parsed = jiter.from_json(raw.encode(), partial_mode=True) if raw else {}
-            blocks.append({**self.tool, "input": parsed})
-        return blocks
+        return [block.final() for block in self.blocks]
+
+    def usage(self, output_tokens: int, *, details: bool = True) -> dict[str, Any]:
+        """The usage object, with this request's cache fields (and its thinking tokens, once they are known)."""
+        thinking = self.thinking_tokens if details and self.thinking_tokens else None
+        return wire.usage(self.input_tokens, output_tokens, thinking_tokens=thinking, **self.cache)
 
     def message(self, *, final: bool) -> dict[str, Any]:
         """The Message object: empty with a placeholder usage for `message_start`, complete for a JSON reply."""
         if not final:
             return wire.message(msg_id=self.msg_id, model=self.model, content=[], stop_reason=None,
-                                stop_sequence=None, input_tokens=self.input_tokens, output_tokens=1)
+                                stop_sequence=None, usage=self.usage(1, details=False))
         return wire.message(msg_id=self.msg_id, model=self.model, content=self.content(),
                             stop_reason=self.stop_reason, stop_sequence=self.stop_sequence,
-                            input_tokens=self.input_tokens, output_tokens=self.output_tokens)
+                            usage=self.usage(self.output_tokens))
 
     def total_seconds(self) -> float:
         """How long the whole answer takes to generate at this plan's pacing."""
@@ -139,63 +199,165 @@ def _json_fragments(tool_input: dict[str, Any], tokens: list[str], rng: random.R
     return pieces, sizes
 
 
-def make_plan(body: dict[str, Any], reply: Reply, *, msg_id: str, model: str, speed: float) -> Plan:
-    """Apply stop sequences and `max_tokens` to the reply, cut it into deltas and schedule them."""
+def _delays(sizes: list[int], chunks: list[Any], rate: float, rng: random.Random, scale: float) -> list[float]:
+    # A fragment cut mid-token still takes a moment to arrive; only an empty fragment is instant.
+    return [max(n, 0.5 if chunk else 0) / rate * rng.uniform(0.6, 1.4) * scale for n, chunk in zip(sizes, chunks)]
+
+
+def _thinking_block(reply: Reply, body: dict[str, Any], budget: int, rng: random.Random,
+                    scale: float) -> tuple[Block, int]:
+    """The thinking (or redacted_thinking) block, cut at `budget` tokens; returns it and the tokens it spent."""
+    mode = thinking_mode(body)
+    thought = reply.thinking or ""
+    if reply.redacted:
+        tokens = min(count_tokens(thought), budget)
+        data = signing.redacted_data(f"{request_seed(body)}:{thought}")
+        # No deltas: the whole block arrives in its start event; its tokens are counted when it stops.
+        return Block("redacted_thinking", {"type": "redacted_thinking", "data": data}, sizes=[tokens]), tokens
+    tokens = split_tokens(thought)
+    if mode and mode.budget is not None:
+        tokens = tokens[: mode.budget]
+    tokens = tokens[:budget]
+    text = "".join(tokens)
+    chunks, sizes = _chunks(tokens, rng, 3, 9)
+    rate = rng.uniform(*TOKENS_PER_SECOND)
+    delays = _delays(sizes, chunks, rate, rng, scale)
+    block = Block("thinking", {"type": "thinking", "thinking": "", "signature": ""})
+    if mode and mode.display == "omitted":
+        # The text is withheld but was still generated: the pause (and the bill) stay, one signature is sent.
+        block.deltas, block.sizes, block.delays = [("signature", signing.sign_thinking(text))], [len(tokens)], \
+            [sum(delays)]
+        return block, len(tokens)
+    block.deltas = [("thinking", c) for c in chunks] + [("signature", signing.sign_thinking(text))]
+    block.sizes, block.delays = sizes + [0], delays + [0.0]
+    return block, len(tokens)
+
+
+def _cited_blocks(reply: Reply, tokens_left: int, rng: random.Random) -> list[Block]:
+    """One text block per segment of a cited answer; a citation arrives just before the text it supports."""
+    blocks, used = [], 0
+    for segment in reply.segments or []:
+        tokens = split_tokens(segment.text)[: max(tokens_left - used, 0)]
+        if not tokens:
+            break
+        block = Block("text", {"type": "text", "text": ""})
+        if segment.citation is not None:
+            block.deltas.append(("citation", segment.citation))
+            block.sizes.append(0)
+        chunks, sizes = _chunks(tokens, rng, 1, 3)
+        block.deltas += [("text", c) for c in chunks]
+        block.sizes += sizes
+        blocks.append(block)
+        used += len(tokens)
+    return blocks
+
+
+def make_plan(body: dict[str, Any], reply: Reply, *, msg_id: str, model: str, speed: float,
+              cache: dict[str, int] | None = None, input_tokens: int | None = None,
+              future_events: bool = False) -> Plan:
+    """Apply stop sequences and `max_tokens` to the reply, cut it into blocks of deltas and schedule them."""
     rng = random.Random(request_seed(body) ^ 0x5EED)
-    text, tool_call = reply.text, reply.tool_call
+    thinking_rng = random.Random(request_seed(body) ^ 0x7A1C)  # apart, so replies without thinking keep their pacing
+    scale = 0.0 if speed == 0 else 1.0 / speed
+    text, tool_calls = reply.text, reply.tool_calls
     stop_reason, stop_sequence = reply.stop_reason, None
+    budget = body["max_tokens"]
+
+    blocks: list[Block] = []
+    if reply.thinking is not None and budget > 0:
+        block, spent = _thinking_block(reply, body, budget, thinking_rng, scale)
+        blocks.append(block)
+        budget -= spent
+        if budget <= 0:
+            stop_reason, text, tool_calls = "max_tokens", "", []
 
     hits = [(text.find(s), s) for s in body.get("stop_sequences") or [] if s in text]
     if hits:
         index, stop_sequence = min(hits)
-        text, tool_call, stop_reason = text[:index], None, "stop_sequence"
+        text, tool_calls, stop_reason = text[:index], [], "stop_sequence"
 
     text_tokens = split_tokens(text)
-    json_tokens = split_tokens(json.dumps(tool_call.input)) if tool_call else []
-    budget = body["max_tokens"]
-    if len(text_tokens) + len(json_tokens) > budget:
+    json_tokens = [split_tokens(json.dumps(call.input)) for call in tool_calls]
+    if budget <= 0 or len(text_tokens) + sum(map(len, json_tokens)) > budget:
         stop_reason, stop_sequence = "max_tokens", None
+        budget = max(budget, 0)
         if len(text_tokens) >= budget:
-            text_tokens, json_tokens, tool_call = text_tokens[:budget], [], None
+            text_tokens, json_tokens, tool_calls = text_tokens[:budget], [], []
         else:
-            json_tokens = json_tokens[: budget - len(text_tokens)]
+            left, kept = budget - len(text_tokens), []
+            for tokens in json_tokens:
+                if left <= 0:
+                    break
+                kept.append(tokens[:left])
+                left -= len(tokens)
+            json_tokens, tool_calls = kept, tool_calls[: len(kept)]
 
-    text_chunks, text_sizes = _chunks(text_tokens, rng, 1, 3)
-    json_chunks, json_sizes = ([""], [0]) if tool_call else ([], [])
-    if tool_call:
-        pieces, sizes = _json_fragments(tool_call.input, json_tokens, rng)
-        json_chunks, json_sizes = json_chunks + pieces, json_sizes + sizes
-    tool = {"type": "tool_use", "id": tool_call.id, "name": tool_call.name} if tool_call else None
+    if reply.segments is not None and not hits:
+        text_blocks = _cited_blocks(reply, len(text_tokens) if stop_reason == "max_tokens" else budget, rng)
+    else:
+        chunks, sizes = _chunks(text_tokens, rng, 1, 3)
+        text_blocks = [Block("text", {"type": "text", "text": ""}, [("text", c) for c in chunks], sizes)]
+    text_chunks = [payload for block in text_blocks for _, payload in block.deltas]
+    text_sizes = [n for block in text_blocks for n in block.sizes]
+    tool_blocks = []
+    for call, tokens in zip(tool_calls, json_tokens):
+        pieces, sizes = _json_fragments(call.input, tokens, rng)
+        tool_blocks.append(Block("tool_use", {"type": "tool_use", "id": call.id, "name": call.name, "input": {}},
+                                 [("json", p) for p in [""] + pieces], [0] + sizes))
 
-    scale = 0.0 if speed == 0 else 1.0 / speed
     rate = rng.uniform(*TOKENS_PER_SECOND)
-    sizes = text_sizes + json_sizes
-    # A fragment cut mid-token still takes a moment to arrive; only the empty first JSON fragment is instant.
-    delays = [max(n, 0.5 if chunk else 0) / rate * rng.uniform(0.6, 1.4) * scale
-              for n, chunk in zip(sizes, text_chunks + json_chunks)]
-    return Plan(msg_id=msg_id, model=model, input_tokens=count_request_tokens(body), text_chunks=text_chunks,
-                tool=tool, json_chunks=json_chunks, stop_reason=stop_reason, stop_sequence=stop_sequence,
-                first_delay=rng.uniform(*FIRST_TOKEN_SECONDS) * scale, delays=delays, chunk_tokens=sizes)
+    all_sizes = text_sizes + [n for b in tool_blocks for n in b.sizes]
+    all_chunks = text_chunks + [p for b in tool_blocks for _, p in b.deltas]
+    delays = iter(_delays(all_sizes, all_chunks, rate, rng, scale))
+    for block in text_blocks + tool_blocks:
+        block.delays = [next(delays) for _ in block.deltas]
+    # A text block comes first unless there is nothing to say before a tool call (forced tool use), or nothing
+    # at all because the budget ran out (max_tokens 0, or spent on thinking).
+    if any(block.deltas for block in text_blocks) or not (tool_blocks or blocks or body["max_tokens"] == 0):
+        blocks += text_blocks
+    blocks += tool_blocks
+    if body["max_tokens"] == 0:
+        stop_reason, stop_sequence = "max_tokens", None
+    return Plan(msg_id=msg_id, model=model,
+                input_tokens=count_request_tokens(body) if input_tokens is None else input_tokens,
+                blocks=blocks, stop_reason=stop_reason, stop_sequence=stop_sequence,
+                first_delay=rng.uniform(*FIRST_TOKEN_SECONDS) * scale, cache=dict(cache or {}),
+                future_events=future_events)
+
+
+def _delta_bytes(index: int, kind: str, payload: Any) -> bytes:
+    if kind == "text":
+        return wire.text_delta(index, payload)
+    if kind == "json":
+        return wire.json_delta(index, payload)
+    if kind == "thinking":
+        return wire.thinking_delta(index, payload)
+    if kind == "signature":
+        return wire.signature_delta(index, payload)
+    return wire.citations_delta(index, payload)
 
 
 def stream_steps(plan: Plan) -> Iterator[Step]:
     """The stream's events in the API's order, each with the delay before it."""
-    delays, sizes = iter(plan.delays), iter(plan.chunk_tokens)
     sent = 0
     yield Step(plan.first_delay, wire.message_start(plan.message(final=False)), 0)
-    yield Step(0.0, wire.block_start(0, {"type": "text", "text": ""}), 0)
-    yield Step(0.0, wire.PING, 0)
-    for chunk in plan.text_chunks:
-        sent += next(sizes)
-        yield Step(next(delays), wire.text_delta(0, chunk), sent, checkpoint=True)
-    yield Step(0.0, wire.block_stop(0), sent)
-    if plan.tool is not None:
-        yield Step(0.0, wire.block_start(1, {**plan.tool, "input": {}}), sent)
-        for chunk in plan.json_chunks:
-            sent += next(sizes)
-            yield Step(next(delays), wire.json_delta(1, chunk), sent, checkpoint=True)
-        yield Step(0.0, wire.block_stop(1), sent)
+    for index, block in enumerate(plan.blocks):
+        yield Step(0.0, wire.block_start(index, block.start), sent)
+        if index == 0:
+            yield Step(0.0, wire.PING, 0)
+        if plan.future_events and block.kind == "text":
+            yield Step(0.0, wire.future_delta(index), sent)
+        for (kind, payload), size, delay in zip(block.deltas, block.sizes, block.delays):
+            sent += size
+            yield Step(delay, _delta_bytes(index, kind, payload), sent, checkpoint=True)
+        if block.kind == "redacted_thinking":
+            sent += sum(block.sizes)
+        yield Step(0.0, wire.block_stop(index), sent)
+        if plan.future_events and index == 0:
+            yield Step(0.0, wire.future_event(), sent)
+    if not plan.blocks:
+        yield Step(0.0, wire.PING, 0)
     # The last checkpoint: a mid-stream fault asked for after more tokens than the reply has strikes here.
-    yield Step(0.0, wire.message_delta(plan.stop_reason, plan.stop_sequence, plan.input_tokens, sent), sent,
+    yield Step(0.0, wire.message_delta(plan.stop_reason, plan.stop_sequence, plan.usage(sent)), sent,
                checkpoint=True, last_checkpoint=True)
     yield Step(0.0, wire.message_stop(), sent)

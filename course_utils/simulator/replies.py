@@ -16,6 +16,9 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
+from .citations import Segment, answer_from, documents
+from .signing import REDACTED_TRIGGER
+from .thinking import compose_thinking, thinking_mode
 from .tokens import count_tokens
 from .wire import make_id
 
@@ -31,11 +34,20 @@ class ToolCall:
 
 @dataclass
 class Reply:
-    """The full, untruncated answer: some text, then optionally one tool call."""
+    """The full, untruncated answer: thinking (optional), some text, then optionally tool calls."""
 
     text: str
     tool_call: ToolCall | None = None
     facts: dict[str, str] = field(default_factory=dict)
+    more_calls: list[ToolCall] = field(default_factory=list)  # parallel calls after the first, in order
+    thinking: str | None = None  # the reasoning's full text; None when the request does not think
+    redacted: bool = False  # the thinking comes back as a redacted_thinking block
+    segments: list[Segment] | None = None  # the text as cited pieces, when the answer draws on documents
+
+    @property
+    def tool_calls(self) -> list[ToolCall]:
+        """Every tool call of the reply, in order."""
+        return ([self.tool_call] if self.tool_call else []) + self.more_calls
 
     @property
     def stop_reason(self) -> str:
@@ -53,7 +65,11 @@ def request_seed(body: dict[str, Any]) -> int:
     """A seed that depends on everything that shapes the answer, so equal requests get equal replies."""
     keys = ("model", "system", "messages", "tools", "tool_choice", "max_tokens", "stop_sequences")
     canonical = json.dumps({k: body.get(k) for k in keys}, sort_keys=True, ensure_ascii=False)
-    return int.from_bytes(hashlib.sha256(canonical.encode()).digest()[:8], "big")
+    seed = int.from_bytes(hashlib.sha256(canonical.encode()).digest()[:8], "big")
+    if body.get("thinking") is not None:  # mixed in apart, so requests without it keep the seeds they always had
+        thinking = json.dumps(body["thinking"], sort_keys=True).encode()
+        seed ^= int.from_bytes(hashlib.sha256(thinking).digest()[:8], "big")
+    return seed
 
 
 def text_of(content: Any) -> str:
@@ -354,8 +370,47 @@ def _answer_tool_results(results: list[dict[str, Any]], messages: list[dict[str,
 # ---------------------------------------------------------------------------------------------------------------------
 
 
-def compose(body: dict[str, Any], tool_id_seed: str = "") -> Reply:
-    """The reply to a validated Messages request body."""
+def _parallel_calls(prompt: str, tools: list[dict[str, Any]], tool_choice: dict[str, Any] | None,
+                    seed: str) -> list[ToolCall]:
+    """Two or more tool calls when the prompt asks for several things a tool answers ("in Paris and in Tokyo")."""
+    if (tool_choice or {}).get("disable_parallel_tool_use") or (tool_choice or {}).get("type") in ("none", "tool"):
+        return []
+    clauses = [c for c in re.split(r"\band\b|[,;]|\?\s+|\balso\b", prompt) if c.strip()]
+    calls: list[ToolCall] = []
+    seen: set[str] = set()
+    previous: dict[str, Any] | None = None
+    for clause in clauses:
+        tool = _choose_tool(clause, tools, {"type": "auto"})
+        if tool is None and previous is not None and re.search(r"\b[A-Z][a-z]+|\d", clause):
+            tool = previous  # "...in Paris and in Tokyo": the second clause asks the same tool about another thing
+        if tool is None:
+            continue
+        previous = tool
+        args = _fill_input(tool.get("input_schema") or {}, clause)
+        key = json.dumps([tool["name"], args], sort_keys=True)
+        if key not in seen:
+            seen.add(key)
+            calls.append(ToolCall(id=_tool_id(f"{seed}:{len(calls)}" if calls else seed), name=tool["name"],
+                                  input=args))
+    return calls if len(calls) > 1 else []
+
+
+def _continue_prefill(prefill: str, answer: str, json_answer: str | None) -> str:
+    """The rest of an answer whose start the caller wrote (an assistant prefill): the reply goes on from it."""
+    stripped = prefill.strip()
+    for full in (json_answer, answer):
+        if full and stripped and full.startswith(stripped) and len(full) > len(stripped):
+            return full[len(stripped):]
+    if stripped.endswith(("{", "[")) and json_answer:
+        return json_answer[1:] if json_answer.startswith(stripped[-1]) else json_answer
+    answer = re.sub(r"^(Here is an overview of [^.]+\. |More on [^:]+: |That's a good question\. )", "", answer)
+    if answer[:1].isupper() and stripped and stripped[-1] not in ".!?:\n":
+        answer = answer[0].lower() + answer[1:]  # continuing a sentence the caller started
+    return " " + answer
+
+
+def _answer(body: dict[str, Any], tool_id_seed: str) -> tuple[Reply, str, dict[str, Any] | None]:
+    """The reply without thinking, plus the prompt it answers and its topic (what the thinking is about)."""
     messages: list[dict[str, Any]] = body["messages"]
     system = body.get("system") or ""
     system = system if isinstance(system, str) else text_of(system)
@@ -367,24 +422,65 @@ def compose(body: dict[str, Any], tool_id_seed: str = "") -> Reply:
     last = messages[-1]
 
     if last.get("role") == "user" and tool_results(last.get("content")):
-        return Reply(_answer_tool_results(tool_results(last["content"]), messages), facts=facts)
+        reply = Reply(_answer_tool_results(tool_results(last["content"]), messages), facts=facts)
+        return reply, user_texts[-1], None
 
     prompt = text_of(last.get("content")) if last.get("role") == "user" else user_texts[-1]
-    tool = _choose_tool(prompt, body.get("tools") or [], body.get("tool_choice"))
+    topic = pick_topic(prompt)
+    tools, tool_choice = body.get("tools") or [], body.get("tool_choice")
+    seed = tool_id_seed or str(request_seed(body))
+    forced = (tool_choice or {}).get("type") in ("any", "tool")
+    parallel = _parallel_calls(prompt, tools, tool_choice, seed)
+    if parallel:
+        names = ", ".join(dict.fromkeys(c.name for c in parallel))
+        intro = "" if forced else f"I'll make {len(parallel)} calls at once ({names})."
+        return Reply(intro, tool_call=parallel[0], more_calls=parallel[1:], facts=facts), prompt, topic
+    tool = _choose_tool(prompt, tools, tool_choice)
     if tool is not None:
         args = _fill_input(tool.get("input_schema") or {}, prompt)
-        call = ToolCall(id=_tool_id(tool_id_seed or str(request_seed(body))), name=tool["name"], input=args)
-        return Reply(_tool_intro(tool, args), tool_call=call, facts=facts)
+        call = ToolCall(id=_tool_id(seed), name=tool["name"], input=args)
+        # Forced tool use starts with the tool_use block: there is no text before it.
+        return Reply("" if forced else _tool_intro(tool, args), tool_call=call, facts=facts), prompt, topic
 
+    docs = documents(messages)
+    if docs and last.get("role") == "user":
+        segments = answer_from(docs, prompt)
+        if segments:
+            return Reply("".join(seg.text for seg in segments), facts=facts, segments=segments), prompt, topic
+
+    wants_json = bool(re.search(r"\bjson\b", (prompt + " " + system).lower()))
     answer = (
         _recall(prompt, facts, user_texts)
         or _greeting(prompt, facts, turn)
         or _acknowledge(prompt)
         or _count_to(prompt)
-        or (_json_answer(prompt, rng) if re.search(r"\bjson\b", (prompt + " " + system).lower()) else None)
+        or (_json_answer(prompt, rng) if wants_json else None)
         or _prose(prompt, system, rng, facts, turn)
     )
-    return Reply(_apply_system_style(answer, system), facts=facts)
+    answer = _apply_system_style(answer, system)
+    if last.get("role") == "assistant":
+        json_answer = _json_answer(prompt, random.Random(request_seed(body))) if wants_json else None
+        answer = _continue_prefill(text_of(last.get("content")), answer, json_answer)
+    return Reply(answer, facts=facts), prompt, topic
+
+
+def compose(body: dict[str, Any], tool_id_seed: str = "") -> Reply:
+    """The reply to a validated Messages request body: its thinking (when the request thinks), text and tools."""
+    reply, prompt, topic = _answer(body, tool_id_seed)
+    mode = thinking_mode(body)
+    if mode is None:
+        return reply
+    last = body["messages"][-1]
+    results = [text_of(r.get("content")) if isinstance(r.get("content"), list) else str(r.get("content") or "")
+               for r in tool_results(last.get("content"))] if last.get("role") == "user" else []
+    if mode.kind == "between_tools" and not results:
+        return reply  # thinking is off; only the steps between tool calls are narrated
+    if REDACTED_TRIGGER in prompt:
+        reply.redacted = True
+    calls = [(c.name, c.input) for c in reply.tool_calls]
+    reply.thinking = compose_thinking(prompt=prompt, topic=topic, tool_calls=calls, tool_results=results,
+                                      kind=mode.kind)
+    return reply
 
 
 def _tool_id(seed: str) -> str:

@@ -46,27 +46,33 @@ def ratelimit_headers(now: datetime | None = None) -> dict[str, str]:
     return headers
 
 
-def usage(input_tokens: int, output_tokens: int) -> dict[str, Any]:
-    """A full usage object as in a Message (no prompt caching in the simulator)."""
-    return {
+def usage(input_tokens: int, output_tokens: int, *, cache_creation_input_tokens: int = 0,
+          cache_read_input_tokens: int = 0, ephemeral_5m_input_tokens: int = 0, ephemeral_1h_input_tokens: int = 0,
+          thinking_tokens: int | None = None) -> dict[str, Any]:
+    """A full usage object as in a Message; `input_tokens` is the part of the prompt not read from or written
+    to the cache."""
+    result: dict[str, Any] = {
         "input_tokens": input_tokens,
-        "cache_creation_input_tokens": 0,
-        "cache_read_input_tokens": 0,
-        "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0},
+        "cache_creation_input_tokens": cache_creation_input_tokens,
+        "cache_read_input_tokens": cache_read_input_tokens,
+        "cache_creation": {"ephemeral_5m_input_tokens": ephemeral_5m_input_tokens,
+                           "ephemeral_1h_input_tokens": ephemeral_1h_input_tokens},
         "output_tokens": output_tokens,
         "service_tier": "standard",
     }
+    if thinking_tokens is not None:
+        result["output_tokens_details"] = {"thinking_tokens": thinking_tokens}
+    return result
 
 
 def message(
     *, msg_id: str, model: str, content: list[dict[str, Any]], stop_reason: str | None,
-    stop_sequence: str | None, input_tokens: int, output_tokens: int,
+    stop_sequence: str | None, usage: dict[str, Any],
 ) -> dict[str, Any]:
     """A Message object in the API's key order."""
     return {
         "model": model, "id": msg_id, "type": "message", "role": "assistant", "content": content,
-        "stop_reason": stop_reason, "stop_sequence": stop_sequence,
-        "usage": usage(input_tokens, output_tokens),
+        "stop_reason": stop_reason, "stop_sequence": stop_sequence, "usage": usage,
     }
 
 
@@ -107,19 +113,49 @@ def block_stop(index: int) -> bytes:
     return sse("content_block_stop", {"type": "content_block_stop", "index": index})
 
 
-def message_delta(stop_reason: str, stop_sequence: str | None, input_tokens: int, output_tokens: int) -> bytes:
-    """`message_delta`: the stop reason and the cumulative usage."""
+def thinking_delta(index: int, thinking: str) -> bytes:
+    """A `content_block_delta` carrying a piece of a thinking block's text."""
+    return _DELTA % (index, b"thinking_delta", b"thinking", encode_basestring(thinking).encode())
+
+
+def signature_delta(index: int, signature: str) -> bytes:
+    """The one `signature_delta` of a thinking block, sent just before its `content_block_stop`."""
+    return _DELTA % (index, b"signature_delta", b"signature", encode_basestring(signature).encode())
+
+
+def citations_delta(index: int, citation: dict[str, Any]) -> bytes:
+    """A `citations_delta`: the citation for the text that follows it in the same block."""
+    return sse("content_block_delta", {"type": "content_block_delta", "index": index,
+                                       "delta": {"type": "citations_delta", "citation": citation}})
+
+
+def message_delta(stop_reason: str, stop_sequence: str | None, usage: dict[str, Any]) -> bytes:
+    """`message_delta`: the stop reason and the cumulative usage (input and cache counts repeated)."""
+    delta_usage = {k: usage[k] for k in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens",
+                                         "output_tokens")}
+    if "output_tokens_details" in usage:
+        delta_usage["output_tokens_details"] = usage["output_tokens_details"]
     return sse("message_delta", {
         "type": "message_delta",
         "delta": {"stop_reason": stop_reason, "stop_sequence": stop_sequence},
-        "usage": {"input_tokens": input_tokens, "cache_creation_input_tokens": 0,
-                  "cache_read_input_tokens": 0, "output_tokens": output_tokens},
+        "usage": delta_usage,
     })
 
 
 def message_stop() -> bytes:
     """`message_stop`: the last event of a successful stream."""
     return sse("message_stop", {"type": "message_stop"})
+
+
+def future_event() -> bytes:
+    """An event type no SDK knows yet (opt-in): the docs warn new ones may be added, and clients must skip them."""
+    return sse("future_event", {"type": "future_event", "note": "a new event type, simulated"})
+
+
+def future_delta(index: int) -> bytes:
+    """A `content_block_delta` whose delta type no SDK knows yet (opt-in), on a text block."""
+    return sse("content_block_delta", {"type": "content_block_delta", "index": index,
+                                       "delta": {"type": "future_delta", "note": "a new delta type, simulated"}})
 
 
 PING = sse("ping", {})
