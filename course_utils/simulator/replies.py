@@ -20,16 +20,7 @@ from .citations import Segment, answer_from, documents
 from .signing import REDACTED_TRIGGER
 from .thinking import compose_thinking, thinking_mode
 from .tokens import count_tokens
-from .wire import make_id
-
-
-@dataclass
-class ToolCall:
-    """A tool_use block the simulator decided to emit."""
-
-    id: str
-    name: str
-    input: dict[str, Any]
+from .tools import ToolCall, answer_tool_results, choose_tool, fill_input, parallel_calls, tool_id, tool_intro
 
 
 @dataclass
@@ -277,122 +268,6 @@ def _json_answer(text: str, rng: random.Random) -> str:
 
 
 # ---------------------------------------------------------------------------------------------------------------------
-# Tools.
-
-_FILLER = re.compile(r"\b(what|what's|is|the|a|an|in|at|for|of|please|tell|me|can|you|could|today|now|like|it)\b", re.I)
-
-
-def _choose_tool(text: str, tools: list[dict[str, Any]], tool_choice: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The offered tool the prompt calls for, honouring `tool_choice`."""
-    choice = (tool_choice or {}).get("type", "auto")
-    if choice == "none" or not tools:
-        return None
-    if choice == "tool":
-        return next((t for t in tools if t.get("name") == tool_choice.get("name")), None)
-    words = set(_WORD.findall(text.lower()))
-    best, best_score = None, 0
-    for tool in tools:
-        name_words = set(str(tool.get("name", "")).lower().replace("-", "_").split("_")) - {"get", "fetch", "do"}
-        desc_words = set(_WORD.findall(str(tool.get("description", "")).lower())) - {"the", "a", "an", "of", "for"}
-        score = 3 * len(words & name_words) + len(words & desc_words & {w for w in words if len(w) > 4})
-        if score > best_score:
-            best, best_score = tool, score
-    if best is None and choice == "any":
-        best = tools[0]
-    return best
-
-
-def _place(text: str) -> str | None:
-    """A capitalised place name after 'in', 'at', 'for' or 'to'."""
-    match = re.search(r"\b(?:in|at|for|to|near)\s+([A-Z][a-zA-Z\-]+(?:[ ,]+[A-Z][a-zA-Z\-]+)*)", text)
-    return match.group(1).strip(" ,") if match else None
-
-
-def _fill_input(schema: dict[str, Any], text: str) -> dict[str, Any]:
-    """Arguments for a tool call, from its input schema and the prompt."""
-    props: dict[str, Any] = schema.get("properties") or {}
-    required = schema.get("required") or list(props)
-    numbers = re.findall(r"-?\d+(?:\.\d+)?", text)
-    result: dict[str, Any] = {}
-    for name in [n for n in props if n in required]:
-        spec = props[name] or {}
-        kind = spec.get("type", "string")
-        if "enum" in spec:
-            result[name] = next((v for v in spec["enum"] if str(v).lower() in text.lower()), spec["enum"][0])
-        elif kind in ("number", "integer"):
-            value = float(numbers.pop(0)) if numbers else 1
-            result[name] = int(value) if kind == "integer" else value
-        elif kind == "boolean":
-            result[name] = True
-        elif kind == "array":
-            result[name] = [w for w in _WORD.findall(text.lower()) if len(w) > 3][:3]
-        elif kind == "object":
-            result[name] = {}
-        elif any(k in name.lower() for k in ("location", "city", "place", "where", "destination")):
-            result[name] = _place(text) or "San Francisco, CA"
-        else:
-            cleaned = " ".join(_FILLER.sub(" ", text).split()).strip(" ?.!")
-            result[name] = cleaned or text.strip()
-    return result
-
-
-def _tool_intro(tool: dict[str, Any], args: dict[str, Any]) -> str:
-    """The sentence the model says before a tool call."""
-    parts = str(tool.get("name", "tool")).split("_")
-    place = next((v for k, v in args.items() if isinstance(v, str) and k.lower() in ("location", "city", "place")), None)
-    if parts[0] in ("get", "fetch", "lookup", "search", "find", "check") and len(parts) > 1:
-        subject = " ".join(parts[1:])
-        return f"Let me check the {subject} in {place}." if place else f"Let me look up the {subject} for you."
-    return f"I'll use the {tool.get('name')} tool for that."
-
-
-def _answer_tool_results(results: list[dict[str, Any]], messages: list[dict[str, Any]]) -> str:
-    """A text answer that uses what the tools returned."""
-    names: dict[str, str] = {}
-    for message in messages:
-        if message.get("role") == "assistant" and isinstance(message.get("content"), list):
-            for block in message["content"]:
-                if isinstance(block, dict) and block.get("type") == "tool_use":
-                    names[block.get("id", "")] = block.get("name", "the tool")
-    sentences = []
-    for result in results:
-        content = result.get("content")
-        value = text_of(content) if isinstance(content, list) else str(content if content is not None else "")
-        name = names.get(result.get("tool_use_id", ""), "the tool")
-        if result.get("is_error"):
-            sentences.append(f"The {name} call failed ({value.strip()}), so I can't answer that part reliably.")
-        else:
-            sentences.append(f"According to {name}, the result is: {value.strip()}.")
-    sentences.append("Let me know if you'd like me to look anything else up.")
-    return " ".join(s.replace("..", ".") for s in sentences)
-
-
-# ---------------------------------------------------------------------------------------------------------------------
-
-
-def _parallel_calls(prompt: str, tools: list[dict[str, Any]], tool_choice: dict[str, Any] | None,
-                    seed: str) -> list[ToolCall]:
-    """Two or more tool calls when the prompt asks for several things a tool answers ("in Paris and in Tokyo")."""
-    if (tool_choice or {}).get("disable_parallel_tool_use") or (tool_choice or {}).get("type") in ("none", "tool"):
-        return []
-    clauses = [c for c in re.split(r"\band\b|[,;]|\?\s+|\balso\b", prompt) if c.strip()]
-    calls: list[ToolCall] = []
-    seen: set[str] = set()
-    previous: dict[str, Any] | None = None
-    for clause in clauses:
-        tool = _choose_tool(clause, tools, {"type": "auto"})
-        if tool is None and previous is not None and re.search(r"\b[A-Z][a-z]+|\d", clause):
-            tool = previous  # "...in Paris and in Tokyo": the second clause asks the same tool about another thing
-        if tool is None:
-            continue
-        previous = tool
-        args = _fill_input(tool.get("input_schema") or {}, clause)
-        key = json.dumps([tool["name"], args], sort_keys=True)
-        if key not in seen:
-            seen.add(key)
-            calls.append(ToolCall(id=_tool_id(f"{seed}:{len(calls)}" if calls else seed), name=tool["name"],
-                                  input=args))
-    return calls if len(calls) > 1 else []
 
 
 def _continue_prefill(prefill: str, answer: str, json_answer: str | None) -> str:
@@ -422,7 +297,7 @@ def _answer(body: dict[str, Any], tool_id_seed: str) -> tuple[Reply, str, dict[s
     last = messages[-1]
 
     if last.get("role") == "user" and tool_results(last.get("content")):
-        reply = Reply(_answer_tool_results(tool_results(last["content"]), messages), facts=facts)
+        reply = Reply(answer_tool_results(tool_results(last["content"]), messages), facts=facts)
         return reply, user_texts[-1], None
 
     prompt = text_of(last.get("content")) if last.get("role") == "user" else user_texts[-1]
@@ -430,17 +305,17 @@ def _answer(body: dict[str, Any], tool_id_seed: str) -> tuple[Reply, str, dict[s
     tools, tool_choice = body.get("tools") or [], body.get("tool_choice")
     seed = tool_id_seed or str(request_seed(body))
     forced = (tool_choice or {}).get("type") in ("any", "tool")
-    parallel = _parallel_calls(prompt, tools, tool_choice, seed)
+    parallel = parallel_calls(prompt, tools, tool_choice, seed)
     if parallel:
         names = ", ".join(dict.fromkeys(c.name for c in parallel))
         intro = "" if forced else f"I'll make {len(parallel)} calls at once ({names})."
         return Reply(intro, tool_call=parallel[0], more_calls=parallel[1:], facts=facts), prompt, topic
-    tool = _choose_tool(prompt, tools, tool_choice)
+    tool = choose_tool(prompt, tools, tool_choice)
     if tool is not None:
-        args = _fill_input(tool.get("input_schema") or {}, prompt)
-        call = ToolCall(id=_tool_id(seed), name=tool["name"], input=args)
+        args = fill_input(tool.get("input_schema") or {}, prompt)
+        call = ToolCall(id=tool_id(seed), name=tool["name"], input=args)
         # Forced tool use starts with the tool_use block: there is no text before it.
-        return Reply("" if forced else _tool_intro(tool, args), tool_call=call, facts=facts), prompt, topic
+        return Reply("" if forced else tool_intro(tool, args), tool_call=call, facts=facts), prompt, topic
 
     docs = documents(messages)
     if docs and last.get("role") == "user":
@@ -481,10 +356,6 @@ def compose(body: dict[str, Any], tool_id_seed: str = "") -> Reply:
     reply.thinking = compose_thinking(prompt=prompt, topic=topic, tool_calls=calls, tool_results=results,
                                       kind=mode.kind)
     return reply
-
-
-def _tool_id(seed: str) -> str:
-    return make_id("toolu_", seed)
 
 
 def approximate_output_tokens(reply: Reply) -> int:
