@@ -37,6 +37,8 @@ RECALLED = [
     (["I'm a software engineer at Google."], "Who do I work for?", "Google"),
     (["My job is teaching."], "What is my occupation?", "teaching"),
     (["I work from home."], "Where do I work?", "from home"),
+    (["I work as a nurse in Toronto."], "Can you remind me what my job is?", "nurse"),
+    (["I work as a nurse in Toronto."], "What is it that I do for a living?", "nurse"),
     (["I'm currently working as a data analyst."], "Do you remember what I do?", "data analyst"),
     (["I work as a nurse.", "I'm now working as a doctor."], "What's my job?", "doctor"),
     # places
@@ -47,6 +49,7 @@ RECALLED = [
     (["I grew up in Leeds but I live in London now."], "Where did I grow up?", "Leeds"),
     (["I grew up in Leeds but I live in London now."], "Which city do I live in?", "London"),
     (["I live in Paris.", "I moved to Rome."], "Where do I live?", "Rome"),
+    (["I live in Oslo."], "Do you remember where I live?", "Oslo"),
     # pets and people
     (["My dog is called Rex."], "What's my dog's name?", "Rex"),
     (["My dog is called Rex."], "What is my dog called?", "Rex"),
@@ -56,6 +59,7 @@ RECALLED = [
     (["Biscuit is my hamster."], "Do you remember my hamster's name?", "Biscuit"),
     (["My wife's name is Mary."], "What's my wife's name?", "Mary"),
     (["My dog is called Rex."], "Do I have any pets?", "Rex"),
+    (["My dog is called Rex."], "Do you remember what my dog's name is?", "Rex"),
     # dates and numbers
     (["I was born in 1990."], "When was I born?", "1990"),
     (["I was born in Paris in 1990."], "Where was I born?", "Paris"),
@@ -128,8 +132,8 @@ def test_other_facts_do_not_answer_a_different_question() -> None:
     "I'd like to know about tokens.", "I love it!", "I'm not sure what SSE is.", "I'm happy to help.",
     "I work in Python every day.", "This is my first notebook.", "If I'm from Canada, what changes?",
     "I'm a beginner.", "I'm using the async client.", "I want to count tokens.", "Is my name important here?",
-    "What's the best way to stream?", "I think the answer is 42.", "I'm German.", "I'm trying to build a chat app.",
-    "Where do I put my API key?",
+    "What's the best way to stream?", "I think the answer is 42.", "I'm German.", "I'm Jewish.",
+    "I'm trying to build a chat app.", "Where do I put my API key?",
 ])
 def test_questions_and_chatter_are_not_remembered_as_facts(text: str) -> None:
     assert remember([text]) == {}

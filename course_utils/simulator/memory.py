@@ -52,7 +52,11 @@ _NOT_NAMES = {
     "Python", "JavaScript", "Java", "Rust", "Claude", "Anthropic", "English", "German", "French", "Spanish",
     "Italian", "American", "British", "Canadian", "Australian", "Japanese", "Chinese", "Indian", "Brazilian",
     "Mexican", "Dutch", "Irish", "Scottish", "Welsh", "Swiss", "Swedish", "Norwegian", "Danish", "Polish",
-    "Russian", "Korean", "Vegan", "Vegetarian", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday",
+    "Russian", "Korean", "Nigerian", "Kenyan", "Egyptian", "Turkish", "Greek", "Portuguese", "Ukrainian", "Israeli",
+    "Pakistani", "Filipino", "Vietnamese", "Thai", "Indonesian", "Argentinian", "Chilean", "Colombian", "Peruvian",
+    "Belgian", "Austrian", "Finnish", "Czech", "Hungarian", "Romanian", "European", "African", "Asian", "Latino",
+    "Latina", "Hispanic", "Jewish", "Catholic", "Muslim", "Hindu", "Buddhist", "Atheist", "Agnostic", "Sikh",
+    "Deaf", "Vegan", "Vegetarian", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday",
     "Sunday", "Today", "Tomorrow", "Yes", "No", "Hi", "Hello", "Hey", "Thanks", "Please", "Now", "Again", "Only",
     "This", "That", "It", "He", "She", "They", "We", "Who", "What", "There", "Which", "Here's", "It's", "My", "Your",
 }
@@ -456,6 +460,7 @@ _Q_NAME = _any(
     rf"{_WHATS}\s+my\s+(?:full\s+)?name",
     r"who\s+am\s+i(?!\s+(?:talking|speaking|chatting|writing|to|with))",  # "Who am I talking to?" asks about Claude
     rf"{_KNOW}\s+(?:my\s+(?:full\s+)?name|who\s+i\s+am)",
+    r"what\s+my\s+name\s+is",
     r"what\s+(?:do|should)\s+you\s+call\s+me",
     r"what\s+did\s+i\s+(?:say|tell\s+you)\s+my\s+name\s+(?:is|was)",
     r"what\s+name\s+did\s+i\s+(?:give|tell|say)",
@@ -488,15 +493,17 @@ _Q_WORKPLACE = _any(
 _Q_JOB = _any(
     rf"{_WHATS}\s+my\s+(?:job|occupation|profession|job\s+title|line\s+of\s+work|work|day\s+job|career)",
     rf"{_KNOW}\s+(?:my\s+(?:job|occupation|profession)|what\s+i\s+do)",
+    r"what\s+my\s+(?:job|occupation|profession)\s+is",
     r"what\s+(?:do|did)\s+i\s+(?:say\s+i\s+)?do\s+for\s+(?:a\s+living|work|money)",
-    r"what\s+i\s+do\s+for\s+(?:a\s+living|work)",
+    r"what\s+i\s+do\s+for\s+work",
+    r"i\s+do\s+for\s+a\s+living",  # "What is it that I do for a living?"
     r"what\s+do\s+i\s+do\s*[?.!]*$",  # only the whole question: "What do I do next?" is not about a job
     r"what\s+do\s+i\s+work\s+as",
     r"what\s+(?:kind|type|sort)\s+of\s+(?:work|job)\s+do\s+i",
     r"how\s+do\s+i\s+(?:earn|make)\s+(?:a|my)\s+living",
     r"what\s+am\s+i\s+by\s+(?:trade|profession)",
 )
-_Q_BIRTHDAY = _any(r"when(?:'s|\s+is)\s+my\s+birthday", rf"{_ASK}\s+my\s+birthday")
+_Q_BIRTHDAY = _any(r"when(?:'s|\s+is)\s+my\s+birthday", rf"{_ASK}\s+my\s+birthday", r"when\s+my\s+birthday\s+is")
 _Q_BORN = _any(
     r"when\s+(?:was\s+i|i\s+was)\s+born",
     r"what\s+year\s+(?:was\s+i|i\s+was|did\s+i\s+say\s+i\s+was)\s+born",
@@ -506,7 +513,7 @@ _Q_AGE = _any(r"how\s+old\s+(?:am\s+i|i\s+am)", rf"{_ASK}\s+my\s+age")
 _Q_NAMED = _any(
     rf"{_ASK}\s+(?:the\s+name\s+of\s+)?my\s+(?P<a>{_NAMED})(?:'s|s')?(?:\s*(?:name|called|named))?",
     rf"what\s+did\s+i\s+(?:call|name)\s+my\s+(?P<b>{_NAMED})",
-    rf"{_KNOW}\s+what\s+my\s+(?P<c>{_NAMED})\s+is\s+called",
+    rf"what\s+my\s+(?P<c>{_NAMED})(?:'s\s+name\s+is|\s+is\s+called)",
     rf"(?:what|who)\s+is\s+my\s+(?P<d>{_NAMED})\s+called",
     rf"who(?:'s|\s+is)\s+my\s+(?P<e>{_NAMED})",
 )
