@@ -13,8 +13,9 @@ from urllib.parse import parse_qs
 
 from . import faults as faults_mod
 from . import wire
+from .caching import CacheStore, strip_cache_control
 from .faults import Fault, FaultError, FaultQueue
-from .models import dated_id, model_info, known_models, models_page
+from .models import dated_id, known_models, model_info, models_page, spec
 from .plan import Plan, check_speed, make_plan, stream_steps
 from .replies import compose, request_seed
 from .stats import Stats
@@ -59,6 +60,7 @@ class SimulatorApp:
         self.faults = faults or FaultQueue()
         self.stats = stats or Stats()
         self.replays: deque[bytes] = deque()  # deque: appended from the caller's thread, popped in the server's
+        self.cache = CacheStore()  # prompt-cache prefixes written by earlier requests, until their TTL passes
         self.closing = False
         self._inflight: set[asyncio.Task[Any]] = set()
 
@@ -81,6 +83,7 @@ class SimulatorApp:
         self.stats.reset()
         self.faults.clear()
         self.replays.clear()
+        self.cache.reset()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -121,7 +124,7 @@ class SimulatorApp:
                 _authenticate(headers)
                 version = check_version(headers)
                 body = validate_count_tokens(await _read_json(receive, headers), version=version)
-                await _json(send, 200, {"input_tokens": count_request_tokens(body)}, request_id)
+                await _json(send, 200, {"input_tokens": count_request_tokens(strip_cache_control(body))}, request_id)
             elif path.endswith("/v1/models") and method == "GET":
                 _authenticate(headers)
                 await _json(send, 200, _models_query(scope), request_id)
@@ -171,8 +174,17 @@ class SimulatorApp:
                 await self._stream(send, receive, partial(_send_replay, send, replay), request_id)
                 return
             future = headers.get("x-sim-future-events", "").lower() in ("1", "true", "yes")
-            plan = make_plan(body, compose(body), model=dated_id(body["model"]), speed=self.speed,
-                             msg_id=wire.make_id("msg_", f"{request_seed(body)}"), future_events=future)
+            model = dated_id(body["model"])
+            model_spec = spec(model)
+            cached = self.cache.usage(body, model=model,
+                                      min_tokens=model_spec.cache_min_tokens if model_spec else 1024)
+            cache = {"cache_creation_input_tokens": cached.cache_creation_input_tokens,
+                     "cache_read_input_tokens": cached.cache_read_input_tokens,
+                     "ephemeral_5m_input_tokens": cached.ephemeral_5m_input_tokens,
+                     "ephemeral_1h_input_tokens": cached.ephemeral_1h_input_tokens}
+            plan = make_plan(body, compose(strip_cache_control(body)), model=model, speed=self.speed,
+                             msg_id=wire.make_id("msg_", f"{request_seed(body)}"), future_events=future,
+                             cache=cache, input_tokens=cached.input_tokens)
             if body.get("stream"):
                 await self._stream(send, receive, partial(_send_stream, send, plan, fault), request_id)
             else:

@@ -17,6 +17,7 @@ from importlib import resources
 from typing import Any
 
 from .citations import Segment, answer_from, documents
+from .memory import acknowledge, recall, remember
 from .signing import REDACTED_TRIGGER
 from .thinking import compose_thinking, thinking_mode
 from .tokens import count_tokens
@@ -79,66 +80,6 @@ def tool_results(content: Any) -> list[dict[str, Any]]:
     if isinstance(content, str):
         return []
     return [b for b in content or [] if isinstance(b, dict) and b.get("type") == "tool_result"]
-
-
-# ---------------------------------------------------------------------------------------------------------------------
-# Memory: facts the user stated in earlier turns. This is what makes history visibly matter in lesson 04.
-
-# The lead-in ("My name is", "i'm") matches in any case; the name or place itself must be capitalised.
-_NAME = re.compile(r"\b(?i:my name is|my name's|call me|i am|i['’]m)\s+([A-Z][a-zA-Z\-]{1,30})\b")
-_HOME = re.compile(
-    r"\b(?i:i live in|i['’]m from|i am from|i come from)\s+([A-Z][a-zA-Z\- ]{1,40}?)(?=[.,!?;]|\s+and\b|$)"
-)
-_FAVOURITE = re.compile(
-    r"\bmy fav(?:ou)?rite\s+([a-z][a-z ]{1,30}?)\s+is\s+([A-Za-z0-9][A-Za-z0-9\- ']{0,40}?)(?=[.,!?;]|\s+and\b|$)", re.I
-)
-# Words that follow "I'm" but are not names.
-_NOT_NAMES = {"A", "An", "The", "Not", "So", "Very", "Just", "Also", "Here", "Back", "Sorry", "Fine", "Good", "Ok",
-              "Okay", "Learning", "Trying", "Going", "Working", "Using", "Looking", "New", "Still", "Curious"}
-
-
-def remember(user_texts: list[str]) -> dict[str, str]:
-    """Facts stated by the user, oldest first so that a later statement wins."""
-    facts: dict[str, str] = {}
-    for text in user_texts:
-        for match in _NAME.finditer(text):
-            if match.group(1) not in _NOT_NAMES:
-                facts["name"] = match.group(1)
-        for match in _HOME.finditer(text):
-            facts["home"] = match.group(1).strip()
-        for match in _FAVOURITE.finditer(text):
-            facts["favourite " + match.group(1).strip().lower()] = match.group(2).strip()
-    return facts
-
-
-def _recall(question: str, facts: dict[str, str], user_texts: list[str]) -> str | None:
-    """Answer a question about the conversation itself, or None if it is not one."""
-    q = question.lower()
-    earlier = len(user_texts) - 1
-    if re.search(r"\b(what(?:['’]s| is) my name|who am i|do you (?:know|remember) my name)\b", q):
-        if "name" in facts:
-            return f"Your name is {facts['name']}. You told me earlier in this conversation."
-        return ("I don't know your name yet: you haven't told me in this conversation. I only see the messages "
-                "sent with each request, so anything said in a conversation I wasn't sent is unknown to me.")
-    if re.search(r"\b(where do i live|where am i from)\b", q):
-        if "home" in facts:
-            return f"You told me you live in {facts['home']}."
-        return "You haven't told me where you live in this conversation."
-    fav = re.search(r"\bwhat(?:['’]s| is) my fav(?:ou)?rite\s+([a-z ]+?)\s*\??$", q)
-    if fav:
-        key = "favourite " + fav.group(1).strip()
-        if key in facts:
-            return f"Your favourite {fav.group(1).strip()} is {facts[key]}, as you told me earlier."
-        return f"You haven't told me your favourite {fav.group(1).strip()} in this conversation."
-    if re.search(r"\bhow many (messages|turns|questions)\b", q):
-        noun = "message" if earlier == 1 else "messages"
-        return (f"Before this one, you sent me {earlier} {noun} in this conversation, "
-                f"so this is turn {earlier + 1}.")
-    if re.search(r"\bwhat did i (just )?(say|ask|tell you)\b", q):
-        if earlier >= 1:
-            return f'Before this message you said: "{user_texts[-2].strip()}"'
-        return "This is the first message of our conversation, so you haven't said anything before it."
-    return None
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -209,19 +150,6 @@ def _prose(text: str, system: str, rng: random.Random, facts: dict[str, str], tu
     if facts.get("name") and turn > 1:
         answer = f"Good question, {facts['name']}. " + answer
     return answer
-
-
-def _acknowledge(text: str) -> str | None:
-    """A reply to a message that only states facts ("My name is Ada."), so the next turn can recall them."""
-    stated = remember([text])
-    if not stated or "?" in text:
-        return None
-    parts = [f"Nice to meet you, {stated['name']}!"] if "name" in stated else ["Thanks for telling me."]
-    if "home" in stated:
-        parts.append(f"{stated['home']} sounds like a good place to live.")
-    parts += [f"Noted: your {key} is {value}." for key, value in stated.items() if key.startswith("favourite ")]
-    parts.append("I'll remember that for as long as this conversation is sent with each request.")
-    return " ".join(parts)
 
 
 def _count_to(text: str) -> str | None:
@@ -325,9 +253,9 @@ def _answer(body: dict[str, Any], tool_id_seed: str) -> tuple[Reply, str, dict[s
 
     wants_json = bool(re.search(r"\bjson\b", (prompt + " " + system).lower()))
     answer = (
-        _recall(prompt, facts, user_texts)
+        recall(prompt, facts, user_texts)
         or _greeting(prompt, facts, turn)
-        or _acknowledge(prompt)
+        or acknowledge(prompt)
         or _count_to(prompt)
         or (_json_answer(prompt, rng) if wants_json else None)
         or _prose(prompt, system, rng, facts, turn)
