@@ -11,6 +11,7 @@ Examples are derandomized so CI is repeatable; `COURSE_FUZZ_EXAMPLES=2000 COURSE
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import os
@@ -24,11 +25,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from course_utils.server import AppServer, ChatSettings, create_app
-from course_utils.simulator import FAULTS, Simulator
-from course_utils.sse import parse_sse
-
 from conftest import MODEL
+from course_utils.server import AppServer, ChatSettings, create_app
+from course_utils.simulator import FAULTS, Simulator, signing
+from course_utils.simulator.validation import (
+    ApiError,
+    check_version,
+    validate_count_tokens,
+    validate_messages,
+)
+from course_utils.sse import parse_sse
 
 KEY = "fuzz-key-not-a-secret"
 EXAMPLES = int(os.environ.get("COURSE_FUZZ_EXAMPLES", "120"))
@@ -245,37 +251,132 @@ def test_oversized_bodies_are_a_clear_413(app: AppServer, http: httpx.Client) ->
 
 # -- the simulator ----------------------------------------------------------------------------------------------------
 
+API_HEADERS = {"x-api-key": "k", "anthropic-version": "2026-10-21"}
+MODELS = [MODEL, "claude-sonnet-4-6", "claude-opus-4-8", "claude-sonnet-5", "claude-fable-5", "claude-3-5-sonnet-20241022",
+          ""]
+PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\x00" * 16).decode()
+PDF = base64.b64encode(b"%PDF-1.4\n%%EOF\n").decode()
+cache_controls = st.none() | st.fixed_dictionaries({"type": st.sampled_from(["ephemeral", "persistent"])},
+                                                   optional={"ttl": st.sampled_from(["5m", "1h", "2h", 5])})
+signed_thinking = st.builds(lambda text, keep: {"type": "thinking", "thinking": text,
+                                                "signature": signing.sign_thinking(text) if keep else "EuAAAA"},
+                            st.text(max_size=20), st.booleans())
+redacted = st.builds(lambda seed, keep: {"type": "redacted_thinking",
+                                         "data": signing.redacted_data(seed) if keep else seed},
+                     st.text(max_size=8), st.booleans())
+images = st.fixed_dictionaries({"type": st.just("image"), "source": st.fixed_dictionaries(
+    {"type": st.sampled_from(["base64", "url", "svg"]),
+     "media_type": st.sampled_from(["image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp"]),
+     "data": st.sampled_from([PNG, PDF, "not base64!", ""]) | st.text(max_size=8)},
+    optional={"url": st.text(max_size=12)})}, optional={"cache_control": cache_controls})
+documents = st.fixed_dictionaries({"type": st.just("document"), "source": st.one_of(
+    st.fixed_dictionaries({"type": st.just("text"), "media_type": st.sampled_from(["text/plain", "text/html"]),
+                           "data": st.text(max_size=20) | json_values}),
+    st.fixed_dictionaries({"type": st.just("base64"), "media_type": st.sampled_from(["application/pdf", "image/png"]),
+                           "data": st.sampled_from([PDF, PNG, "%%%"])}),
+    st.fixed_dictionaries({"type": st.just("content"), "content": st.text(max_size=10) | json_values}),
+    st.fixed_dictionaries({"type": st.just("url")}, optional={"url": st.text(max_size=12)}),
+    json_values)}, optional={"title": st.text(max_size=8) | json_values, "context": json_values,
+                             "citations": st.fixed_dictionaries({}, optional={"enabled": st.booleans() | json_values})
+                             | json_values, "cache_control": cache_controls})
 text_blocks = st.fixed_dictionaries({"type": st.sampled_from(["text", "image", "tool_result", "thinking", "x"]),
                                      "text": st.text(max_size=30) | json_values},
-                                    optional={"tool_use_id": st.text(max_size=10), "cache_control": json_values})
+                                    optional={"tool_use_id": st.text(max_size=10), "cache_control": cache_controls
+                                              | json_values})
+tool_ids = st.sampled_from(["toolu_01", "toolu_02", ""]) | json_values
+tool_uses = st.fixed_dictionaries({"type": st.just("tool_use"), "id": tool_ids, "name": st.just("get_weather"),
+                                   "input": st.just({"location": "Paris"}) | json_values})
+tool_results = st.fixed_dictionaries({"type": st.just("tool_result"), "tool_use_id": tool_ids},
+                                     optional={"content": st.text(max_size=10) | st.lists(text_blocks, max_size=2),
+                                               "is_error": st.booleans() | json_values})
+blocks = text_blocks | images | documents | signed_thinking | redacted | tool_uses | tool_results
 messages = st.lists(st.fixed_dictionaries({"role": st.sampled_from(["user", "assistant", "system", ""]),
-                                           "content": st.text(max_size=40) | st.lists(text_blocks, max_size=3)}),
-                    max_size=4)
-tools = st.lists(st.fixed_dictionaries({"name": st.text(max_size=12) | json_values},
-                                       optional={"input_schema": json_values, "type": st.text(max_size=10),
-                                                 "description": st.text(max_size=20)}), max_size=2)
+                                           "content": st.text(max_size=40) | st.lists(blocks, max_size=3)}),
+                    max_size=5)
+tools = st.lists(st.fixed_dictionaries({"name": st.sampled_from(["get_weather", "get weather", "x" * 65]) | st.text(
+    max_size=12) | json_values}, optional={"input_schema": st.just({"type": "object"}) | json_values,
+                                           "type": st.sampled_from(["custom", "web_search_20250305"]) | st.text(
+                                               max_size=10), "description": st.text(max_size=20),
+                                           "cache_control": cache_controls}), max_size=2)
+thinking_configs = st.fixed_dictionaries(
+    {"type": st.sampled_from(["enabled", "adaptive", "disabled", "between_tools", "on"])},
+    optional={"budget_tokens": st.integers(min_value=-1, max_value=70_000) | json_values,
+              "display": st.sampled_from(["summarized", "omitted", "verbose"])}) | json_values
+tool_choices = st.fixed_dictionaries({"type": st.sampled_from(["auto", "any", "tool", "none", "maybe"])},
+                                     optional={"name": st.sampled_from(["get_weather", "nope"]),
+                                               "disable_parallel_tool_use": st.booleans() | json_values}) | json_values
 api_bodies = st.fixed_dictionaries(
-    {"model": st.sampled_from([MODEL, "claude-sonnet-4-6", "claude-3-5-sonnet-20241022", ""]) | json_values,
-     "max_tokens": st.integers(min_value=-2, max_value=70_000) | json_values,
+    {"model": st.sampled_from(MODELS) | json_values,
+     "max_tokens": st.integers(min_value=-2, max_value=130_000) | json_values,
      "messages": messages | json_values},
     optional={"stream": st.booleans() | json_values, "system": st.text(max_size=30) | st.lists(text_blocks) | json_values,
               "stop_sequences": st.lists(st.text(max_size=5), max_size=3) | json_values, "tools": tools | json_values,
-              "tool_choice": json_values, "temperature": st.floats() | json_values, "metadata": json_values})
+              "tool_choice": tool_choices, "temperature": st.floats() | json_values, "top_p": st.floats() | json_values,
+              "top_k": st.integers(min_value=-2, max_value=500) | json_values, "metadata": json_values,
+              "thinking": thinking_configs, "cache_control": cache_controls | json_values,
+              "service_tier": st.sampled_from(["auto", "standard_only", "priority"]),
+              "output_config": json_values})
+versions = st.sampled_from(["2026-10-21", "2023-06-01", None, "", "2024-01-01"])
 
 
-@FUZZ
-@given(body=mutated(api_bodies))
-def test_simulator_messages_bodies(sim: Simulator, http: httpx.Client, body: Any) -> None:
-    response = post_json(http, sim.base_url + "/v1/messages", body, **{"x-api-key": "k"})
+def assert_api_answer(response: httpx.Response, body: Any) -> None:
+    """Never a 5xx; a rejection in the real API's error shape (marked not worth retrying); or a complete reply."""
     assert response.status_code < 500, (body, response.status_code, response.text[:300])
     assert not LEAKS.search(response.text)
     if response.status_code != 200:
         assert_clear_rejection(response, "api")
+        assert set(response.json()) == {"type", "error", "request_id"}
+        assert response.headers.get("x-should-retry") == "false", response.headers
     elif response.headers["content-type"].startswith("text/event-stream"):
         names = [event.event for event in parse_sse([response.content], strict_eof=True)]
         assert names[0] == "message_start" and names[-1] == "message_stop", names
     else:
         assert response.json()["type"] == "message"
+
+
+@FUZZ
+@given(body=mutated(api_bodies), version=versions)
+def test_simulator_messages_bodies(sim: Simulator, http: httpx.Client, body: Any, version: str | None) -> None:
+    headers = {"x-api-key": "k", **({"anthropic-version": version} if version is not None else {})}
+    response = post_json(http, sim.base_url + "/v1/messages", body, **headers)
+    assert_api_answer(response, body)
+    if version not in ("2026-10-21", "2023-06-01"):
+        assert response.status_code == 400 and response.json()["error"]["message"].startswith("anthropic-version:")
+
+
+@FUZZ
+@given(body=mutated(api_bodies))
+def test_simulator_count_tokens_bodies(sim: Simulator, http: httpx.Client, body: Any) -> None:
+    if isinstance(body, dict):
+        body = {k: v for k, v in body.items() if k not in ("max_tokens", "stream")} if body.get("model") else body
+    response = post_json(http, sim.base_url + "/v1/messages/count_tokens", body, **API_HEADERS)
+    assert response.status_code < 500, (body, response.status_code, response.text[:300])
+    if response.status_code != 200:
+        assert_clear_rejection(response, "api")
+    else:
+        assert isinstance(response.json()["input_tokens"], int)
+
+
+# The rules themselves, called directly and far more often: nothing escapes but ApiError, always a 4xx that names
+# what is wrong.
+@settings(FUZZ, max_examples=EXAMPLES * 2)
+@given(body=mutated(api_bodies), version=st.sampled_from(["2026-10-21", "2023-06-01"]))
+def test_validation_raises_nothing_but_api_errors(body: Any, version: str) -> None:
+    for validate in (validate_messages, validate_count_tokens):
+        try:
+            validate(body, version=version)
+        except ApiError as err:
+            assert 400 <= err.status < 500 and err.error_type.endswith("_error") and err.message
+
+
+@FUZZ
+@given(headers=st.dictionaries(st.sampled_from(["anthropic-version", "Anthropic-Version", "x-api-key", "other"]),
+                               st.text(max_size=12), max_size=3))
+def test_check_version_raises_nothing_but_api_errors(headers: dict[str, str]) -> None:
+    try:
+        assert check_version(headers) in ("2023-06-01", "2026-10-21")
+    except ApiError as err:
+        assert err.status == 400 and err.message.startswith("anthropic-version:")
 
 
 # Counts stay below 10**4 here: an absurd count is its own test below.
