@@ -4,6 +4,8 @@
     plot_lane_groups({"sequential": a, "gather": b})  # one lane per stream, a tick per piece (lesson 03)
     live = LiveMarkdown(); live.append(text); live.finish()
     event_table(events); plot_events(events)     # what each SSE event carries, and their order (lesson 02)
+    plot_route(course, base_url)                 # notebook -> SDK -> ANTHROPIC_BASE_URL -> simulator or API (00)
+    plot_cut(body, cut)                          # event boundaries against a chunk boundary (lesson 02)
 
 Matplotlib is imported only by the plotting functions, so the rest is cheap to import.
 """
@@ -27,7 +29,7 @@ if TYPE_CHECKING:
     from matplotlib.text import Annotation
 
 __all__ = ["EVENT_TYPES", "LiveMarkdown", "Table", "event_table", "kernel_stdout_sends", "plot_arrivals",
-           "plot_events", "plot_lane_groups", "plot_lanes", "summarize_event", "table"]
+           "plot_cut", "plot_events", "plot_lane_groups", "plot_lanes", "plot_route", "summarize_event", "table"]
 
 WAITING_COLOR = "0.72"  # the grey of "nothing on screen yet"
 
@@ -140,6 +142,41 @@ def plot_lane_groups(groups: Mapping[str, Sequence[Timeline]], *, title: str = "
     if title:
         fig.suptitle(title, x=0.02, ha="left", fontsize=13)
     return fig
+
+
+def plot_route(mode: str, base_url: str, *, title: str = "Where a request goes") -> Axes:
+    """A sketch of the path of every request: notebook -> SDK -> ANTHROPIC_BASE_URL -> the simulator or the real API."""
+    from matplotlib.patches import FancyBboxPatch
+
+    ax = _axes(None, (9.5, 3.0))
+    ax.grid(False)
+    ax.set_axis_off()
+    ax.set_xlim(0, 10)
+    ax.set_ylim(0, 3.2)
+    simulated = mode == "offline" or "anthropic.com" not in base_url  # live mode may point at a simulator too
+    boxes = [(0.1, 1.3, "your notebook", "client.messages.stream(...)"),
+             (2.6, 1.3, "anthropic SDK", "reads ANTHROPIC_API_KEY\nand ANTHROPIC_BASE_URL"),
+             (5.1, 1.3, "ANTHROPIC_BASE_URL", base_url)]
+    ends = [(7.6, 2.15, "a simulator", "the course's: no key, no cost", simulated),
+            (7.6, 0.25, "real Claude API", "your key, billed per token", not simulated)]
+    for x, y, head, body in boxes:
+        ax.add_patch(FancyBboxPatch((x, y), 2.1, 1.0, boxstyle="round,pad=0.05", fc="#eef3fb", ec="C0", lw=1.5))
+        ax.text(x + 1.05, y + 0.7, head, ha="center", va="center", fontsize=10, weight="bold")
+        ax.text(x + 1.05, y + 0.32, body, ha="center", va="center", fontsize=8, family="monospace")
+    for x in (2.2, 4.7):
+        ax.annotate("", xy=(x + 0.4, 1.8), xytext=(x, 1.8), arrowprops={"arrowstyle": "-|>", "color": "0.3", "lw": 1.5})
+    for x, y, head, body, chosen in ends:
+        color = "C2" if chosen else "0.7"
+        ax.add_patch(FancyBboxPatch((x, y), 2.2, 0.8, boxstyle="round,pad=0.05", fc="#eefaef" if chosen else "0.97",
+                                    ec=color, lw=2.2 if chosen else 1, ls="-" if chosen else "--"))
+        ax.text(x + 1.1, y + 0.55, head + (" (now)" if chosen else ""), ha="center", va="center", fontsize=10,
+                weight="bold" if chosen else "normal", color="0.1" if chosen else "0.5")
+        ax.text(x + 1.1, y + 0.22, body, ha="center", va="center", fontsize=8, color="0.2" if chosen else "0.55")
+        ax.annotate("", xy=(x, y + 0.4), xytext=(7.25, 1.8),
+                    arrowprops={"arrowstyle": "-|>", "color": color, "lw": 1.8 if chosen else 1,
+                                "ls": "-" if chosen else "--"})
+    ax.set_title(f"{title}: {mode} mode", loc="left", fontsize=12)
+    return ax
 
 
 EVENT_TYPES = ("message_start", "content_block_start", "ping", "content_block_delta", "content_block_stop",

@@ -61,7 +61,8 @@ def blocked(client: anthropic.Anthropic, label: str, **request) -> Timeline:
 def raw_events(sim: Simulator, **request) -> list[dict]:
     """The decoded events of one real streamed response, read off the wire with httpx."""
     body = {"model": MODEL, "stream": True, **request}
-    response = httpx.post(f"{sim.base_url}/v1/messages", json=body, headers={"x-api-key": "test-key"})
+    headers = {"x-api-key": "test-key", "anthropic-version": "2023-06-01"}  # the API rejects a request without it
+    response = httpx.post(f"{sim.base_url}/v1/messages", json=body, headers=headers)
     return [e.json() for e in parse_sse([response.content])]
 
 
