@@ -13,6 +13,7 @@ Matplotlib is imported only by the plotting functions, so the rest is cheap to i
 from __future__ import annotations
 
 import html
+import itertools
 import json
 import threading
 import time
@@ -176,6 +177,36 @@ def plot_route(mode: str, base_url: str, *, title: str = "Where a request goes")
                     arrowprops={"arrowstyle": "-|>", "color": color, "lw": 1.8 if chosen else 1,
                                 "ls": "-" if chosen else "--"})
     ax.set_title(f"{title}: {mode} mode", loc="left", fontsize=12)
+    return ax
+
+
+def plot_cut(body: bytes, cuts: Sequence[int], *, title: str = "Events against chunks: where the network cut falls"
+             ) -> Axes:
+    """Event boundaries (each blank line) above, network chunks below, on one byte axis; each cut marked in red."""
+    ax = _axes(None, (10, 3.2))
+    ax.grid(False)
+    ends = [i + 2 for i in range(len(body)) if body.startswith(b"\n\n", i)]  # an event ends after its blank line
+    starts = [0, *ends[:-1]]
+    names = [body[a:b].split(b"\n", 1)[0].removeprefix(b"event: ").decode(errors="replace")
+             for a, b in zip(starts, ends)]
+    for number, (a, b, name) in enumerate(zip(starts, ends, names), start=1):
+        ax.barh(1, b - a, left=a, height=0.55, color=f"C{number % 2}", alpha=0.55, ec="white")
+        ax.text((a + b) / 2, 1, str(number), ha="center", va="center", fontsize=8)
+    bounds = [0, *sorted(cuts), len(body)]
+    for number, (a, b) in enumerate(itertools.pairwise(bounds), start=1):
+        ax.barh(0, b - a, left=a, height=0.55, color="0.55" if number % 2 else "0.75", ec="white")
+        ax.text((a + b) / 2, 0, f"chunk {number}: {b - a} bytes", ha="center", va="center", fontsize=8)
+    for cut in cuts:
+        ax.axvline(cut, color="C3", lw=2)
+        hit = next(n for n, (a, b) in enumerate(zip(starts, ends), start=1) if a <= cut < b)
+        where = "between events" if cut in starts else f"inside event {hit} ({names[hit - 1]})"
+        ax.annotate(f"cut at byte {cut}: {where}", xy=(cut, 1.3), xytext=(8, 12), textcoords="offset points",
+                    color="C3", fontsize=9, arrowprops={"arrowstyle": "-", "color": "C3"})
+    ax.set_yticks([0, 1], ["network chunks", "events (end at\na blank line)"])
+    ax.set_ylim(-0.5, 1.9)
+    ax.set_xlim(0, len(body))
+    ax.set_xlabel("byte offset in the response body")
+    ax.set_title(title, loc="left", fontsize=12)
     return ax
 
 
