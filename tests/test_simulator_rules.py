@@ -612,14 +612,27 @@ def test_an_unchanged_thinking_block_is_accepted(client: anthropic.Anthropic) ->
 
 
 @pytest.mark.parametrize("block", [
-    {**thinking_block(), "thinking": "Something else entirely."},
     {**thinking_block(), "signature": thinking_block()["signature"][:-4] + "AAA="},
     {**thinking_block(), "signature": "not a signature"},
     {**thinking_block(), "signature": ""},
 ])
-def test_a_modified_thinking_block_is_a_400(client: anthropic.Anthropic, block: dict[str, Any]) -> None:
+def test_a_forged_signature_is_a_400(client: anthropic.Anthropic, block: dict[str, Any]) -> None:
     message = sdk_rejects(client, "messages.1.content.0", messages=history_with(block))
     assert message == "messages.1.content.0: Invalid `signature` in `thinking` block"
+
+
+# [report https://github.com/anthropics/claude-code/issues/63284: the real API's message] a genuine block whose text
+# was changed, in the latest assistant message; in an earlier one the signature no longer matches its text.
+MODIFIED = ("messages.1.content.0: `thinking` or `redacted_thinking` blocks in the latest assistant message cannot be "
+            "modified. These blocks must remain as they were in the original response.")
+
+
+def test_modified_thinking_text_is_a_400(client: anthropic.Anthropic) -> None:
+    changed = {**thinking_block(), "thinking": "Something else entirely."}
+    assert sdk_rejects(client, "messages.1.content.0:", messages=history_with(changed)) == MODIFIED
+    earlier = [*history_with(changed), {"role": "assistant", "content": "Later."}, {"role": "user", "content": "Ok"}]
+    assert sdk_rejects(client, "messages.1.content.0:", messages=earlier) == (
+        "messages.1.content.0: Invalid `signature` in `thinking` block")
 
 
 # [SDK types/redacted_thinking_block.py] "Pass `redacted_thinking` blocks back to the API unchanged".
@@ -627,7 +640,9 @@ def test_redacted_thinking_data_must_be_unchanged(client: anthropic.Anthropic) -
     good = {"type": "redacted_thinking", "data": signing.redacted_data("seed")}
     assert client.messages.create(model=MODEL, max_tokens=64, timeout=10, messages=history_with(good)).type == "message"
     bad = {**good, "data": good["data"][:-6] + "AAAAA="}
-    sdk_rejects(client, "messages.1.content.0.data:", messages=history_with(bad))
+    assert sdk_rejects(client, "messages.1.content.0:", messages=history_with(bad)) == MODIFIED
+    earlier = [*history_with(bad), {"role": "assistant", "content": "Later."}, {"role": "user", "content": "Ok"}]
+    sdk_rejects(client, "messages.1.content.0.data:", messages=earlier)
 
 
 # [report https://github.com/Kilo-Org/kilocode/issues/5219: the real API's message] with thinking on, a request that
@@ -661,6 +676,15 @@ def test_without_thinking_no_thinking_block_is_needed(client: anthropic.Anthropi
     for messages in (tool_loop(), tool_loop(first=thinking_block())):
         assert client.messages.create(model=MODEL, max_tokens=64, timeout=10, tools=[TOOL],
                                       messages=messages).type == "message"
+
+
+# [report https://github.com/tailcallhq/forgecode/issues/1853: the real API's message, claude-sonnet-4-5 on
+# api.anthropic.com] with thinking off, a final assistant turn (a prefill) may not hold thinking blocks.
+def test_a_prefill_with_thinking_blocks_needs_thinking_on(client: anthropic.Anthropic) -> None:
+    messages = [PREFILL[0], {"role": "assistant", "content": [thinking_block(), {"type": "text", "text": "It is"}]}]
+    message = sdk_rejects(client, "messages.1.content.0:", messages=messages)
+    assert message == ("messages.1.content.0: When thinking is disabled, an `assistant` message in the final position "
+                       "cannot contain `thinking`. To use thinking blocks, enable `thinking` in your request.")
 
 
 # -- every malformed value: a 400 naming the field, never another exception -------------------------------------------

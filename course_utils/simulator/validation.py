@@ -218,6 +218,34 @@ def _check_request(body: dict[str, Any]) -> None:
     _check_thinking_shape(body.get("thinking"), "thinking" in body)
     _check_small_fields(body)
     _check_turns(body["messages"])
+    _check_thinking_blocks(body["messages"])
+
+
+def _check_thinking_blocks(messages: list[dict[str, Any]]) -> None:
+    """Thinking blocks sent back must be the ones the API produced: a signature it made, over this very text."""
+    latest = max((i for i, m in enumerate(messages) if m["role"] == "assistant"), default=-1)
+    for i, message in enumerate(messages):
+        if message["role"] != "assistant" or not isinstance(message["content"], list):
+            continue
+        for j, block in enumerate(message["content"]):
+            kind = block.get("type")
+            if kind == "thinking":
+                genuine = signing.verify_thinking("", block["signature"])  # made by the simulator, text aside
+                if genuine and signing.verify_thinking(block["thinking"], block["signature"]):
+                    continue
+            elif kind == "redacted_thinking":
+                if signing.verify_redacted(block["data"]):
+                    continue
+                genuine = False
+            else:
+                continue
+            if i == latest and (genuine or kind == "redacted_thinking"):
+                raise _bad(f"messages.{i}.content.{j}: `thinking` or `redacted_thinking` blocks in the latest "
+                           "assistant message cannot be modified. These blocks must remain as they were in the "
+                           "original response.")
+            if kind == "thinking":
+                raise _bad(f"messages.{i}.content.{j}: Invalid `signature` in `thinking` block")
+            raise _bad(f"messages.{i}.content.{j}.data: Invalid `data` in `redacted_thinking` block")
 
 
 def _check_small_fields(body: dict[str, Any]) -> None:
@@ -408,13 +436,8 @@ def _check_block(block: Any, here: str, breakpoints: list[int], allowed: set[str
             raise _bad(f"{here}.thinking: Field required")
         if not isinstance(block.get("signature"), str):
             raise _bad(f"{here}.signature: Field required")
-        if not signing.verify_thinking(block["thinking"], block["signature"]):
-            raise _bad(f"{here}: Invalid `signature` in `thinking` block")
-    elif kind == "redacted_thinking":
-        if not isinstance(block.get("data"), str):
-            raise _bad(f"{here}.data: Field required")
-        if not signing.verify_redacted(block["data"]):
-            raise _bad(f"{here}.data: Invalid `data` in `redacted_thinking` block")
+    elif kind == "redacted_thinking" and not isinstance(block.get("data"), str):
+        raise _bad(f"{here}.data: Field required")
     _count_cache_control(block, here, breakpoints)
 
 
@@ -699,6 +722,12 @@ def _check_model_rules(body: dict[str, Any], rules: Rules, count_only: bool) -> 
         if on:
             raise _bad(f"messages.{len(messages) - 1}: assistant message prefill is not supported when thinking is "
                        "enabled. The conversation must end with a user message.")
+        content = last["content"] if isinstance(last["content"], list) else []
+        for j, block in enumerate(content):
+            if block.get("type") in ("thinking", "redacted_thinking"):
+                raise _bad(f"messages.{len(messages) - 1}.content.{j}: When thinking is disabled, an `assistant` "
+                           "message in the final position cannot contain `thinking`. To use thinking blocks, enable "
+                           "`thinking` in your request.")
     if on:
         _check_thinking_history(messages)
 
