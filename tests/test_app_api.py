@@ -20,9 +20,10 @@ import pytest
 
 from course_utils.server import (AppServer, ChatError, ChatSettings, create_app, server_errors, stream_chat,
                                  upstream_client)
+from course_utils.server.relay import UpstreamEvents
 from course_utils.server.schema import MAX_BODY_BYTES, MAX_CONTENT_CHARS, MAX_TOKENS_LIMIT, MAX_TURNS
 from course_utils.simulator import Simulator
-from course_utils.sse import parse_sse
+from course_utils.sse import SSEParser, parse_sse
 
 from conftest import MODEL
 
@@ -131,6 +132,31 @@ def test_many_concurrent_streams_all_finish(app: AppServer, fresh_sim: Simulator
 
     assert asyncio.run(run()) == ["done"] * 30
     assert fresh_sim.stats()["streams_completed"] == 30
+
+
+def test_upstream_event_splitter_matches_the_general_parser(fresh_sim: Simulator) -> None:
+    # The relay cuts the API's usual `event:` + `data:` framing out of the bytes itself, and hands anything else to
+    # lesson 02's parser: at every split point of a real stream and of its unusual variants, the events are the same.
+    body = {"model": MODEL, "max_tokens": 40, "stream": True,
+            "messages": [{"role": "user", "content": "Write about owls: é, 日本, 🦉"}]}
+    raw = httpx.post(fresh_sim.base_url + "/v1/messages", json=body, timeout=10,
+                     headers={"x-api-key": KEY, "anthropic-version": "2023-06-01"}).content
+    variants = {"lf": raw, "crlf": raw.replace(b"\n", b"\r\n"), "cr": raw.replace(b"\n", b"\r"),
+                "comments": raw.replace(b"\n\n", b"\n\n: ping\n\n", 3), "no space": raw.replace(b"data: ", b"data:", 3),
+                "two data lines": raw.replace(b'data: {"type":"message_stop"', b'data: {"type":\ndata: "message_stop"'),
+                "extra blank lines": raw.replace(b"\n\n", b"\n\n\n", 4)}
+
+    def split(chunks: list[bytes]) -> list[tuple[str | None, str]]:
+        parser = UpstreamEvents()
+        events = [event for chunk in chunks for event in parser.feed(chunk)]
+        return [(name, data.decode() if isinstance(data, bytes) else data) for name, data in events]
+
+    for name, stream in variants.items():
+        general = SSEParser(strict_eof=True)
+        expected = [(event.event, event.data) for event in general.feed(stream)]
+        assert len(expected) > 10 and expected[-1][0] == "message_stop", name
+        assert split([stream[i:i + 1] for i in range(len(stream))]) == expected, name
+        assert [i for i in range(len(stream) + 1) if split([stream[:i], stream[i:]]) != expected] == [], name
 
 
 # -- validation: bad input never reaches the upstream ------------------------------------------------------------------

@@ -65,41 +65,87 @@ def frame(event: str, data: dict[str, Any]) -> bytes:
     return f"event: {event}\ndata: {json.dumps(data)}\n\n".encode()
 
 
+class UpstreamEvents:
+    """The upstream's events as `(name, data)`, from its bytes as they arrive; `data` is the JSON, undecoded.
+
+    The API frames every event as `event: <name>\ndata: <one line of JSON>\n\n`, so those are cut out with two
+    byte searches. Anything else (another line ending, a comment, several `data:` lines) goes to lesson 02's
+    general parser, `course_utils.sse.SSEParser`, from that event on: same events, only slower.
+    """
+
+    def __init__(self) -> None:
+        self._pending = b""  # the start of an event whose blank line has not arrived yet
+        self._general: SSEParser | None = None
+
+    def feed(self, chunk: bytes) -> list[tuple[str | None, bytes | str]]:
+        """The events `chunk` completed (often none, or one)."""
+        if self._general is not None:
+            return self._general_events(chunk)
+        buffer, self._pending = self._pending + chunk, b""  # the buffer starts at an event's first byte
+        if b"\r" in chunk:
+            return self._switch(buffer)
+        events: list[tuple[str | None, bytes | str]] = []
+        start = 0
+        while (end := buffer.find(b"\n\n", start)) != -1:
+            newline = buffer.find(b"\n", start, end)
+            if not (newline != -1 and buffer.startswith(b"event: ", start) and buffer.startswith(b"data: ", newline + 1)
+                    and buffer.find(b"\n", newline + 1, end) == -1):
+                return events + self._switch(buffer[start:])
+            events.append((buffer[start + 7:newline].decode(), buffer[newline + 7:end]))
+            start = end + 2
+        self._pending = buffer[start:]
+        return events
+
+    def _switch(self, rest: bytes) -> list[tuple[str | None, bytes | str]]:
+        """Hand `rest`, which starts at an event's first byte, and all that follows to the general parser."""
+        self._general = SSEParser(strict_eof=True)
+        return self._general_events(rest)
+
+    def _general_events(self, chunk: bytes) -> list[tuple[str | None, bytes | str]]:
+        return [(event.event, event.data) for event in self._general.feed(chunk)]  # type: ignore[union-attr]
+
+
 async def relay(response: AsyncAPIResponse[Any]) -> AsyncIterator[bytes]:
     """The browser's events, framed: `text` per text delta, then exactly one of `done` or `error`.
 
     Of the upstream's events only text deltas, the usage, the stop reason and the end are decoded; the rest
-    (`ping`, block starts and stops, other kinds of delta) pass unread.
+    (`ping`, block starts and stops, other kinds of delta) pass unread. The events of one upstream read go on as one
+    write: one event per read when the model is paced, fewer writes when the relay has to catch up.
     """
-    parser = SSEParser(strict_eof=True)  # an unterminated last event is dropped, as the SDK does
+    parser = UpstreamEvents()  # an unterminated last event is never dispatched, as in the SDK
     usage = {"input_tokens": 0, "output_tokens": 0}
     stop_reason = None
+    frames: list[bytes] = []
     try:
         async for chunk in response.iter_bytes():
-            for event in parser.feed(chunk):
-                if event.event == "content_block_delta":
-                    delta = json.loads(event.data)["delta"]
+            for name, raw in parser.feed(chunk):
+                if name == "content_block_delta":
+                    delta = json.loads(raw)["delta"]
                     if delta.get("type") == "text_delta":
-                        yield frame("text", {"text": delta["text"]})
-                elif event.event == "message_start":
-                    usage["input_tokens"] = json.loads(event.data)["message"]["usage"]["input_tokens"]
-                elif event.event == "message_delta":
-                    data = json.loads(event.data)
+                        frames.append(frame("text", {"text": delta["text"]}))
+                elif name == "message_start":
+                    usage["input_tokens"] = json.loads(raw)["message"]["usage"]["input_tokens"]
+                elif name == "message_delta":
+                    data = json.loads(raw)
                     stop_reason = data["delta"]["stop_reason"]
                     usage.update({k: v for k, v in data.get("usage", {}).items() if k in usage and v is not None})
-                elif event.event == "message_stop":
-                    yield frame("done", {"stop_reason": stop_reason, "usage": usage})
+                elif name == "message_stop":
+                    frames.append(frame("done", {"stop_reason": stop_reason, "usage": usage}))
+                    yield b"".join(frames)
                     return
-                elif event.event == "error":  # the upstream's own error, after its 200: what the SDK would raise
-                    body = json.loads(event.data)
+                elif name == "error":  # the upstream's own error, after its 200: what the SDK would raise
+                    body = json.loads(raw)
                     raise anthropic.APIStatusError(str(body), response=response.http_response, body=body)
+            if frames:
+                yield b"".join(frames)
+                frames.clear()
         raise httpx2.RemoteProtocolError("the upstream stream ended before message_stop")
     except Exception as exc:  # never BaseException: a disconnect's CancelledError must go on up
         if isinstance(exc, (anthropic.APIError, httpx2.TransportError)):
             log.warning("upstream failed mid-stream: %s", type(exc).__name__)
         else:
             log.exception("relay failed mid-stream")
-        yield frame("error", stream_error(exc))
+        yield b"".join([*frames, frame("error", stream_error(exc))])  # the text before the error comes first
 
 
 @asynccontextmanager
