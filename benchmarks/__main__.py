@@ -55,6 +55,37 @@ def tuning(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return rows
 
 
+def shipped(report: dict[str, Any]) -> dict[str, Any]:
+    """The shipped relay's figures, found here without knowing its name: the proxy hop's row for it, and the
+    concurrency rows of the app as `./course app` serves it, each next to the direct path measured in the same run."""
+    hop = report["proxy_hop"]
+    mine, direct = hop["paths"].get(proxy_hop.SHIPPED), hop["paths"]["direct"]
+    summary: dict[str, Any] = {
+        "relay": proxy_hop.SHIPPED, "path": proxy_hop.RELAYS[proxy_hop.SHIPPED],
+        "concurrency_config": concurrency.SHIPPED,
+        "passed_relay_checks": mine is not None and proxy_hop.SHIPPED not in hop["problems"],
+        "keepalive": (mine or {}).get("keepalive"),
+        "app_cpu_ms_per_token": (mine or {}).get("app_cpu_ms_per_token"),
+        "ttft_ms_p50": (mine or {}).get("ttft_ms_p50"), "direct_ttft_ms_p50": direct["ttft_ms_p50"],
+        "ttft_added_ms": round(mine["ttft_ms_p50"] - direct["ttft_ms_p50"], 2) if mine else None,
+        "concurrency": {},
+    }
+    runs = {(r["config"], r["n"]): r for r in report["concurrency"]["runs"]}
+    for (config, n), row in sorted(runs.items(), key=lambda item: item[0][1]):
+        if config != concurrency.SHIPPED:
+            continue
+        base, lag, gap = runs.get(("direct", n)), row["stream_lag_ms"]["p99"], row["gap_scheduled_ms"]["p50"]
+        summary["concurrency"][str(n)] = {
+            "stream_lag_ms_p99": lag, "pacing_gap_ms": gap,
+            "lag_p99_vs_pacing_gap": round(lag / gap, 2) if lag is not None and gap else None,
+            "text_events_per_s": row["text_events_per_s"],
+            "events_per_s_vs_direct": (round(row["text_events_per_s"] / base["text_events_per_s"], 2)
+                                       if base and base["text_events_per_s"] else None),
+            "app_cpu_percent": (row["app"] or {}).get("cpu_percent"),
+        }
+    return summary
+
+
 def plot(report: dict[str, Any], path: Path) -> None:
     """Eight panels: the proxy hop's two costs, then latency, pacing, lateness, CPU, memory and throughput vs N."""
     import matplotlib
@@ -131,7 +162,12 @@ def plot(report: dict[str, Any], path: Path) -> None:
 
 def markdown(report: dict[str, Any]) -> str:
     """The README's tables."""
-    lines = ["| path | TTFT p50 (ms) | vs direct | 600-token reply p50 (ms) | app CPU per token (ms) | keep-alive |",
+    ship = report["shipped"]
+    lines = [f"Shipped relay: `{ship['relay']}` at `{ship['path']}` "
+             f"(concurrency rows: `{ship['concurrency_config']}`): "
+             f"{ship['app_cpu_ms_per_token']} ms of app CPU per token, first token {ship['ttft_ms_p50']} ms against "
+             f"{ship['direct_ttft_ms_p50']} ms direct (+{ship['ttft_added_ms']} ms).", "",
+             "| path | TTFT p50 (ms) | vs direct | 600-token reply p50 (ms) | app CPU per token (ms) | keep-alive |",
              "|---|---:|---:|---:|---:|---|"]
     for name, row in report["proxy_hop"]["paths"].items():
         keepalive = {True: "yes", False: "no"}.get(row.get("keepalive"), "-")
@@ -174,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     sizes = (10, 100) if args.quick else concurrency.SIZES
     report["concurrency"] = concurrency.run(sizes=sizes)
     report["tuning"] = tuning(report["concurrency"]["runs"])
+    report["shipped"] = shipped(report)
     report["load_average_after"] = round(os.getloadavg()[0], 2)
     report["duration_s"] = round(time.monotonic() - started)
     RESULTS.mkdir(exist_ok=True)

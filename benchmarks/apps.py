@@ -1,6 +1,6 @@
 """`python -m benchmarks.apps --app async|blocking --upstream URL --port P`: serve a chat app for the benchmarks.
 
-`async` is the course's app (`course_utils.server.create_app`) plus the alternative relays of `proxy_hop`, under
+`async` is the course's app (`course_utils.server.create_app`) plus the comparison relays of `proxy_hop`, under
 uvicorn with the event loop, HTTP parser and worker count given; `blocking` is `blocking_app`. Both answer
 upstream from `--upstream` (a simulator) with the course's default settings otherwise.
 """
@@ -23,14 +23,17 @@ UPSTREAM_ENV = "BENCH_UPSTREAM"
 
 def settings(upstream: str) -> ChatSettings:
     """The app's settings for a benchmark: its defaults, with the simulator as upstream."""
-    return ChatSettings(model=MODEL, base_url=upstream, api_key="offline-benchmark")
+    from .proxy_hop import PING_ENV
+
+    ping = {"ping_interval": float(os.environ[PING_ENV])} if PING_ENV in os.environ else {}
+    return ChatSettings(model=MODEL, base_url=upstream, api_key="offline-benchmark", **ping)
 
 
 def async_app() -> FastAPI:
     """The uvicorn factory: the course's app with every relay of `proxy_hop` (an import string, for `--workers`)."""
     from .proxy_hop import PING_ENV, add_relays
 
-    if PING_ENV in os.environ:  # FastAPI's SSE keep-alive interval, which it reads at every request from here
+    if PING_ENV in os.environ:  # the comparison relays' FastAPI SSE keep-alive, read at every request from here
         fastapi.routing._PING_INTERVAL = float(os.environ[PING_ENV])  # noqa: SLF001
     return add_relays(create_app(settings(os.environ[UPSTREAM_ENV])))
 

@@ -3,7 +3,8 @@
 Three processes on a two-core machine: the app alone on core 1, the simulator and the load client on core 0 (the
 app's cores are the ones measured; the other two report their own CPU so a run where they were the bottleneck shows).
 The `direct` rows send the same load straight to the simulator (client on core 1): the floor no proxy can beat.
-The `async-raw-relay` rows run the cheapest correct relay of `proxy_hop` under the same load.
+The app as shipped relays the upstream's bytes (`proxy_hop`'s `raw-bytes-ka`); the `async-sdk-sse` rows run the app's
+first relay (the SDK's events, FastAPI's SSE framing) under the same load, for comparison.
 
 Each stream asks for a reply cut at `TOKENS` tokens, paced by the simulator at speed 1 (first token after 0.3-0.8 s,
 then 50-80 tokens/s in deltas of 1-3 tokens, about 30 events/s). The N streams start evenly over `RAMP` seconds.
@@ -57,16 +58,18 @@ CONFIGS = (
     Config("direct", None, client_cpus=frozenset({1}), label="direct to the simulator (no app)"),
     Config("async-asyncio-h11", "async", loop="asyncio", http="h11", label="async app, asyncio + h11"),
     Config("async-uvloop-httptools", "async", loop="uvloop", http="httptools",
-           label="async app, uvloop + httptools (what `./course app` runs)"),
+           label="async app, uvloop + httptools (what `./course app` runs): the shipped relay"),
     Config("blocking-threads", "blocking", label="blocking app, a thread per request (sync SDK, events framed by hand)"),
     # The like-for-like twin of the blocking app: the same per-event work (SDK stream, hand-framed bytes), async.
     Config("async-sdk-bytes", "async", loop="uvloop", http="httptools", path=RELAYS["sdk-bytes"],
            label="async app, uvloop + httptools, SDK stream framed by hand (the blocking app's work, async)"),
     Config("async-uvloop-2-workers", "async", loop="uvloop", http="httptools", workers=2,
            app_cpus=frozenset({0, 1}), label="async app, uvloop + httptools, 2 workers on both cores"),
-    Config("async-raw-relay", "async", loop="uvloop", http="httptools", path=RELAYS["raw-bytes-ka"],
-           label="async app, uvloop + httptools, relaying the upstream's bytes (proxy_hop's raw-bytes-ka)"),
+    Config("async-sdk-sse", "async", loop="uvloop", http="httptools", path=RELAYS["sdk-sse"],
+           label="async app, uvloop + httptools, the first relay: SDK events framed by FastAPI's SSE (proxy_hop's "
+                 "sdk-sse)"),
 )
+SHIPPED = "async-uvloop-httptools"  # the shipped app as `./course app` serves it
 SIZES = (10, 100, 250, 500, 1000)
 TWO_WORKER_SIZES = (500, 1000)  # where one worker has saturated
 

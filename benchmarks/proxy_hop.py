@@ -2,12 +2,13 @@
 
 Five relays are served side by side by one app process and measured in the same run, alternating request by request:
 
-    sdk-sse       the app as shipped: the SDK's `MessageStream.text_stream`, framed by FastAPI's `ServerSentEvent`
+    sdk-sse       the app's first relay: the SDK's `MessageStream.text_stream`, framed by FastAPI's `ServerSentEvent`
     sdk-bytes     the same SDK stream, framed by hand into bytes for a plain `StreamingResponse`
     raw-sse       the upstream's own SSE bytes (SDK `with_streaming_response`, parsed by `course_utils.sse`), FastAPI
                   framing
-    raw-bytes     the upstream's bytes, parsed the same way, framed by hand
-    raw-bytes-ka  raw-bytes plus the keep-alive comment FastAPI's SSE sends when the upstream goes quiet
+    raw-bytes     the upstream's bytes, parsed the same way, framed by hand (the shipped relay without keep-alive)
+    raw-bytes-ka  raw-bytes plus a `: ping` comment when the upstream goes quiet: the app as shipped
+                  (`course_utils/server/relay.py`), at `/api/chat`; `SHIPPED` names it
 
 Every relay is first checked to send the same events as the direct SDK call (text deltas, `done` with the same stop
 reason and usage, the same `error` types and HTTP statuses under faults) and whether it keeps a stalled stream alive
@@ -17,9 +18,7 @@ with `: ping` comments; a relay that sends wrong events is reported, not timed. 
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
 import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
@@ -35,7 +34,7 @@ from fastapi.responses import StreamingResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent, format_sse_event
 
 from course_utils.server.errors import ChatError, from_upstream, stream_error
-from course_utils.server.relay import UpstreamStream
+from course_utils.server.relay import open_upstream, relay, sse_response
 from course_utils.server.schema import ChatRequest
 from course_utils.sse import SSEParser
 
@@ -43,10 +42,11 @@ from . import harness
 from .harness import MODEL, ms, percentile
 
 Event = tuple[str, dict[str, Any]]  # ("text" | "done" | "error", data)
-RELAYS = {"sdk-sse": "/api/chat", "sdk-bytes": "/bench/sdk-bytes", "raw-sse": "/bench/raw-sse",
-          "raw-bytes": "/bench/raw-bytes", "raw-bytes-ka": "/bench/raw-bytes-ka"}
-PING_ENV = "BENCH_PING_INTERVAL"  # seconds of upstream silence before a keep-alive comment (FastAPI's default: 15)
-PING = b": ping\n\n"
+RELAYS = {"sdk-sse": "/bench/sdk-sse", "sdk-bytes": "/bench/sdk-bytes", "raw-sse": "/bench/raw-sse",
+          "raw-bytes": "/bench/raw-bytes", "raw-bytes-ka": "/api/chat"}
+SHIPPED = "raw-bytes-ka"  # the relay `/api/chat` runs (course_utils/server/relay.py)
+REFERENCE = "sdk-sse"  # under faults every relay must do what the SDK's own stream does
+PING_ENV = "BENCH_PING_INTERVAL"  # seconds of upstream silence before a keep-alive comment (the app's default: 15)
 PING_CHECK = 0.4  # the keep-alive interval the apps run with here, so the stall check takes a second, not a minute
 SHORT_TOKENS, LONG_TOKENS = 1, 600  # a one-delta reply (time to first token) and a ~300-delta one (per-token cost)
 
@@ -54,8 +54,26 @@ SHORT_TOKENS, LONG_TOKENS = 1, 600  # a one-delta reply (time to first token) an
 # -- the relays under test -------------------------------------------------------------------------------------------
 
 
+async def open_sdk_upstream(chat: ChatRequest, request: Request) -> AsyncIterator[AsyncMessageStream]:
+    """The first relay's yield dependency: the SDK's `MessageStream`, open once the upstream has answered 200."""
+    try:
+        params = chat.to_params(request.app.state.settings)
+    except ValueError as exc:
+        raise ChatError(422, "invalid_request_error", str(exc)) from None
+    client: anthropic.AsyncAnthropic = request.app.state.client
+    async with AsyncExitStack() as stack:
+        try:
+            stream = await stack.enter_async_context(client.messages.stream(**params))
+        except anthropic.APIError as exc:
+            raise from_upstream(exc) from None
+        yield stream
+
+
+SdkStream = Annotated[AsyncMessageStream, Depends(open_sdk_upstream)]
+
+
 async def sdk_events(stream: AsyncMessageStream) -> AsyncIterator[Event]:
-    """The shipped relay's events (`course_utils.server.relay.relay`), as plain tuples."""
+    """The first relay's events (the SDK's text stream and final message), as plain tuples."""
     try:
         async for text in stream.text_stream:
             yield "text", {"text": text}
@@ -67,28 +85,11 @@ async def sdk_events(stream: AsyncMessageStream) -> AsyncIterator[Event]:
     yield "done", {"stop_reason": message.stop_reason, "usage": usage}
 
 
-async def open_raw_upstream(chat: ChatRequest, request: Request) -> AsyncIterator[AsyncAPIResponse[Any]]:
-    """Yield dependency like the shipped `open_upstream`, but the response is left as bytes, not SDK events."""
-    try:
-        params = chat.to_params(request.app.state.settings)
-    except ValueError as exc:
-        raise ChatError(422, "invalid_request_error", str(exc)) from None
-    client: anthropic.AsyncAnthropic = request.app.state.client
-    async with AsyncExitStack() as stack:
-        try:
-            # Still the SDK's request: its retries and its status-to-exception mapping before the first byte.
-            response = await stack.enter_async_context(
-                client.messages.with_streaming_response.create(**params, stream=True))
-        except anthropic.APIError as exc:
-            raise from_upstream(exc) from None
-        yield response
-
-
-RawUpstream = Annotated[AsyncAPIResponse[Any], Depends(open_raw_upstream)]
+RawUpstream = Annotated[AsyncAPIResponse[Any], Depends(open_upstream)]  # the shipped dependency: bytes, not events
 
 
 async def raw_events(response: AsyncAPIResponse[Any]) -> AsyncIterator[Event]:
-    """The same events, read from the upstream's SSE: only text deltas, the usage and the end are decoded."""
+    """The shipped relay's decoding (`course_utils.server.relay.relay`) as event tuples, for FastAPI's framing."""
     parser = SSEParser(strict_eof=True)
     usage = {"input_tokens": 0, "output_tokens": 0}
     stop_reason = None
@@ -130,51 +131,16 @@ async def as_bytes(events: AsyncIterator[Event]) -> AsyncIterator[bytes]:
         yield format_sse_event(data_str=json.dumps(data), event=name)
 
 
-async def with_keepalive(frames: AsyncIterator[bytes], interval: float) -> AsyncIterator[bytes]:
-    """`frames`, plus a `: ping` comment whenever nothing was sent for `interval` seconds.
-
-    The frames are pulled by a task of their own, as FastAPI's SSE does, because a timeout on the generator itself
-    would cancel it; but the hand-off is a small queue (room for a burst, still back-pressure), with no per-event
-    cancel scope.
-    """
-    loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=32)
-    last_sent = loop.time()
-
-    async def produce() -> None:
-        async for frame in frames:
-            await queue.put(frame)
-        await queue.put(None)
-
-    async def ping() -> None:
-        while True:
-            # Never less than a tenth of the interval: a client that reads slowly must not make this spin.
-            await asyncio.sleep(max(last_sent + interval - loop.time(), interval / 10))
-            if loop.time() - last_sent >= interval and queue.empty():
-                queue.put_nowait(PING)
-
-    tasks = [asyncio.ensure_future(produce()), asyncio.ensure_future(ping())]
-    try:
-        while (frame := await queue.get()) is not None:
-            yield frame
-            last_sent = loop.time()
-    finally:
-        for task in tasks:
-            task.cancel()
-
-
-def sse_response(frames: AsyncIterator[bytes]) -> StreamingResponse:
-    """A plain streaming response with the headers FastAPI's SSE response sets."""
-    return StreamingResponse(frames, media_type="text/event-stream",
-                             headers={"cache-control": "no-cache", "x-accel-buffering": "no"})
-
-
 def add_relays(app: FastAPI) -> FastAPI:
     """Add the alternative relays to a chat app (the shipped one stays at `/api/chat`)."""
-    interval = float(os.environ.get(PING_ENV, "15"))
+
+    @app.post(RELAYS["sdk-sse"], response_class=EventSourceResponse)
+    async def sdk_sse(stream: SdkStream) -> AsyncIterator[ServerSentEvent]:
+        async for event in as_sse(sdk_events(stream)):
+            yield event
 
     @app.post(RELAYS["sdk-bytes"])
-    async def sdk_bytes(stream: UpstreamStream) -> StreamingResponse:
+    async def sdk_bytes(stream: SdkStream) -> StreamingResponse:
         return sse_response(as_bytes(sdk_events(stream)))
 
     @app.post(RELAYS["raw-sse"], response_class=EventSourceResponse)
@@ -184,11 +150,7 @@ def add_relays(app: FastAPI) -> FastAPI:
 
     @app.post(RELAYS["raw-bytes"])
     async def raw_bytes(response: RawUpstream) -> StreamingResponse:
-        return sse_response(as_bytes(raw_events(response)))
-
-    @app.post(RELAYS["raw-bytes-ka"])
-    async def raw_bytes_keepalive(response: RawUpstream) -> StreamingResponse:
-        return sse_response(with_keepalive(as_bytes(raw_events(response)), interval))
+        return sse_response(relay(response))
 
     return app
 
@@ -225,7 +187,7 @@ def outcome(result: harness.ChatResult) -> Any:
 
 async def check_relays(sim: harness.Service, client: anthropic.AsyncAnthropic,
                        http: harness.LoadClient) -> tuple[dict[str, list[str]], dict[str, bool]]:
-    """Per relay: where its events differ from the direct call (under faults, from the shipped relay's); and whether
+    """Per relay: where its events differ from the direct call (under faults, from the SDK stream's); and whether
     it keeps a stalled stream alive with comments."""
     problems: dict[str, list[str]] = {name: [] for name in RELAYS}
     for topic, tokens in (("rivers", 40), ("owls", LONG_TOKENS), ("unicode: é, 日本, 🦉", 30)):
@@ -249,8 +211,8 @@ async def check_relays(sim: harness.Service, client: anthropic.AsyncAnthropic,
             inject(sim, {"fault": kind, "count": count, "after": 5, "retry_after": 0.01})
             seen[name] = outcome(await http.chat(path, body("faults", 40)))
         for name in RELAYS:
-            if seen[name] != seen["sdk-sse"]:
-                problems[name].append(f"{kind}: {seen[name]!r} where the shipped relay gives {seen['sdk-sse']!r}")
+            if seen[name] != seen[REFERENCE]:
+                problems[name].append(f"{kind}: {seen[name]!r} where the SDK's stream gives {seen[REFERENCE]!r}")
     return problems, keepalive
 
 

@@ -33,7 +33,7 @@ RESULTS = Path(__file__).resolve().parent / "results" / "simulator.json"
 # "Write 500 words" makes a long answer; max_tokens cuts it at exactly 500 tokens.
 REQUEST = {"model": "claude-haiku-4-5", "max_tokens": 500, "stream": True,
            "messages": [{"role": "user", "content": "Write 500 words about the ocean"}]}
-HEADERS = {"x-api-key": "benchmark"}
+HEADERS = {"x-api-key": "benchmark", "anthropic-version": "2023-06-01"}  # as the real API requires
 END_OF_BODY = b"\r\n0\r\n\r\n"  # the last chunk of a chunked HTTP/1.1 body
 
 
@@ -84,7 +84,8 @@ def throughput(base_url: str, server_pid: int, concurrency: int, seconds: float,
     parts = urlsplit(base_url)
     body = json.dumps(REQUEST).encode()
     request = (f"POST /v1/messages HTTP/1.1\r\nhost: {parts.netloc}\r\nx-api-key: benchmark\r\n"
-               f"content-type: application/json\r\ncontent-length: {len(body)}\r\n\r\n").encode() + body
+               f"anthropic-version: 2023-06-01\r\ncontent-type: application/json\r\n"
+               f"content-length: {len(body)}\r\n\r\n").encode() + body
 
     async def run() -> int:
         deadline = time.perf_counter() + seconds
