@@ -2,7 +2,8 @@
 
     from course_utils import setup; course = setup()
 
-With `ANTHROPIC_API_KEY` in `.env` (and `COURSE_OFFLINE` not set) the SDK talks to the real API. Otherwise the
+With `ANTHROPIC_API_KEY` in `.env`, in the environment or (on Google Colab) in the notebook's Secrets, and
+`COURSE_OFFLINE` not set, the SDK talks to the real API. Otherwise the
 course's simulator starts on this machine and `ANTHROPIC_BASE_URL` points at it, so a plain `anthropic.Anthropic()`
 in any later cell just works, with no key, no network and no cost.
 """
@@ -10,6 +11,7 @@ in any later cell just works, with no key, no network and no cost.
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -65,14 +67,33 @@ def _has_real_key() -> bool:
     return bool(os.environ.get("ANTHROPIC_API_KEY", "").strip())
 
 
+def colab_secret(name: str = "ANTHROPIC_API_KEY") -> str | None:
+    """The value of a Colab notebook secret, or None (not on Colab, no such secret, or access not granted)."""
+    # Only a Colab kernel has google.colab imported already; anywhere else the module is not even looked for.
+    if "google.colab" not in sys.modules:
+        return None
+    try:
+        from google.colab import userdata  # type: ignore[import-not-found]
+
+        value = userdata.get(name)
+    except Exception:  # SecretNotFoundError, NotebookAccessError (the learner said no), or an older Colab
+        return None
+    return value.strip() if isinstance(value, str) and value.strip() else None
+
+
 def setup(offline: bool | None = None, speed: float | None = None, quiet: bool = False) -> Course:
     """Load `.env`, choose live or offline mode, point the SDK at the right place, and say which (never the key)."""
     if os.environ.get("ANTHROPIC_API_KEY") == OFFLINE_KEY:
         # Our placeholder from an earlier offline setup() in this process: a key added to .env since then must win.
         del os.environ["ANTHROPIC_API_KEY"]
     load_dotenv(find_dotenv(usecwd=True), override=False)
+    forced_offline = os.environ.get("COURSE_OFFLINE", "").strip().lower() in _TRUE
+    if offline is not True and not forced_offline and not _has_real_key():
+        secret = colab_secret()  # asked only when it could matter: Colab shows a consent prompt on first access
+        if secret:
+            os.environ["ANTHROPIC_API_KEY"] = secret  # so a plain anthropic.Anthropic() in later cells finds it
     if offline is None:
-        offline = os.environ.get("COURSE_OFFLINE", "").strip().lower() in _TRUE or not _has_real_key()
+        offline = forced_offline or not _has_real_key()
     model = os.environ.get("COURSE_MODEL", "").strip() or DEFAULT_MODEL
 
     if not offline:
