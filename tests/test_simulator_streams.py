@@ -130,7 +130,7 @@ def test_a_thinking_block_sent_back_unchanged_is_accepted_and_a_changed_one_is_a
     history[1] = {"role": "assistant", "content": [forged, *[b.model_dump() for b in first.content[1:]]]}
     with pytest.raises(anthropic.BadRequestError) as info:
         client.messages.create(model=MODEL, max_tokens=2048, thinking=BUDGET, tools=tools, messages=history)
-    assert "signature" in info.value.body["error"]["message"].lower()
+    assert "cannot be modified" in info.value.body["error"]["message"]
 
 
 def test_the_redacted_thinking_test_prompt_round_trips(client: anthropic.Anthropic) -> None:
@@ -258,3 +258,18 @@ def test_tomorrows_event_types_on_request_and_the_sdk_passes_them_through(client
     assert "future_event" in seen  # SDK 2.11 passes an unknown named event through; its accumulator ignores it
     plain = client.messages.create(**body)
     assert message.content[0].text == plain.content[0].text
+
+
+def test_between_tools_narrates_only_the_steps_after_tool_results(client: anthropic.Anthropic) -> None:
+    # SDK types/thinking_config_between_tools_param.py: no up-front thinking; short notes between tool calls come
+    # back as thinking blocks. (claude-sonnet-5-5 is the catalogue's model that accepts it.)
+    model, thinking = "claude-sonnet-5-5", {"type": "between_tools"}
+    first = client.messages.create(model=model, max_tokens=2000, tools=[WEATHER], thinking=thinking,
+                                   messages=user("What's the weather in Lima?"))
+    assert [b.type for b in first.content] == ["text", "tool_use"]
+    result = {"type": "tool_result", "tool_use_id": first.content[-1].id, "content": "24 C, clear"}
+    second = client.messages.create(model=model, max_tokens=2000, tools=[WEATHER], thinking=thinking, messages=[
+        *user("What's the weather in Lima?"), {"role": "assistant", "content": first.content},
+        {"role": "user", "content": [result]}])
+    assert second.content[0].type == "thinking" and "24 C, clear" in second.content[0].thinking
+    assert "24 C, clear" in second.content[-1].text

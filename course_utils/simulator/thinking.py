@@ -35,7 +35,8 @@ def thinking_mode(body: dict[str, Any]) -> Thinking | None:
     kind = config.get("type")
     if kind == "disabled":
         return None
-    display = config.get("display") or default_display
+    # between_tools takes no `display`: its notes are progress updates written for the reader (SDK docstring).
+    display = "summarized" if kind == "between_tools" else config.get("display") or default_display
     budget = config.get("budget_tokens") if kind == "enabled" else None
     return Thinking(str(kind), str(display), budget if isinstance(budget, int) else None)
 
