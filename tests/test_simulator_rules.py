@@ -33,6 +33,7 @@ from course_utils.simulator.validation import (
 
 MODEL = "claude-haiku-4-5"
 HEADERS = {"x-api-key": "test-key", "anthropic-version": "2026-10-21"}
+OLD = {"anthropic-version": "2023-06-01"}  # the version that still takes temperature / top_p / top_k
 TOOL = {"name": "get_weather", "description": "The weather in a city",
         "input_schema": {"type": "object", "properties": {"location": {"type": "string"}}, "required": ["location"]}}
 HI = [{"role": "user", "content": "Hi"}]
@@ -140,13 +141,45 @@ def test_both_versions_are_served(fresh_sim: Simulator) -> None:
         accepted(post(fresh_sim, body(), headers={**HEADERS, "anthropic-version": version}))
 
 
-# No source documents a request rule that differs between the two versions: both validate alike.
-def test_validation_takes_the_version_and_behaves_alike_for_both() -> None:
+def test_validation_takes_the_version() -> None:
     for version in ("2023-06-01", "2026-10-21"):
         assert validate_messages(body(), version=version)["model"] == MODEL
         assert validate_count_tokens({"model": MODEL, "messages": HI}, version=version)["model"] == MODEL
         with pytest.raises(ApiError):
             validate_messages(body(temprature=0.5), version=version)
+    assert validate_messages(body(temperature=0.5), version="2023-06-01")["temperature"] == 0.5
+    with pytest.raises(ApiError) as info:
+        validate_messages(body(temperature=0.5))  # the default version is the SDK's, 2026-10-21
+    assert info.value.message == "temperature: Extra inputs are not permitted"
+
+
+# [third-party measurements of the real API: https://codersera.com/blog/anthropic-api-2026-10-21-sdk-migration-guide-2026/
+# and https://qiita.com/Synthorai/items/01a0067e88747257a4e6 ("temperature: 1.0 fails with 'temperature: Extra inputs
+# are not permitted'"); consistent with SDK 2.11 (which sends 2026-10-21) having dropped the three parameters] from
+# 2026-10-21 temperature, top_p and top_k are unknown fields on every model, even at their defaults.
+@pytest.mark.parametrize("model", ["claude-haiku-4-5", "claude-sonnet-4-6", "claude-sonnet-5"])
+@pytest.mark.parametrize("field", ["temperature", "top_p", "top_k"])
+def test_2026_10_21_takes_no_sampling_parameters(client: anthropic.Anthropic, model: str, field: str) -> None:
+    message = sdk_rejects(client, f"{field}:", model=model, extra_body={field: 1})
+    assert message == f"{field}: Extra inputs are not permitted"
+
+
+# [same third-party measurements] 2026-10-21 also rejects document blocks in assistant messages and citations on text
+# blocks in user messages; 2023-06-01 takes both.
+DOC = {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": "The sky is blue."}}
+CITED = {"type": "text", "text": "As quoted:", "citations": [
+    {"type": "char_location", "cited_text": "The sky", "document_index": 0, "start_char_index": 0,
+     "end_char_index": 7}]}
+
+
+@pytest.mark.parametrize(("messages", "field"), [
+    ([*HI, {"role": "assistant", "content": [DOC, {"type": "text", "text": "Noted."}]},
+      {"role": "user", "content": "Go on"}], "messages.1.content.0.type:"),
+    ([{"role": "user", "content": [CITED]}], "messages.0.content.0.citations:"),
+])
+def test_2026_10_21_content_rules(fresh_sim: Simulator, messages: list[dict[str, Any]], field: str) -> None:
+    rejected(post(fresh_sim, body(messages=messages)), field)
+    accepted(post(fresh_sim, body(messages=messages), headers={**HEADERS, **OLD}))
 
 
 # -- unknown top-level fields ----------------------------------------------------------------------------------------
@@ -166,8 +199,10 @@ def test_every_documented_field_is_accepted(client: anthropic.Anthropic) -> None
         model=MODEL, max_tokens=64, messages=HI, timeout=10, system="Be brief.", stop_sequences=["STOP"],
         metadata={"user_id": "learner-1"}, service_tier="auto", tools=[TOOL], tool_choice={"type": "auto"},
         thinking={"type": "disabled"}, cache_control={"type": "ephemeral"}, inference_geo="us",
-        speed="standard", output_config={"effort": "high"}, extra_body={"temperature": 0.5})
+        speed="standard", output_config={"effort": "high"})
     assert message.type == "message"
+    assert client.messages.create(model=MODEL, max_tokens=64, messages=HI, timeout=10, extra_headers=OLD,
+                                  extra_body={"temperature": 0.5}).type == "message"
 
 
 # [SDK resources/messages/messages.py count_tokens()] count_tokens takes no max_tokens, stream or sampling fields.
@@ -180,6 +215,7 @@ def test_count_tokens_rejects_fields_it_does_not_take(fresh_sim: Simulator, fiel
 # -- sampling parameters ---------------------------------------------------------------------------------------------
 
 
+# On 2023-06-01 (the only version that takes them):
 # [skills shared/error-codes.md "400 Validation Errors"] temperature must be 0.0-1.0; top_p is a probability; top_k a
 # non-negative integer (the API's historical parameter ranges).
 @pytest.mark.parametrize(("extra", "field"), [
@@ -189,7 +225,7 @@ def test_count_tokens_rejects_fields_it_does_not_take(fresh_sim: Simulator, fiel
     ({"top_k": -1}, "top_k:"), ({"top_k": 2.5}, "top_k:"), ({"top_k": "5"}, "top_k:"),
 ])
 def test_sampling_types_and_ranges(client: anthropic.Anthropic, extra: dict[str, Any], field: str) -> None:
-    sdk_rejects(client, field, extra_body=extra)
+    assert "Extra inputs" not in sdk_rejects(client, field, extra_headers=OLD, extra_body=extra)
 
 
 # [skills shared/model-migration.md "Sampling parameters: temperature OR top_p, not both"] on Claude 4.x passing both
@@ -197,8 +233,9 @@ def test_sampling_types_and_ranges(client: anthropic.Anthropic, extra: dict[str,
 def test_claude_4_takes_one_of_temperature_and_top_p(client: anthropic.Anthropic) -> None:
     for extra in ({"temperature": 0.2}, {"top_p": 0.9}, {"top_k": 40}, {"temperature": 0.2, "top_k": 40}):
         assert client.messages.create(model="claude-sonnet-4-6", max_tokens=32, messages=HI, timeout=10,
-                                      extra_body=extra).type == "message"
-    sdk_rejects(client, "temperature:", model="claude-sonnet-4-6", extra_body={"temperature": 0.2, "top_p": 0.9})
+                                      extra_headers=OLD, extra_body=extra).type == "message"
+    sdk_rejects(client, "temperature:", model="claude-sonnet-4-6", extra_headers=OLD,
+                extra_body={"temperature": 0.2, "top_p": 0.9})
 
 
 # [skills shared/error-codes.md "Model-specific 400s on Fable 5 / Opus 4.8 / 4.7"] temperature, top_p and top_k are
@@ -206,15 +243,17 @@ def test_claude_4_takes_one_of_temperature_and_top_p(client: anthropic.Anthropic
 @pytest.mark.parametrize("model", ["claude-opus-4-7", "claude-opus-4-8", "claude-fable-5"])
 @pytest.mark.parametrize("extra", [{"temperature": 1.0}, {"top_p": 0.9}, {"top_k": 5}])
 def test_sampling_removed_on_the_newest_models(client: anthropic.Anthropic, model: str, extra: dict[str, Any]) -> None:
-    sdk_rejects(client, f"{next(iter(extra))}:", model=model, extra_body=extra)
+    message = sdk_rejects(client, f"{next(iter(extra))}:", model=model, extra_headers=OLD, extra_body=extra)
+    assert model in message
 
 
 # [skills shared/model-migration.md "Migrating to Claude Sonnet 5" 2.] a non-default value is a 400; omitting the
 # parameter, or passing its default, is accepted (temperature's default is 1.0).
 def test_sonnet_5_only_takes_default_sampling(client: anthropic.Anthropic) -> None:
-    assert client.messages.create(model="claude-sonnet-5", max_tokens=32, messages=HI, timeout=10,
+    assert client.messages.create(model="claude-sonnet-5", max_tokens=32, messages=HI, timeout=10, extra_headers=OLD,
                                   extra_body={"temperature": 1.0}).type == "message"
-    sdk_rejects(client, "temperature:", model="claude-sonnet-5", extra_body={"temperature": 0.2})
+    assert "claude-sonnet-5" in sdk_rejects(client, "temperature:", model="claude-sonnet-5", extra_headers=OLD,
+                                            extra_body={"temperature": 0.2})
 
 
 # -- max_tokens ------------------------------------------------------------------------------------------------------
@@ -586,11 +625,21 @@ def test_forced_tool_use_with_thinking_is_a_400(fresh_sim: Simulator, model: str
 
 
 # [AWS Bedrock "Extended thinking" (Anthropic's feature-compatibility list): "Thinking isn't compatible with
-# temperature, top_p, or top_k modifications" and "You cannot pre-fill responses when thinking is enabled"]
+# temperature, top_p, or top_k modifications" and "You cannot pre-fill responses when thinking is enabled";
+# https://docs.memberjunction.org/v6.2/api/functions/_memberjunction_ai-anthropic.ResolveSamplingParams.html quoting the
+# thinking docs' "Sampling parameters": temperature and top_k are incompatible with thinking, top_p allowed between
+# 0.95 and 1] (on 2023-06-01: 2026-10-21 takes no sampling parameters at all)
 def test_thinking_rules_out_sampling_changes_and_prefill(client: anthropic.Anthropic) -> None:
     on = {"type": "enabled", "budget_tokens": 1024}
-    sdk_rejects(client, "temperature:", max_tokens=2048, thinking=on, extra_body={"temperature": 0.5})
-    sdk_rejects(client, "top_k:", max_tokens=2048, thinking=on, extra_body={"top_k": 5})
+    assert "thinking" in sdk_rejects(client, "temperature:", max_tokens=2048, thinking=on, extra_headers=OLD,
+                                     extra_body={"temperature": 0.5})
+    assert "thinking" in sdk_rejects(client, "top_k:", max_tokens=2048, thinking=on, extra_headers=OLD,
+                                     extra_body={"top_k": 5})
+    assert "thinking" in sdk_rejects(client, "top_p:", max_tokens=2048, thinking=on, extra_headers=OLD,
+                                     extra_body={"top_p": 0.5})
+    for allowed in ({"temperature": 1}, {"top_p": 0.95}):
+        assert client.messages.create(model=MODEL, max_tokens=2048, messages=HI, timeout=10, thinking=on,
+                                      extra_headers=OLD, extra_body=allowed).type == "message"
     sdk_rejects(client, "messages.1:", max_tokens=2048, thinking=on, messages=PREFILL)
 
 

@@ -20,6 +20,7 @@ from .models import known_models
 
 API_VERSIONS = ("2023-06-01", "2026-10-21")
 DEFAULT_VERSION = "2026-10-21"
+OLD_VERSION = "2023-06-01"  # the only version that still takes temperature / top_p / top_k
 MAX_OUTPUT_TOKENS = 64_000  # the limit of a model the catalogue does not describe (kept for importers)
 MAX_CACHE_BREAKPOINTS = 4
 MIN_THINKING_BUDGET = 1024
@@ -153,7 +154,7 @@ def validate_messages(body: Any, *, version: str = DEFAULT_VERSION) -> dict[str,
     """Checks a `POST /v1/messages` body the way the API does; returns it."""
     if not isinstance(body, dict):
         raise _bad("Request body must be a JSON object")
-    _extra("", body, MESSAGES_FIELDS)
+    _extra("", body, MESSAGES_FIELDS if version == OLD_VERSION else MESSAGES_FIELDS - set(SAMPLING))
     _check_model(body)
     if "max_tokens" not in body:
         raise _bad("max_tokens: Field required")
@@ -163,7 +164,7 @@ def validate_messages(body: Any, *, version: str = DEFAULT_VERSION) -> dict[str,
         raise _bad("max_tokens: Input should be greater than or equal to 0")
     if "messages" not in body:
         raise _bad("messages: Field required")
-    _check_request(body)
+    _check_request(body, version)
     if "stream" in body and not isinstance(body["stream"], bool):
         raise _bad("stream: Input should be a valid boolean")
     _check_known_model(body["model"])
@@ -183,7 +184,7 @@ def validate_count_tokens(body: Any, *, version: str = DEFAULT_VERSION) -> dict[
     _check_model(body)
     if "messages" not in body:
         raise _bad("messages: Field required")
-    _check_request(body)
+    _check_request(body, version)
     _check_known_model(body["model"])
     _check_model_rules(body, model_rules(body["model"]), count_only=True)
     return body
@@ -201,10 +202,12 @@ def _check_known_model(model: str) -> None:
         raise ApiError(404, "not_found_error", f"model: {model}")
 
 
-def _check_request(body: dict[str, Any]) -> None:
+def _check_request(body: dict[str, Any], version: str) -> None:
     """The model-independent shape of everything in the body, and the rules across fields."""
     breakpoints = [0]
     _check_messages(body["messages"], breakpoints)
+    if version != OLD_VERSION:
+        _check_new_version_content(body["messages"])
     _check_system(body.get("system"), breakpoints)
     names = _check_tools(body.get("tools"), breakpoints)
     _check_tool_choice(body.get("tool_choice"), names, "tool_choice" in body)
@@ -374,6 +377,20 @@ def _check_messages(messages: Any, breakpoints: list[int]) -> None:
             raise _bad("messages: final assistant content cannot end with trailing whitespace")
     if messages[0]["role"] != "user":
         raise _bad('messages.0.role: first message must use the "user" role')
+
+
+def _check_new_version_content(messages: list[dict[str, Any]]) -> None:
+    """What 2026-10-21 no longer takes in a message: document blocks from the assistant, citations on user text."""
+    for i, message in enumerate(messages):
+        if not isinstance(message["content"], list):
+            continue
+        for j, block in enumerate(message["content"]):
+            if message["role"] == "assistant" and block.get("type") == "document":
+                raise _bad(f"messages.{i}.content.{j}.type: `document` blocks are not permitted in `assistant` "
+                           "messages")
+            if message["role"] == "user" and block.get("type") == "text" and block.get("citations"):
+                raise _bad(f"messages.{i}.content.{j}.citations: citations are not permitted on `text` blocks in "
+                           "`user` messages")
 
 
 def _text_of(content: Any) -> str:
