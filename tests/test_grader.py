@@ -152,6 +152,76 @@ def test_adversarial_set_uses_one_exercise() -> None:
     assert {exercise_of(Path(f"x/{EXERCISE}_sse_events.ipynb"))} == {EXERCISE}
 
 
+# -- the warm pool: fresh kernels, never reused, the same as a cold start ---------------------------------------------
+
+PROBE = """import json as _json, os as _os, sys as _sys, threading as _threading
+_json.dump({"pid": _os.getpid(), "parent": _os.getppid(), "group": _os.getpgid(0),
+            "seen": getattr(_sys, "_course_probe_was_here", None), "global": globals().get("_course_probe_global"),
+            "modules": sorted(m for m in _sys.modules if not m.startswith("_course_grade_")),
+            "threads": sorted(t.name for t in _threading.enumerate() if not t.name.startswith("simulator:")),
+            "path": _sys.path, "argv": _sys.argv[1:2], "env": sorted(_os.environ), "cwd": _os.path.basename(_os.getcwd()),
+            "fds": sorted(_os.listdir("/proc/self/fd")), "main": repr(_sys.modules["__main__"]),
+            "warnings": [str(f) for f in __import__("warnings").filters],
+            "stdio": [repr(_sys.stdin), repr(_sys.__stdout__), repr(_sys.__stderr__)]},
+           open(%r, "w"))
+_sys._course_probe_was_here = _os.getpid()  # a kernel used again would show these to the next submission
+_course_probe_global = _os.getpid()
+"""
+
+
+def _probes(tmp: Path, names: list[str]) -> dict[str, Path]:
+    """Exercise 02's solution with a first cell that records what its kernel looks like, then marks the kernel."""
+    solution = nbformat.read(ROOT / "solutions" / "02_sse_events.ipynb", as_version=4)
+    folders = {}
+    for name in names:
+        nb = nbformat.from_dict(json.loads(json.dumps(solution)))
+        nb.cells.insert(0, nbformat.v4.new_code_cell(PROBE % str(tmp / f"{name}.json")))
+        folders[name] = tmp / "submissions" / name
+        folders[name].mkdir(parents=True)
+        nbformat.write(nb, folders[name] / "02_sse_events.ipynb")
+    return folders
+
+
+@pytest.fixture(scope="module")
+def probed(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, dict], dict[str, dict], dict[str, Any]]:
+    """Four probing submissions graded with the pool (two at a time), and one graded with a cold kernel."""
+    tmp = tmp_path_factory.mktemp("probes")
+    warm = _probes(tmp, ["p1", "p2", "p3", "p4"])
+    cold = _probes(tmp, ["cold"])
+    warm_results = _grade(list(warm.values()), tmp / "warm-grades")
+    cold_results = _grade(list(cold.values()), tmp / "cold-grades", "--cold")
+    seen = {name: json.loads((tmp / f"{name}.json").read_text(encoding="utf-8")) for name in [*warm, *cold]}
+    return warm_results, cold_results, seen
+
+
+def test_a_pooled_kernel_is_never_reused(probed: tuple[dict, dict, dict]) -> None:
+    warm_results, _, seen = probed
+    warm = [seen[name] for name in ("p1", "p2", "p3", "p4")]
+    assert len({s["pid"] for s in warm}) == 4, "two submissions ran in one kernel"
+    assert len({s["parent"] for s in warm}) == 4, "two submissions shared a grading worker"
+    assert all(s["seen"] is None and s["global"] is None for s in warm), "a submission saw another's marks"
+    assert all(s["group"] == s["pid"] for s in warm)  # its own process group: interrupts reach it alone
+    for name in ("p1", "p2", "p3", "p4"):
+        assert warm_results[name]["score"] == warm_results[name]["extra_data"]["max_score"]
+
+
+def test_a_pooled_kernel_looks_like_a_cold_one(probed: tuple[dict, dict, dict]) -> None:
+    warm_results, cold_results, seen = probed
+    cold = seen["cold"]
+    assert cold_results["cold"]["score"] == warm_results["p1"]["score"]
+    for name in ("p1", "p2", "p3", "p4"):
+        for key in ("modules", "threads", "path", "argv", "env", "cwd", "fds", "main", "warnings", "stdio"):
+            assert seen[name][key] == cold[key], (name, key, sorted(set(map(str, seen[name][key])) ^
+                                                                   set(map(str, cold[key])))[:20])
+
+
+def test_the_summary_reports_the_measured_overhead(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([str(ROOT / "exercises" / "02_sse_events.ipynb"), "--out", str(tmp_path), "--jobs", "1",
+                 "--quiet"]) == 0
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert line.startswith("Overhead beyond the notebooks' own cells") and " s per notebook" in line, line
+
+
 # -- the pieces --------------------------------------------------------------------------------------------------------
 
 

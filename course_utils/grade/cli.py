@@ -3,14 +3,21 @@
 A submission is an exercise notebook, or a folder of them (one learner). Every notebook is graded in its own worker
 process and its own fresh kernel, `--jobs` at a time; a worker that dies or overruns is killed and its notebook
 scored 0 with the reason, and the rest of the class is still graded.
+
+Workers come from a warm pool (pool.py): while notebooks are graded, the next workers already have their kernels
+started, forked from a template that has imported the SDK once. Each is used for one notebook and never again.
+`--cold` starts each worker and kernel from nothing instead, as a baseline. The summary reports the measured
+overhead per notebook beyond its own cells.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -25,7 +32,8 @@ import nbformat
 
 from ..checks import exercises
 from . import results as res
-from .runner import Job, exercise_of, job_json
+from .pool import KernelPool
+from .runner import Job, exercise_of, job_json, kernel_environment
 
 
 @dataclass(frozen=True)
@@ -85,8 +93,11 @@ def _safe(name: str) -> str:
     return re.sub(r"[^\w.@+-]+", "_", name).strip("._") or "learner"
 
 
-def run_worker(job: Job, limit: float) -> dict[str, Any]:
-    """Grade one notebook in a worker process; a worker that dies or overruns gives a zero with the reason."""
+def run_worker(job: Job, limit: float, pool: KernelPool | None = None) -> dict[str, Any]:
+    """Grade one notebook in a worker process of its own (from `pool`, with its kernel started, or started now);
+    a worker that dies or overruns gives a zero with the reason."""
+    if pool is not None:
+        return _run_pooled(pool, job, limit)
     with tempfile.TemporaryDirectory(prefix="course-grade-job-") as tmp:
         job_path, result_path = Path(tmp) / "job.json", Path(tmp) / "result.json"
         job = replace(job, pid_file=str(Path(tmp) / "kernel.pid"))
@@ -107,6 +118,37 @@ def run_worker(job: Job, limit: float) -> dict[str, Any]:
             result = json.loads(result_path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             result = None
+    if result is None or "crash" in result:
+        detail = (result or {}).get("crash", "")
+        return _failed(job, reason if result is None else "the grader failed on this notebook", detail)
+    return result
+
+
+def _run_pooled(pool: KernelPool, job: Job, limit: float) -> dict[str, Any]:
+    """The same as a cold worker, with a worker of the pool: it already has its fresh kernel, and dies after this."""
+    try:
+        worker = pool.take()
+    except RuntimeError:  # the pool itself failed (its template was killed...): a cold worker still grades it
+        return run_worker(job, limit)
+    result_path = worker.folder / "result.json"
+    job = replace(job, pid_file=str(worker.folder / "kernel.pid"))
+    try:
+        code = pool.run(worker, {**json.loads(job_json(job)), "result_path": str(result_path)}, limit)
+    except OSError:  # the worker was gone before it got its job (nothing of the submission ran): grade it cold
+        _kill_tree(worker.pid)
+        _kill_orphan_kernel(Path(job.pid_file))
+        return run_worker(replace(job, pid_file=""), limit)
+    if code is None:
+        _kill_tree(worker.pid)
+        pool.wait_exit(worker)
+        reason = f"grading took longer than {limit:g} s and was stopped"
+    else:
+        reason = f"the grading worker stopped with exit code {code}"
+    _kill_orphan_kernel(Path(job.pid_file))
+    try:
+        result = json.loads(result_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        result = None
     if result is None or "crash" in result:
         detail = (result or {}).get("crash", "")
         return _failed(job, reason if result is None else "the grader failed on this notebook", detail)
@@ -154,8 +196,15 @@ def _kill_orphan_kernel(pid_file: Path) -> None:
 
 def grade(submissions: list[Submission], out: Path, *, jobs: int, cell_timeout: float, budget: float,
           check_timeout: float | None = None, expected: list[str] | None = None, progress: bool = True,
-          on_done: Callable[[str, dict[str, Any]], None] | None = None) -> dict[str, dict[str, Any]]:
-    """Grade every submission (in parallel), write each learner's results.json and feedback.md, return them all."""
+          on_done: Callable[[str, dict[str, Any]], None] | None = None, warm: bool = True,
+          timings: list[dict[str, float]] | None = None,
+          kernels: KernelPool | None = None) -> dict[str, dict[str, Any]]:
+    """Grade every submission (in parallel), write each learner's results.json and feedback.md, return them all.
+
+    With `warm` (the default), kernels come from a pool that starts each next one while notebooks are graded; each
+    is still fresh and used for one notebook only (`kernels`: a pool already started, which this closes).
+    `timings` gets, per notebook, its wall time from the moment a worker slot took it up, the time in its own cells
+    (learner cells and checks), and the difference: the overhead."""
     from tqdm import tqdm
 
     work = [(sub, Job(path=str(path.resolve()), exercise=ex_id, cell_timeout=cell_timeout, budget=budget,
@@ -183,18 +232,50 @@ def grade(submissions: list[Submission], out: Path, *, jobs: int, cell_timeout: 
             finish(sub)
     bar = tqdm(total=len(work), unit="notebook", desc=f"grading {len(submissions)} submission(s)",
                file=sys.stderr, disable=not progress, dynamic_ncols=True)
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = {pool.submit(run_worker, job, budget + 120): (sub, job) for sub, job in work}
-        for future in as_completed(futures):
-            sub, job = futures[future]
-            graded[sub.learner].append(future.result())
-            remaining[sub.learner] -= 1
-            bar.update(1)
-            bar.set_postfix_str(f"{sub.learner} {job.exercise}", refresh=False)
-            if remaining[sub.learner] == 0:
-                finish(sub)
+    if kernels is None and warm and work:
+        kernels = start_pool(jobs)
+
+    def timed(job: Job) -> dict[str, Any]:
+        began = time.monotonic()
+        result = run_worker(job, budget + 120, kernels)
+        wall = time.monotonic() - began
+        cells = float(result.get("cell_seconds", 0.0))
+        if timings is not None:
+            timings.append({"wall": wall, "cells": cells, "overhead": max(0.0, wall - cells)})
+        return result
+
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+            futures = {pool.submit(timed, job): (sub, job) for sub, job in work}
+            for future in as_completed(futures):
+                sub, job = futures[future]
+                graded[sub.learner].append(future.result())
+                remaining[sub.learner] -= 1
+                bar.update(1)
+                bar.set_postfix_str(f"{sub.learner} {job.exercise}", refresh=False)
+                if remaining[sub.learner] == 0:
+                    finish(sub)
+    finally:
+        if kernels is not None:
+            kernels.close()
     bar.close()
     return by_learner
+
+
+def start_pool(jobs: int) -> KernelPool:
+    """The warm pool for `jobs` notebooks at a time: as many kernels kept started ahead."""
+    return KernelPool(max(1, jobs), kernel_environment(dict(os.environ)))
+
+
+def overhead_summary(timings: list[dict[str, float]]) -> str:
+    """One line: the measured per-notebook overhead beyond the notebooks' own cells (and their checks)."""
+    if not timings:
+        return "No notebook was run."
+    over = sorted(t["overhead"] for t in timings)
+    median = statistics.median(over)
+    p90 = over[min(len(over) - 1, math.ceil(0.9 * len(over)) - 1)]
+    return (f"Overhead beyond the notebooks' own cells (and checks): median {median:.2f} s per notebook, p90 "
+            f"{p90:.2f} s, max {over[-1]:.2f} s (measured: wall time per notebook minus the time its cells ran).")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -216,6 +297,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--exercises", help="exercise ids every learner owes, e.g. 01,02 (default: those found); "
                                             "a missing one scores 0")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--cold", action="store_true",
+                        help="start each notebook's kernel only when its turn comes, without the warm pool "
+                             "(slower; kept to compare)")
     args = parser.parse_args(argv)
 
     expected = None
@@ -224,10 +308,18 @@ def main(argv: list[str] | None = None) -> int:
         unknown = set(expected) - set(exercises())
         if unknown:
             parser.error(f"unknown exercise(s): {', '.join(sorted(unknown))}")
-    submissions = find_submissions(args.submissions)
     started = time.monotonic()
+    kernels = None if args.cold else start_pool(args.jobs)  # its first kernels start while the notebooks are read
+    try:
+        submissions = find_submissions(args.submissions)
+    except BaseException:
+        if kernels is not None:
+            kernels.close()
+        raise
+    timings: list[dict[str, float]] = []
     by_learner = grade(submissions, args.out, jobs=args.jobs, cell_timeout=args.timeout, budget=args.budget,
-                       check_timeout=args.check_timeout, expected=expected, progress=not args.quiet)
+                       check_timeout=args.check_timeout, expected=expected, progress=not args.quiet,
+                       warm=not args.cold, timings=timings, kernels=kernels)
     seconds = time.monotonic() - started
     csv_path = args.csv or args.out / "grades.csv"
     csv_path.parent.mkdir(parents=True, exist_ok=True)
@@ -239,7 +331,10 @@ def main(argv: list[str] | None = None) -> int:
         r = by_learner[learner]
         print(f"{learner:<{width}}  {r['score']:>6g} / {r['extra_data']['max_score']:g}")
     print(f"Graded {len(submissions)} submission(s), {notebooks} notebook(s), in {seconds:.1f} s with {args.jobs} "
-          f"job(s). Results: {args.out}/<learner>/results.json and feedback.md; grades: {csv_path}")
+          f"job(s){' (cold kernels)' if args.cold else ''}. Results: {args.out}/<learner>/results.json and "
+          f"feedback.md; grades: {csv_path}")
+    if timings:
+        print(overhead_summary(timings))
     errors = [(learner, ex) for learner, r in by_learner.items()
               for ex, info in r["extra_data"]["exercises"].items() if info.get("grader_error")]
     for learner, ex in errors:

@@ -1,7 +1,10 @@
 """Grading one exercise notebook: run it in a fresh kernel, then run every check as its own cell, and read back only
 the results the kernel-side harness signed.
 
-    python -m course_utils.grade.runner JOB.json RESULT.json      (what each parallel worker process runs)
+    python -m course_utils.grade.runner JOB.json RESULT.json      (what each cold worker process runs)
+
+A worker of the warm pool (pool.py) runs the same code with a kernel it started ahead (`start_kernel`, then
+`grade_notebook_async(job, warm)`): same kernel manager, arguments, folder and environment, one notebook per kernel.
 
 The learner's cells run with stored outputs discarded, errors allowed, a per-cell time limit (the kernel is
 interrupted, then the next cell runs) and a cap on the output kept. Self-check cells are skipped: the grader runs
@@ -11,6 +14,7 @@ those checks itself, and the hidden ones too, each with its own time limit.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
@@ -81,6 +85,7 @@ class Run:
     stuck_at: int | None = None
     out_of_time_at: int | None = None
     failure: str | None = None  # the grader itself could not run the notebook
+    cell_seconds: float = 0.0  # wall time spent running the learner's cells and the checks
 
 
 def exercise_of(path: Path, nb: Any | None = None) -> str | None:
@@ -180,12 +185,52 @@ def _size(content: dict[str, Any]) -> int:
     return total + len(str(content.get("evalue", "")))
 
 
-async def _execute(nb: Any, plan: list[Cell], job: Job, workdir: Path) -> Run:
+def _client_options(job: Job, workdir: Path) -> dict[str, Any]:
+    return {"timeout": job.cell_timeout, "interrupt_on_timeout": True,
+            "error_on_timeout": {"ename": TIMEOUT_ENAME, "evalue": "cell timed out", "traceback": []},
+            "allow_errors": True, "kernel_name": "python3", "shutdown_kernel": "immediate", "iopub_timeout": 4,
+            "resources": {"metadata": {"path": str(workdir)}}, "log": _quiet_log()}
+
+
+@dataclass
+class WarmKernel:
+    """A kernel started ahead of its notebook (the warm pool): its manager, its client, and its folders."""
+
+    km: Any
+    kc: Any
+    tmp: Any  # a TemporaryDirectory: the kernel runs in tmp/work, as a cold kernel does
+    workdir: Path
+
+
+async def start_kernel(pid_file: Path | None = None) -> WarmKernel:
+    """Start a kernel exactly as `_execute` would (same manager, arguments, folder and environment), ready to run."""
+    _kernel_environment()
+    tmp = tempfile.TemporaryDirectory(prefix="course-grade-")
+    workdir = Path(tmp.name) / "work"
+    workdir.mkdir()
+    starter = NotebookClient(nbformat.v4.new_notebook(), **_client_options(Job(path="", exercise=""), workdir))
+    starter.km = starter.create_kernel_manager()
+    await starter.async_start_new_kernel()
+    if pid_file is not None:
+        pid_file.write_text(str(getattr(starter.km.provisioner, "pid", "")), encoding="utf-8")
+    kc = starter.km.client()
+    kc.start_channels()
+    try:
+        await kc.wait_for_ready(timeout=starter.startup_timeout)
+    except Exception:
+        kc.stop_channels()
+        await starter.km.shutdown_kernel(now=True)
+        tmp.cleanup()
+        raise
+    kc.allow_stdin = False
+    return WarmKernel(starter.km, kc, tmp, workdir)
+
+
+async def _execute(nb: Any, plan: list[Cell], job: Job, workdir: Path, warm: WarmKernel | None = None) -> Run:
     run = Run()
-    client = _Client(nb, plan, run, job, timeout=job.cell_timeout, interrupt_on_timeout=True,
-                     error_on_timeout={"ename": TIMEOUT_ENAME, "evalue": "cell timed out", "traceback": []},
-                     allow_errors=True, kernel_name="python3", shutdown_kernel="immediate", iopub_timeout=4,
-                     resources={"metadata": {"path": str(workdir)}}, log=_quiet_log())
+    client = _Client(nb, plan, run, job, km=warm.km if warm else None, **_client_options(job, workdir))
+    if warm is not None:  # nbclient then shuts it down at the end ("immediate"), as a kernel it started itself
+        client.owns_km, client.kc = True, warm.kc
 
     async def reply_hook(cell: Any, cell_index: int, execute_reply: dict[str, Any] | None) -> None:
         content = (execute_reply or {}).get("content", {})
@@ -197,7 +242,7 @@ async def _execute(nb: Any, plan: list[Cell], job: Job, workdir: Path) -> Run:
     skipped_tasks: set[str] = set()
     try:
         async with client.async_setup_kernel():
-            if job.pid_file:
+            if job.pid_file and warm is None:
                 Path(job.pid_file).write_text(str(getattr(client.km.provisioner, "pid", "")), encoding="utf-8")
             for index, cell in enumerate(plan):
                 if cell.role == "check" and cell.key.partition("/")[0] in skipped_tasks:
@@ -208,11 +253,15 @@ async def _execute(nb: Any, plan: list[Cell], job: Job, workdir: Path) -> Run:
                     break
                 client.timeout = max(1, math.ceil(min(cell.timeout, remaining) if cell.role != "bootstrap"
                                                   else cell.timeout))
+                began = time.monotonic()
                 try:
                     await client.async_execute_cell(nb.cells[index], index, store_history=cell.role == "learner")
                 except DeadKernelError:
                     run.died_at = index
                     break
+                finally:
+                    if cell.role != "bootstrap":  # the notebook's own cells and its checks; the rest is overhead
+                        run.cell_seconds += time.monotonic() - began
                 run.executed.add(index)
                 if cell.role == "bootstrap" and (_errors(nb.cells[index]) or index in run.timed_out):
                     ename, evalue = (_errors(nb.cells[index]) or [("timeout", "")])[0]
@@ -251,7 +300,24 @@ def _quiet_log() -> logging.Logger:
 
 
 def grade_notebook(job: Job) -> dict[str, Any]:
-    """Grade one notebook; always returns a result, whatever the notebook does."""
+    """Grade one notebook in a kernel of its own; always returns a result, whatever the notebook does."""
+    return asyncio.run(grade_notebook_async(job))
+
+
+async def grade_notebook_async(job: Job, warm: WarmKernel | None = None) -> dict[str, Any]:
+    """Grade one notebook, in `warm` (a fresh kernel started for it, used for nothing else) or a kernel started now."""
+    try:
+        return await _grade(job, warm)
+    finally:
+        if warm is not None:
+            if warm.km.has_kernel:  # not run at all (an unreadable notebook): stop it as nbclient would have
+                warm.kc.stop_channels()
+                with contextlib.suppress(Exception):
+                    await warm.km.shutdown_kernel(now=True)
+            warm.tmp.cleanup()
+
+
+async def _grade(job: Job, warm: WarmKernel | None) -> dict[str, Any]:
     started = time.monotonic()
     checks = exercise(job.exercise, hidden=True)
     path = Path(job.path)
@@ -262,9 +328,11 @@ def grade_notebook(job: Job) -> dict[str, Any]:
             f"The notebook could not be read ({type(exc).__name__}: {str(exc)[:200]}); nothing could be graded."],
             default=("not_run", "the notebook could not be read."))
     secret = secrets.token_bytes(32)
-    with tempfile.TemporaryDirectory(prefix="course-grade-") as tmp:
+    with (contextlib.nullcontext(warm.tmp.name) if warm else tempfile.TemporaryDirectory(prefix="course-grade-")) \
+            as tmp:
         workdir = Path(tmp) / "work"
-        workdir.mkdir()
+        if warm is None:
+            workdir.mkdir()
         config_path = Path(tmp) / f"{secrets.token_hex(8)}.json"
         alias = f"_course_grade_{secrets.token_hex(6)}"
         plan = plan_cells(nb, checks, job, config_path, alias)
@@ -276,18 +344,24 @@ def grade_notebook(job: Job) -> dict[str, Any]:
         run_nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c.source) for c in plan])
         run_nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
         _kernel_environment()
-        run = asyncio.run(_execute(run_nb, plan, job, workdir))
-    return _result(job, checks, started, plan, run_nb, run, secret=secret)
+        run = await _execute(run_nb, plan, job, workdir, warm)
+    return {**_result(job, checks, started, plan, run_nb, run, secret=secret),
+            "cell_seconds": round(run.cell_seconds, 3)}
+
+
+def kernel_environment(env: Any) -> Any:
+    """What kernels inherit: offline, instant replies for the learner's own demos, no real key, quiet warnings."""
+    env["COURSE_OFFLINE"] = "1"
+    env["COURSE_SIM_SPEED"] = "0"
+    env["MPLBACKEND"] = "Agg"
+    env.pop("ANTHROPIC_API_KEY", None)
+    env.pop("ANTHROPIC_BASE_URL", None)
+    env.setdefault("PYTHONWARNINGS", "ignore")
+    return env
 
 
 def _kernel_environment() -> None:
-    """Kernels inherit this: offline, instant replies for the learner's own demos, no real key, quiet warnings."""
-    os.environ["COURSE_OFFLINE"] = "1"
-    os.environ["COURSE_SIM_SPEED"] = "0"
-    os.environ["MPLBACKEND"] = "Agg"
-    os.environ.pop("ANTHROPIC_API_KEY", None)
-    os.environ.pop("ANTHROPIC_BASE_URL", None)
-    os.environ.setdefault("PYTHONWARNINGS", "ignore")
+    kernel_environment(os.environ)
 
 
 def _stdout(cell: Any) -> str:
