@@ -34,7 +34,7 @@ from fastapi.responses import StreamingResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent, format_sse_event
 
 from course_utils.server.errors import ChatError, from_upstream, stream_error
-from course_utils.server.relay import open_upstream, relay, sse_response
+from course_utils.server.relay import EventStreamResponse, UpstreamResponse, relay
 from course_utils.server.schema import ChatRequest
 from course_utils.sse import SSEParser
 
@@ -85,7 +85,7 @@ async def sdk_events(stream: AsyncMessageStream) -> AsyncIterator[Event]:
     yield "done", {"stop_reason": message.stop_reason, "usage": usage}
 
 
-RawUpstream = Annotated[AsyncAPIResponse[Any], Depends(open_upstream)]  # the shipped dependency: bytes, not events
+RawUpstream = UpstreamResponse  # the shipped dependency: the upstream's bytes, not SDK events
 
 
 async def raw_events(response: AsyncAPIResponse[Any]) -> AsyncIterator[Event]:
@@ -141,7 +141,7 @@ def add_relays(app: FastAPI) -> FastAPI:
 
     @app.post(RELAYS["sdk-bytes"])
     async def sdk_bytes(stream: SdkStream) -> StreamingResponse:
-        return sse_response(as_bytes(sdk_events(stream)))
+        return EventStreamResponse(as_bytes(sdk_events(stream)), ping_interval=None)
 
     @app.post(RELAYS["raw-sse"], response_class=EventSourceResponse)
     async def raw_sse(response: RawUpstream) -> AsyncIterator[ServerSentEvent]:
@@ -150,7 +150,7 @@ def add_relays(app: FastAPI) -> FastAPI:
 
     @app.post(RELAYS["raw-bytes"])
     async def raw_bytes(response: RawUpstream) -> StreamingResponse:
-        return sse_response(relay(response))
+        return EventStreamResponse(relay(response), ping_interval=None)
 
     return app
 

@@ -15,13 +15,13 @@ import anthropic
 import httpx2
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
 from .errors import ChatError, error_body
 from .middleware import BodyLimit, QuietDisconnects
-from .relay import EVENT_STREAM_RESPONSE, RelayedStream, sse_response
+from .relay import EVENT_STREAM_RESPONSE, EventStreamResponse, UpstreamResponse, relay
 from .schema import MAX_BODY_BYTES, MAX_TOKENS_LIMIT
 from .settings import ChatSettings
 
@@ -104,11 +104,11 @@ def create_app(settings: ChatSettings | None = None, *, client: anthropic.AsyncA
         return ChatError(exc.status_code, kinds.get(exc.status_code, "invalid_request_error"), str(exc.detail),
                          dict(exc.headers or {})).response()
 
-    @app.post("/api/chat", response_class=StreamingResponse,
+    @app.post("/api/chat", response_class=EventStreamResponse,
               responses={200: EVENT_STREAM_RESPONSE, **_ERROR_RESPONSES})
-    async def chat(frames: RelayedStream) -> StreamingResponse:
+    async def chat(upstream: UpstreamResponse) -> EventStreamResponse:
         """Stream the answer to the conversation as `text` events, then one `done` or `error` event."""
-        return sse_response(frames)
+        return EventStreamResponse(relay(upstream), ping_interval=settings.ping_interval)
 
     @app.get("/api/config")
     async def config() -> dict[str, Any]:

@@ -20,7 +20,7 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, aclosing, asynccontextmanager
+from contextlib import AsyncExitStack
 from typing import Annotated, Any
 
 import anthropic
@@ -28,6 +28,7 @@ import httpx2
 from anthropic._response import AsyncAPIResponse
 from fastapi import Depends, Request
 from fastapi.responses import StreamingResponse
+from starlette.types import Send
 
 from ..sse import SSEParser  # the parser of lesson 02
 from .errors import ChatError, from_upstream, stream_error
@@ -148,61 +149,52 @@ async def relay(response: AsyncAPIResponse[Any]) -> AsyncIterator[bytes]:
         yield b"".join([*frames, frame("error", stream_error(exc))])  # the text before the error comes first
 
 
-@asynccontextmanager
-async def keepalive(frames: AsyncIterator[bytes], interval: float) -> AsyncIterator[AsyncIterator[bytes]]:
-    """`frames`, plus a `: ping` comment whenever nothing was sent for `interval` seconds; its tasks end on exit.
+UpstreamResponse = Annotated[AsyncAPIResponse[Any], Depends(open_upstream)]
 
-    A timeout on the frames' generator itself would cancel it mid-read, so a task of its own pulls them into a small
-    queue (room for a burst, still back-pressure) and a second one adds the comment when the stream is quiet: no
-    cancel scope or extra task per event. Used as a dependency, this exits when the response ends, also when the
-    consumer was left parked at a `yield`.
+
+class EventStreamResponse(StreamingResponse):
+    """An event stream: `frames` as they come, plus a `: ping` comment whenever nothing was sent for `ping_interval`
+    seconds (None: never), with the headers an event stream needs.
+
+    The frames are pulled and sent by the response itself, as by any `StreamingResponse`; the comment is sent by a
+    small task of its own, between two frames, so keep-alive costs nothing per event. (A timeout around each pull
+    would cancel the generator mid-read; FastAPI's SSE hands every event through two memory streams and a cancel
+    scope instead.) The task ends with the response, however it ends.
     """
-    loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=32)
-    last_sent = loop.time()
 
-    async def produce() -> None:
-        async with aclosing(frames):  # type: ignore[type-var]  # an async generator: closed however this ends
-            async for item in frames:
-                await queue.put(item)
-        await queue.put(None)
+    def __init__(self, frames: AsyncIterator[bytes], ping_interval: float | None = 15.0,
+                 status_code: int = 200) -> None:
+        super().__init__(frames, status_code, headers=EVENT_STREAM_HEADERS, media_type="text/event-stream")
+        self.ping_interval = ping_interval
 
-    async def ping() -> None:
-        while True:
-            # Never less than a tenth of the interval: a client that reads slowly must not make this spin.
-            await asyncio.sleep(max(last_sent + interval - loop.time(), interval / 10))
-            if loop.time() - last_sent >= interval and queue.empty():
-                queue.put_nowait(PING)
+    async def stream_response(self, send: Send) -> None:
+        """Send the frames, and the comments meanwhile."""
+        loop = asyncio.get_running_loop()
+        last_sent, sending, interval = loop.time(), False, self.ping_interval
 
-    async def sent() -> AsyncIterator[bytes]:
-        nonlocal last_sent
-        while (item := await queue.get()) is not None:
-            yield item
-            last_sent = loop.time()
+        async def ping(interval: float) -> None:
+            nonlocal last_sent
+            while True:
+                # Never less than a tenth of the interval: a client that reads slowly must not make this spin.
+                await asyncio.sleep(max(last_sent + interval - loop.time(), interval / 10))
+                if not sending and loop.time() - last_sent >= interval:
+                    last_sent = loop.time()
+                    try:
+                        await send({"type": "http.response.body", "body": PING, "more_body": True})
+                    except Exception:  # the client left: the response itself sees it and ends
+                        return
 
-    tasks = [asyncio.ensure_future(produce()), asyncio.ensure_future(ping())]
-    try:
-        yield sent()
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-
-
-async def relay_stream(response: Annotated[AsyncAPIResponse[Any], Depends(open_upstream)],
-                       request: Request) -> AsyncIterator[AsyncIterator[bytes]]:
-    """Yield dependency: the framed events with keep-alive, torn down when the response ends (before the upstream)."""
-    settings: ChatSettings = request.app.state.settings
-    async with keepalive(relay(response), settings.ping_interval) as frames:
-        yield frames
-
-
-RelayedStream = Annotated[AsyncIterator[bytes], Depends(relay_stream)]
-
-
-def sse_response(frames: AsyncIterator[bytes]) -> StreamingResponse:
-    """The event stream as a plain streaming response, with the headers an event stream needs."""
-    return StreamingResponse(frames, media_type="text/event-stream", headers=EVENT_STREAM_HEADERS)
+        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        pinger = asyncio.ensure_future(ping(interval)) if interval else None
+        try:
+            async for chunk in self.body_iterator:
+                sending = True
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                sending, last_sent = False, loop.time()
+        finally:
+            if pinger is not None:
+                pinger.cancel()
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 # The 200 of `POST /api/chat` for the OpenAPI document: a plain `StreamingResponse` declares no content by itself.
