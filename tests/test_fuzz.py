@@ -334,6 +334,57 @@ def assert_api_answer(response: httpx.Response, body: Any) -> None:
         assert response.json()["type"] == "message"
 
 
+WEATHER = {"name": "get_weather", "description": "The weather in a city",
+           "input_schema": {"type": "object", "properties": {"location": {"type": "string"}}}}
+
+
+def valid_body(model: str, stream: bool, think: int | None, history: bool, attach: str | None, cached: bool,
+               choice: str | None, max_tokens: int) -> dict[str, Any]:
+    """A request every rule accepts: Haiku 4.5 or Sonnet 4.6, optional manual thinking, a finished tool loop whose
+    assistant turn starts with its signed thinking block, an image or document, cache breakpoints, a tool choice."""
+    text = "Paris is asked about."
+    question: list[dict[str, Any]] = [{"type": "text", "text": "What is the weather in Paris?",
+                                       **({"cache_control": {"type": "ephemeral", "ttl": "1h"}} if cached else {})}]
+    if attach == "image":
+        question.insert(0, {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PNG}})
+    elif attach == "document":
+        question.insert(0, {"type": "document", "title": "Notes", "citations": {"enabled": True},
+                            "source": {"type": "text", "media_type": "text/plain", "data": "Paris is in France."}})
+    messages: list[dict[str, Any]] = [{"role": "user", "content": question}]
+    if history:
+        messages += [{"role": "assistant", "content": [
+            {"type": "thinking", "thinking": text, "signature": signing.sign_thinking(text)},
+            {"type": "tool_use", "id": "toolu_01", "name": "get_weather", "input": {"location": "Paris"}}]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_01", "content": "18 C"}]}]
+    body: dict[str, Any] = {"model": model, "max_tokens": max_tokens, "messages": messages, "tools": [WEATHER],
+                            "system": [{"type": "text", "text": "Be brief.",
+                                        **({"cache_control": {"type": "ephemeral"}} if cached else {})}]}
+    if stream:
+        body["stream"] = True
+    if think is not None:
+        body["thinking"] = {"type": "enabled", "budget_tokens": think}
+        body["max_tokens"] = max(max_tokens, think + 1)
+    if choice and (think is None or choice in ("auto", "none")):
+        body["tool_choice"] = {"type": choice, **({"name": "get_weather"} if choice == "tool" else {})}
+    return body
+
+
+valid_bodies = st.builds(valid_body, model=st.sampled_from([MODEL, "claude-sonnet-4-6"]), stream=st.booleans(),
+                         think=st.none() | st.integers(min_value=1024, max_value=4096), history=st.booleans(),
+                         attach=st.sampled_from([None, "image", "document"]), cached=st.booleans(),
+                         choice=st.sampled_from([None, "auto", "any", "tool", "none"]),
+                         max_tokens=st.integers(min_value=0, max_value=300))
+
+
+@FUZZ
+@given(body=valid_bodies, version=st.sampled_from(["2026-10-21", "2023-06-01"]))
+def test_simulator_serves_every_valid_body(sim: Simulator, http: httpx.Client, body: dict[str, Any],
+                                           version: str) -> None:
+    response = post_json(http, sim.base_url + "/v1/messages", body, **{"x-api-key": "k", "anthropic-version": version})
+    assert response.status_code == 200, (body, response.text[:300])
+    assert_api_answer(response, body)
+
+
 @FUZZ
 @given(body=mutated(api_bodies), version=versions)
 def test_simulator_messages_bodies(sim: Simulator, http: httpx.Client, body: Any, version: str | None) -> None:
