@@ -35,6 +35,8 @@ class Timeline:
     sent: float = field(init=False)
     arrivals: list[tuple[float, str]] = field(default_factory=list, init=False, repr=False)
     ended: float | None = field(default=None, init=False)
+    # `time_output` only: when the program's output closed (it exited), which can be well after its last text.
+    exited: float | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.sent = self.now()
@@ -109,7 +111,8 @@ def time_output(argv: Sequence[str], *, terminal: bool = True, label: str = "", 
                 env: Mapping[str, str] | None = None, begin: str | None = None) -> Timeline:
     """Run a program and record when its output reached us, through a terminal (pty) or a pipe.
 
-    With `begin`, the clock starts when the program prints that text (which is not recorded), e.g. a line it prints
+    The timeline ends at the last text that arrived; `exited` is when the program's output closed. With `begin`,
+    the clock starts when the program prints that text (which is not recorded), e.g. a line it prints
     just before sending a request, so that its start-up time is left out. `env` defaults to this process's
     environment without `PYTHONUNBUFFERED` (Jupyter kernels set it), so a Python program buffers its output the way
     it would when you run it yourself.
@@ -160,7 +163,9 @@ def time_output(argv: Sequence[str], *, terminal: bool = True, label: str = "", 
                 if not text:
                     continue
             timeline.record(text)
-        timeline.finish()
+        # The reply ends with its last text; the program's exit after it (interpreter shutdown) is not the reply's.
+        timeline.exited = timeline.now()
+        timeline.ended = timeline.arrivals[-1][0] if timeline.arrivals else timeline.exited
     except BaseException:
         process.kill()
         raise

@@ -110,6 +110,7 @@ def test_time_output_shows_how_python_buffers_stdout(terminal: bool, end: str, f
     assert timeline.text == f"a{end}b\n"
     arrived_early = timeline.first_at < timeline.ended - 0.25
     assert arrived_early is early, timeline.arrivals
+    assert timeline.ended == timeline.arrivals[-1][0] <= timeline.exited  # it ends at the last text, not the exit
 
 
 def test_time_output_ignores_pythonunbuffered_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
