@@ -122,8 +122,9 @@ def raise_file_limit() -> None:
 
 
 def start_service(name: str, argv: list[str], *, cpus: set[int] | None = None, url: str | None = None,
-                  env: dict[str, str] | None = None, timeout: float = 30.0) -> Service:
-    """Start `python argv...` pinned to `cpus`; its URL is `url`, else the first line it prints. Waits until ready."""
+                  env: dict[str, str] | None = None, timeout: float = 90.0) -> Service:
+    """Start `python argv...` pinned to `cpus`; its URL is `url`, else the first line it prints. Waits until ready
+    (a busy machine can take half a minute just to import the app)."""
     def pin() -> None:  # runs in the child before exec: every thread and worker it starts inherits the pinning
         raise_file_limit()
         if cpus:
