@@ -375,6 +375,9 @@ def _short(value: Any, width: int = 48) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+_DELTA_PAYLOAD = {"text_delta": "text", "input_json_delta": "partial_json", "thinking_delta": "thinking"}
+
+
 def summarize_event(event: Any) -> str:
     """What one stream event carries, in a few words."""
     data = _as_dict(event)
@@ -390,9 +393,13 @@ def summarize_event(event: Any) -> str:
         return f"a {block.get('type')} block"
     if kind == "content_block_delta":
         delta = data["delta"]
-        payload = {"text_delta": "text", "input_json_delta": "partial_json", "thinking_delta": "thinking"}
-        field = payload.get(delta.get("type"))
-        return f"{delta.get('type')} {_short(delta.get(field))}" if field else str(delta.get("type"))
+        if delta.get("type") == "signature_delta":
+            return f"signature_delta ({len(delta.get('signature') or '')} characters, sent whole, once)"
+        if delta.get("type") == "citations_delta":
+            citation = delta.get("citation") or {}
+            return f"citations_delta {citation.get('type')} {_short(citation.get('cited_text'), 40)}"
+        field = _DELTA_PAYLOAD.get(delta.get("type"))
+        return f"{delta.get('type')} {_short(delta.get(field))}" if field else _short(delta)
     if kind == "content_block_stop":
         return f"block {data.get('index')} is complete"
     if kind == "message_delta":
@@ -426,7 +433,7 @@ def event_table(events: Iterable[Any], *, collapse: bool = True) -> Table:
         if not run:
             return
         delta_type = run[0]["delta"].get("type")
-        field = {"text_delta": "text", "input_json_delta": "partial_json"}.get(delta_type)
+        field = _DELTA_PAYLOAD.get(delta_type)
         joined = "".join(str(e["delta"].get(field, "")) for e in run) if field else ""
         span = str(first_number) if len(run) == 1 else f"{first_number}–{first_number + len(run) - 1}"
         carries = summarize_event(run[0]) if len(run) == 1 else f"{len(run)} × {delta_type}, joined: {_short(joined)}"

@@ -308,3 +308,17 @@ def test_a_table_renders_html_escaped_and_aligned_text() -> None:
     assert "<code>&lt;b&gt;</code>" in shown._repr_html_()
     assert repr(shown).splitlines() == ["name  n", "----  -", "<b>   1", "x"]
     assert table([]).rows == ()
+
+
+def test_event_table_of_a_thinking_stream_and_a_citation(fresh_sim: Simulator) -> None:
+    events = raw_events(fresh_sim, max_tokens=2000, thinking={"type": "enabled", "budget_tokens": 1024},
+                        messages=[{"role": "user", "content": "Why is the sky blue?"}])
+    rows = event_table(events).rows
+    thinking = next(row for row in rows if "× thinking_delta, joined: " in row[3])
+    assert thinking[2] == "0"
+    assert any(row[3].startswith("signature_delta (") and "sent whole, once" in row[3] for row in rows)
+    citation = {"type": "content_block_delta", "index": 1, "delta": {"type": "citations_delta", "citation": {
+        "type": "char_location", "cited_text": "The sky is blue.", "document_index": 0}}}
+    assert summarize_event(citation) == "citations_delta char_location 'The sky is blue.'"
+    future = {"type": "content_block_delta", "index": 0, "delta": {"type": "future_delta", "note": "new"}}
+    assert "future_delta" in summarize_event(future)
