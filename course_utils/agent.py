@@ -110,7 +110,10 @@ async def run_tool(tool: Tool | None, record: ToolRecord, clock: Callable[[], fl
             # A sync tool runs in a thread so that the others (and the event loop) keep going; on timeout the thread
             # cannot be killed and finishes in the background, which is why slow tools are better written async.
             work = asyncio.to_thread(tool.func, **record.input)
-        record.content = _as_text(await asyncio.wait_for(work, tool.timeout))
+        result = await asyncio.wait_for(work, tool.timeout)
+        if inspect.isawaitable(result):  # a plain function that returned a coroutine (a wrapper, a lambda)
+            result = await asyncio.wait_for(result, tool.timeout)
+        record.content = _as_text(result)
     except asyncio.TimeoutError:
         record.content, record.is_error = f"timed out after {tool.timeout:g} s" if tool else "timed out", True
     except Exception as exc:  # the model should hear about any failure, in words it can act on
@@ -419,17 +422,23 @@ def plot_timeline(run: AgentRun, *, ax: "Axes | None" = None, title: str = "One 
             if p.step == step and p.kind in ("tool_running", "tool_failed"):
                 rows.append((f"step {step}: {p.label}", [p]))
     if ax is None:
-        _, ax = plt.subplots(figsize=(9, 0.5 * len(rows) + 1.4), layout="constrained")
+        _, ax = plt.subplots(figsize=(9, 0.5 * len(rows) + 1.8), layout="constrained")
+    visible = max(run.duration, 1.0) / 150  # the narrowest bar drawn, so that an instant tool still shows
     for y, (_, phases) in enumerate(rows):
         for p in phases:
-            ax.barh(y, max(p.end - p.start, 0.005), left=p.start, height=0.6, color=PHASE_COLORS[p.kind])
+            ax.barh(y, max(p.end - p.start, visible), left=p.start, height=0.6, color=PHASE_COLORS[p.kind])
+            if p.kind in ("tool_running", "tool_failed"):
+                took = p.end - p.start
+                ax.annotate(f"{took:.2f} s" if took >= 0.01 else "< 0.01 s", (max(p.end, p.start + visible), y),
+                            xytext=(4, 0), textcoords="offset points", va="center", fontsize=8, color="0.3")
     ax.set_yticks(range(len(rows)), [label for label, _ in rows])
     ax.invert_yaxis()
-    ax.set(xlabel="seconds since the run started", title=title)
+    ax.set(xlabel="seconds since the run started")
+    ax.set_title(title, pad=26)
     ax.spines[["top", "right"]].set_visible(False)
     ax.grid(True, axis="x", color="0.92")
     ax.set_axisbelow(True)
     used = [k for k in PHASE_COLORS if any(p.kind == k for p in run.phases)]
-    ax.legend(handles=[Patch(color=PHASE_COLORS[k], label=PHASE_LABELS[k]) for k in used], loc="lower right",
-              fontsize=8, frameon=False)
+    ax.legend(handles=[Patch(color=PHASE_COLORS[k], label=PHASE_LABELS[k]) for k in used], loc="lower left",
+              bbox_to_anchor=(0, 1.0), ncol=len(used), fontsize=8, frameon=False, borderaxespad=0.2)
     return ax
