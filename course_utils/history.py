@@ -12,6 +12,11 @@ did arrive is handed back on the `TurnFailed` exception, for display, never reco
 
 `AsyncConversation` is the same with `await chat.send(...)`; cancelling its task closes the stream, so the server
 stops generating (the chat widget's Stop button relies on that).
+
+`cache=True` adds prompt-caching breakpoints to each request (skills prompt-caching.md, "Multi-turn conversations"):
+one on the system prompt and one on the last block of the newest user turn, so every turn reads the conversation so
+far from the cache and writes only what is new. The stored history never carries the markers. A prefix shorter than
+the model's minimum (4096 tokens on Haiku 4.5) is silently not cached.
 """
 
 from __future__ import annotations
@@ -28,9 +33,10 @@ import anthropic
 from anthropic.types import Message, MessageParam, Usage
 
 __all__ = ["FORMAT", "AsyncConversation", "Conversation", "IncompleteStream", "TurnFailed", "TurnResult",
-           "assistant_turn"]
+           "assistant_turn", "with_breakpoint"]
 
 FORMAT = {"format": "course_utils.conversation", "version": 1}
+EPHEMERAL = {"type": "ephemeral"}
 
 TextCallback = Callable[[str], object]
 TokenCounter = Callable[[list[MessageParam]], "int | Awaitable[int]"]
@@ -77,8 +83,22 @@ def assistant_turn(message: Message) -> MessageParam:
     blocks = [block.model_dump(mode="json", exclude_none=True) for block in message.content]
     if all(block["type"] == "text" for block in blocks):
         return {"role": "assistant", "content": "".join(block["text"] for block in blocks)}
-    # Tool calls must go back as blocks, with their ids, for the tool_result that answers them.
+    # Tool calls (with their ids, for the tool_result) and thinking blocks (with their signatures) go back unchanged.
     return {"role": "assistant", "content": blocks}
+
+
+def with_breakpoint(message: MessageParam) -> MessageParam:
+    """A copy of `message` whose last content block carries `cache_control` (a string becomes one text block)."""
+    content = message["content"]
+    blocks = [{"type": "text", "text": content}] if isinstance(content, str) else copy.deepcopy(list(content))
+    last = blocks[-1]
+    blocks[-1] = {**(last if isinstance(last, dict) else last.model_dump(exclude_none=True)), "cache_control": EPHEMERAL}
+    return {**message, "content": blocks}
+
+
+def _as_blocks(message: MessageParam) -> MessageParam:
+    content = message["content"]
+    return {**message, "content": [{"type": "text", "text": content}]} if isinstance(content, str) else message
 
 
 def _is_tool_result_turn(message: MessageParam) -> bool:
@@ -92,11 +112,12 @@ class _History:
     """What both conversations share: the messages, usage per turn, trimming and JSON persistence."""
 
     def __init__(self, client: Any, model: str, *, system: str | None = None, max_tokens: int = 1024,
-                 messages: list[MessageParam] | None = None, **options: Any) -> None:
+                 messages: list[MessageParam] | None = None, cache: bool = False, **options: Any) -> None:
         self.client = client
         self.model = model
         self.system = system
         self.max_tokens = max_tokens
+        self.cache = cache
         self.options = options  # further `messages.stream()` arguments: tools, stop_sequences, temperature...
         self._messages: list[MessageParam] = copy.deepcopy(list(messages or []))
         self._usage: list[Usage] = []
@@ -112,9 +133,14 @@ class _History:
         return list(self._usage)
 
     def _request(self, user_turn: MessageParam) -> dict[str, Any]:
-        system = {"system": self.system} if self.system else {}
-        return {"model": self.model, "max_tokens": self.max_tokens, "messages": [*self._messages, user_turn],
-                **system, **self.options}
+        system: dict[str, Any] = {"system": self.system} if self.system else {}
+        messages = [*self._messages, user_turn]
+        if self.cache:  # breakpoints on the system prompt and on the newest turn: the whole prefix is reused
+            if self.system:
+                system = {"system": [{"type": "text", "text": self.system, "cache_control": EPHEMERAL}]}
+            # Every turn as blocks, so a turn renders the same whether or not it carries this request's marker.
+            messages = [*map(_as_blocks, self._messages), with_breakpoint(user_turn)]
+        return {"model": self.model, "max_tokens": self.max_tokens, "messages": messages, **system, **self.options}
 
     def _record(self, user_turn: MessageParam, message: Message, text: str) -> TurnResult:
         if message.stop_reason is None:
@@ -144,7 +170,7 @@ class _History:
     def save(self, path: str | Path) -> Path:
         """Write the conversation to a versioned JSON file; returns the path."""
         data = {**FORMAT, "model": self.model, "system": self.system, "max_tokens": self.max_tokens,
-                "options": self.options, "messages": self._messages,
+                "cache": self.cache, "options": self.options, "messages": self._messages,
                 "usage_per_turn": [u.model_dump(mode="json", exclude_none=True) for u in self._usage]}
         path = Path(path)
         path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -160,13 +186,14 @@ class _History:
             raise ValueError(f"{path} has conversation format version {data.get('version')!r}; "
                              f"this course_utils reads version {FORMAT['version']}")
         chat = cls(client, data["model"], system=data.get("system"), max_tokens=data["max_tokens"],
-                   messages=data["messages"], **data.get("options", {}))
+                   messages=data["messages"], cache=bool(data.get("cache", False)), **data.get("options", {}))
         chat._usage = [Usage.model_validate(u) for u in data.get("usage_per_turn", [])]
         return chat
 
     def __repr__(self) -> str:
+        cache = ", cache=True" if self.cache else ""
         return (f"{type(self).__name__}(model={self.model!r}, messages={len(self._messages)}, "
-                f"turns={len(self._usage)})")
+                f"turns={len(self._usage)}{cache})")
 
 
 class Conversation(_History):

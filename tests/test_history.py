@@ -230,3 +230,77 @@ async def _cancel_mid_stream(async_client: anthropic.AsyncAnthropic, fresh_sim: 
     assert chat.messages == [] and chat.usage_per_turn == []
     assert await asyncio.to_thread(fresh_sim.wait_idle, 5)
     assert fresh_sim.stats()["streams_abandoned"] == 1 and fresh_sim.stats()["streams_completed"] == 0
+
+
+# -- prompt caching ----------------------------------------------------------------------------------------------------
+
+HANDBOOK = "\n".join(f"Rule {n}: when a visitor asks about room {n}, answer politely and briefly, with one example."
+                     for n in range(1, 241))  # above Haiku 4.5's 4096-token minimum
+
+
+def _recording(fresh_sim: Simulator) -> tuple[anthropic.Anthropic, list[dict[str, Any]]]:
+    sent: list[dict[str, Any]] = []
+    http = httpx2.Client(event_hooks={"request": [lambda r: sent.append(json.loads(r.content))
+                                                  if r.url.path == "/v1/messages" else None]})
+    return anthropic.Anthropic(base_url=fresh_sim.base_url, api_key="x", http_client=http), sent
+
+
+def test_cache_puts_breakpoints_on_the_system_prompt_and_the_newest_turn(fresh_sim: Simulator) -> None:
+    client, sent = _recording(fresh_sim)
+    chat = _chat_with(client, ["Hi, my name is Ada.", "Tell me about the ocean."], system="Be brief.", cache=True)
+    body = sent[-1]
+    assert body["system"] == [{"type": "text", "text": "Be brief.", "cache_control": {"type": "ephemeral"}}]
+    marked = [m for m in body["messages"] if any("cache_control" in b for b in m["content"])]
+    assert marked == [body["messages"][-1]] and body["messages"][-1]["content"][-1]["cache_control"]
+    assert all(isinstance(m["content"], list) for m in body["messages"])  # one rendering for every turn
+    assert all("cache_control" not in json.dumps(m) for m in chat.messages)  # the stored history stays clean
+
+
+def test_a_cached_conversation_writes_once_then_reads_a_growing_prefix(fresh_sim: Simulator,
+                                                                      client: anthropic.Anthropic) -> None:
+    from course_utils.pricing import cost
+
+    questions = ["Hi, my name is Ada.", "Tell me about the ocean.", "Tell me about Python.", "What's my name?"]
+    plain = _chat_with(client, questions, system=HANDBOOK)
+    fresh_sim.reset()
+    cached = _chat_with(client, questions, system=HANDBOOK, cache=True)
+    usage = cached.usage_per_turn
+    assert usage[0].cache_creation_input_tokens > 4096 and usage[0].cache_read_input_tokens == 0
+    reads = [u.cache_read_input_tokens for u in usage[1:]]
+    assert reads == sorted(reads) and reads[0] == usage[0].cache_creation_input_tokens  # each turn reads the last
+    for u_plain, u_cached in zip(plain.usage_per_turn, usage):  # about the same prompt, split three ways
+        total = u_cached.input_tokens + u_cached.cache_creation_input_tokens + u_cached.cache_read_input_tokens
+        assert total == pytest.approx(u_plain.input_tokens, rel=0.03)  # block framing and replies differ a little
+    costs = [(cost(p, MODEL).total_usd, cost(c, MODEL).total_usd) for p, c in zip(plain.usage_per_turn, usage)]
+    assert costs[0][1] > costs[0][0]  # the first write costs more than no caching
+    assert all(c < 0.25 * p for p, c in costs[1:])  # reads cost about a tenth
+    assert "Ada" in cached.send("What's my name?").text
+
+
+def test_a_prefix_below_the_minimum_is_silently_not_cached(client: anthropic.Anthropic) -> None:
+    chat = _chat_with(client, ["Hi", "Tell me about the ocean."], system="Be brief.", cache=True)
+    assert all(u.cache_creation_input_tokens == 0 and u.cache_read_input_tokens == 0 for u in chat.usage_per_turn)
+
+
+def test_cache_survives_save_and_load(tmp_path: Path, client: anthropic.Anthropic) -> None:
+    chat = _chat_with(client, ["Hi"], cache=True)
+    again = Conversation.load(chat.save(tmp_path / "c.json"), client)
+    assert again.cache and "cache=True" in repr(again)
+
+
+def test_thinking_blocks_go_back_whole_and_a_tool_turn_needs_them(client: anthropic.Anthropic) -> None:
+    thinking = {"type": "enabled", "budget_tokens": 1024}
+    chat = Conversation(client, MODEL, max_tokens=2000, thinking=thinking, tools=[WEATHER])
+    result = chat.send("What's the weather in Paris?")
+    recorded = chat.messages[-1]["content"]
+    assert [b["type"] for b in recorded] == [b.type for b in result.message.content]
+    assert recorded[0]["type"] == "thinking" and recorded[0]["signature"]
+    call = next(b for b in recorded if b["type"] == "tool_use")
+    answer = {"type": "tool_result", "tool_use_id": call["id"], "content": "18 °C"}
+    assert chat.send([answer]).stop_reason == "end_turn"
+    stripped = [m if m["role"] != "assistant" else {**m, "content": [b for b in m["content"]
+                                                                    if b["type"] != "thinking"]}
+                for m in chat.messages[:2]]
+    with pytest.raises(anthropic.BadRequestError, match="thinking"):
+        client.messages.create(model=MODEL, max_tokens=2000, thinking=thinking, tools=[WEATHER],
+                               messages=[*stripped, {"role": "user", "content": [answer]}])

@@ -72,6 +72,17 @@ def one_message_per_turn(env: Env) -> None:
     expect_equal(second, text_of(want.content), "the returned text")
 
 
+@check("04.1", "streams the reply")
+def streams(env: Env) -> None:
+    history: list[dict[str, Any]] = []
+    env.call(env.learner(), env.client(), env.model, history, "Tell me about the ocean.")
+    sent = [body for body in env.sent if "messages" in body and "max_tokens" in body]
+    expect(sent, "chat_turn sent no request through the client it was given")
+    expect(all(body.get("stream") is True for body in sent),
+           "chat_turn waited for the whole reply (a request without \"stream\": true): stream it with "
+           "`with client.messages.stream(...) as stream:` and take the message from `stream.get_final_message()`")
+
+
 def expect_failed_turn_untouched(env: Env, fault: str) -> None:
     """After one good turn, a turn broken by `fault` must raise and leave the history exactly as it was."""
     client = env.client()
