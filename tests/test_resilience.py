@@ -93,8 +93,11 @@ def test_max_tokens_is_truncated_not_retried(impatient: anthropic.Anthropic, sle
     assert str(outcome) == "truncated by max_tokens after 1 attempt"
 
 
+EMPTY_MESSAGE = {"messages": [{"role": "user", "content": ""}]}  # (max_tokens 0 is valid now: a cache pre-warm)
+
+
 @pytest.mark.parametrize(("options", "error"), [({"model": "claude-sonnet-4-5-20250514"}, anthropic.NotFoundError),
-                                                ({"max_tokens": 0}, anthropic.BadRequestError)])
+                                                (EMPTY_MESSAGE, anthropic.BadRequestError)])
 def test_a_request_the_api_rejects_is_not_retried(options: dict[str, Any], error: type[Exception],
                                                   impatient: anthropic.Anthropic, fresh_sim: Simulator,
                                                   sleeps: list[float]) -> None:
@@ -160,3 +163,121 @@ def test_what_is_retryable(impatient: anthropic.Anthropic, fresh_sim: Simulator)
 def _drain(client: anthropic.Anthropic) -> None:
     with client.messages.stream(**REQUEST) as stream:
         stream.until_done()
+
+
+# -- continuation: the docs' "error recovery" -------------------------------------------------------------------------
+
+PREFILL_MODELS = {"claude-haiku-4-5": True, "claude-sonnet-4-6": False}
+
+
+@pytest.fixture
+def recorded(fresh_sim: Simulator) -> tuple[anthropic.Anthropic, list[dict[str, Any]]]:
+    """An impatient client that records the JSON body of every request it sends."""
+    import json
+
+    sent: list[dict[str, Any]] = []
+    http = httpx2.Client(event_hooks={"request": [lambda request: sent.append(json.loads(request.content))
+                                                  if request.url.path.endswith("/messages") else None]})
+    client = anthropic.Anthropic(base_url=fresh_sim.base_url, api_key="x", max_retries=0,
+                                 timeout=httpx2.Timeout(10, read=0.3), http_client=http)
+    return client, sent
+
+
+@pytest.mark.parametrize("model", sorted(PREFILL_MODELS))
+@pytest.mark.parametrize("fault", sorted(ERRORS))
+def test_continuation_keeps_the_partial_text_once(fault: str, model: str, fresh_sim: Simulator,
+                                                  recorded: tuple[anthropic.Anthropic, list[dict[str, Any]]],
+                                                  sleeps: list[float]) -> None:
+    client, sent = recorded
+    _inject(fresh_sim, fault, count=1)
+    shown: list[str] = []
+    outcome = _retry(client, sleeps, model=model, recovery="continue", on_text=shown.append)
+    first, second = outcome.attempts
+    assert outcome.status == "complete" and outcome.recovery == "continue"
+    assert "".join(shown) == outcome.text  # every piece shown once: nothing repeated, nothing lost
+    if fault in MID_STREAM:
+        assert first.text and second.continues and outcome.continued
+        assert outcome.text.startswith(first.text) and outcome.text != first.text
+        assert outcome.partial_texts == [first.text]
+        retry = sent[1]["messages"]
+        assert retry[:1] == REQUEST["messages"] and retry[1] == {"role": "assistant",
+                                                                 "content": first.text.rstrip()}
+        if PREFILL_MODELS[model]:
+            assert len(retry) == 2  # the partial text is the start of the assistant turn
+        else:
+            assert len(retry) == 3 and retry[2]["role"] == "user" and first.text.rstrip()[-20:] in retry[2]["content"]
+    else:  # nothing had arrived: the same request again
+        assert first.text == "" and not second.continues and not outcome.continued
+        assert sent[1] == sent[0]
+    assert fresh_sim.wait_idle(5) and fresh_sim.stats()["streams_open"] == 0
+
+
+@pytest.mark.parametrize("fault", sorted(MID_STREAM))
+def test_continuation_survives_repeated_failures(fault: str, fresh_sim: Simulator,
+                                                 recorded: tuple[anthropic.Anthropic, list[dict[str, Any]]],
+                                                 sleeps: list[float]) -> None:
+    client, sent = recorded
+    _inject(fresh_sim, fault, count=2)
+    shown: list[str] = []
+    outcome = _retry(client, sleeps, recovery="continue", on_text=shown.append, max_attempts=3)
+    assert outcome.status == "complete" and [a.continues for a in outcome.attempts] == [False, True, True]
+    kept = outcome.attempts[0].text + outcome.attempts[1].text
+    assert sent[2]["messages"][-1] == {"role": "assistant", "content": kept.rstrip()}
+    assert "".join(shown) == outcome.text and outcome.text.startswith(kept)
+    assert fresh_sim.wait_idle(5) and fresh_sim.stats()["streams_open"] == 0
+
+
+def test_a_model_that_rejects_prefill_refuses_it(client: anthropic.Anthropic) -> None:
+    with pytest.raises(anthropic.BadRequestError, match="prefill"):
+        client.messages.create(**{**REQUEST, "model": "claude-sonnet-4-6",
+                                  "messages": [*REQUEST["messages"], {"role": "assistant", "content": "The"}]})
+
+
+def test_a_partial_thinking_block_is_restarted_not_continued(
+        fresh_sim: Simulator, recorded: tuple[anthropic.Anthropic, list[dict[str, Any]]], sleeps: list[float]) -> None:
+    client, sent = recorded
+    fresh_sim.inject("disconnect_midstream", after=5)  # still thinking: Sonnet 5 thinks by default
+    outcome = _retry(client, sleeps, model="claude-sonnet-5", recovery="continue")
+    assert outcome.status == "complete" and not outcome.continued
+    assert outcome.attempts[0].snapshot is not None and outcome.attempts[0].snapshot.content[0].type == "thinking"
+    assert sent[1] == sent[0]
+
+
+def test_a_partial_tool_call_is_restarted_not_continued(
+        fresh_sim: Simulator, recorded: tuple[anthropic.Anthropic, list[dict[str, Any]]], sleeps: list[float]) -> None:
+    client, sent = recorded
+    tool = {"name": "get_weather", "description": "The weather in a city.",
+            "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}
+    request = {"messages": [{"role": "user", "content": "What's the weather in Paris?"}], "tools": [tool],
+               "tool_choice": {"type": "tool", "name": "get_weather"}}
+    fresh_sim.inject("disconnect_midstream", after=2)
+    outcome = _retry(client, sleeps, recovery="continue", **request)
+    assert outcome.status == "complete" and not outcome.continued and sent[1] == sent[0]
+    assert outcome.message is not None and outcome.message.content[0].type == "tool_use"
+
+
+def test_continuation_rules() -> None:
+    from course_utils.resilience import CONTINUE_PROMPT, continuation_messages, supports_prefill
+
+    assert supports_prefill("claude-haiku-4-5") and supports_prefill("claude-haiku-4-5-20251001")
+    assert not supports_prefill("claude-sonnet-4-6") and not supports_prefill("claude-opus-4-8")
+    assert not supports_prefill("a-model-nobody-knows")  # the user turn works everywhere
+    start = [{"role": "user", "content": "Hi"}]
+    assert continuation_messages(start, "Hello the", prefill=True) == [*start, {"role": "assistant",
+                                                                                "content": "Hello the"}]
+    asked = continuation_messages(start, "Hello there ", prefill=False)
+    assert asked[1] == {"role": "assistant", "content": "Hello there"}
+    assert asked[2] == {"role": "user", "content": CONTINUE_PROMPT.format(tail="Hello there")}
+    with pytest.raises(ValueError):
+        stream_with_retries(None, recovery="resume", **REQUEST)  # type: ignore[arg-type]
+
+
+def test_refusal_is_its_own_outcome_and_ratelimit_headers_are_read(client: anthropic.Anthropic) -> None:
+    from course_utils.resilience import StreamOutcome, rate_limits
+
+    with client.messages.stream(**REQUEST) as stream:
+        message = stream.get_final_message()
+        limits = rate_limits(stream.response.headers)
+    refused = Attempt(1, "", message.model_copy(update={"stop_reason": "refusal"}), None, 0.0, 0.0)
+    assert StreamOutcome([refused]).status == "refused" and str(StreamOutcome([refused])) == "refused after 1 attempt"
+    assert {"requests-limit", "requests-remaining", "tokens-remaining"} <= set(limits)
