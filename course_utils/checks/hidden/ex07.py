@@ -3,8 +3,6 @@ anywhere, hanging and unknown tools, slow-first ordering, and two results after 
 
 from __future__ import annotations
 
-from typing import Any
-
 from ..base import CheckFailed, LearnerError, check, expect, expect_equal, short
 from ..env import Env
 from ..ex07 import (blocks_of, call, expect_results, expect_views, field, functions, results_of, roles, run_calls,
