@@ -7,23 +7,26 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import anthropic
 import httpx2
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
+from .answers import Answers, parse_last_event_id
+from .deploy import Client, Turn, open_held_turn, open_turn, open_upstream_for, upstream_dependency
 from .errors import ChatError, error_body
 from .middleware import BodyLimit, QuietDisconnects
-from .relay import EVENT_STREAM_RESPONSE, EventStreamResponse, UpstreamResponse, relay
+from .relay import EVENT_STREAM_HEADERS, EVENT_STREAM_RESPONSE, EventStreamResponse, UpstreamResponse, relay
 from .schema import MAX_BODY_BYTES, MAX_TOKENS_LIMIT
 from .settings import ChatSettings
+from .state import RedisState, make_state
 
 STATIC = Path(__file__).with_name("static")
 MAX_PROBLEMS = 5  # problems named in one 422: enough to fix a body, short enough to read (and to send)
@@ -41,6 +44,14 @@ _ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (504, "timeout_error", "The model did not answer in time."),
     ]
 }
+# A deployment's endpoint can also refuse for lack of a token, or while the conversation is still answering.
+_DEPLOYED_RESPONSES: dict[int | str, dict[str, Any]] = {**_ERROR_RESPONSES, **{
+    status: {"description": text, "content": {"application/json": {"example": error_body(kind, text)}}}
+    for status, kind, text in [
+        (401, "authentication_error", "This chat needs an access token: send `Authorization: Bearer <token>`."),
+        (409, "conflict_error", "This conversation is still answering; wait for it or stop it."),
+    ]
+}}
 
 
 def upstream_client(settings: ChatSettings) -> anthropic.AsyncAnthropic:
@@ -80,14 +91,24 @@ def create_app(settings: ChatSettings | None = None, *, client: anthropic.AsyncA
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # One client, so one connection pool, for every request this process serves.
         app.state.client = client or upstream_client(settings)
+        # Limits and conversations: in this process, or in Redis for every worker; made here, in the worker's loop.
+        app.state.store = make_state(settings.redis_url, settings.history_turns, settings.history_seconds)
+        answers = None
+        if settings.resumable and isinstance(app.state.store, RedisState):
+            answers = app.state.answers = Answers(app.state.store.redis, settings.resume_grace)
+            await answers.start()
         try:
             yield
         finally:
+            if answers is not None:
+                await answers.close()
+            await app.state.store.close()
             if client is None:
                 await app.state.client.close()
 
-    app = FastAPI(title="Streaming with Claude: chat", lifespan=lifespan, docs_url="/api/docs", redoc_url=None,
-                  openapi_url="/api/openapi.json")
+    docs = settings.docs
+    app = FastAPI(title="Streaming with Claude: chat", lifespan=lifespan, docs_url="/api/docs" if docs else None,
+                  redoc_url=None, openapi_url="/api/openapi.json" if docs else None)
     app.state.settings = settings
 
     @app.exception_handler(ChatError)
@@ -104,17 +125,23 @@ def create_app(settings: ChatSettings | None = None, *, client: anthropic.AsyncA
         return ChatError(exc.status_code, kinds.get(exc.status_code, "invalid_request_error"), str(exc.detail),
                          dict(exc.headers or {})).response()
 
-    @app.post("/api/chat", response_class=EventStreamResponse,
-              responses={200: EVENT_STREAM_RESPONSE, **_ERROR_RESPONSES})
-    async def chat(upstream: UpstreamResponse) -> EventStreamResponse:
-        """Stream the answer to the conversation as `text` events, then one `done` or `error` event."""
-        return EventStreamResponse(relay(upstream), ping_interval=settings.ping_interval)
+    if not deployed(settings):
+        @app.post("/api/chat", response_class=EventStreamResponse,
+                  responses={200: EVENT_STREAM_RESPONSE, **_ERROR_RESPONSES})
+        async def chat(upstream: UpstreamResponse) -> EventStreamResponse:
+            """Stream the answer to the conversation as `text` events, then one `done` or `error` event."""
+            return EventStreamResponse(relay(upstream), ping_interval=settings.ping_interval)
+    else:
+        add_deployed_routes(app, settings)
 
     @app.get("/api/config")
     async def config() -> dict[str, Any]:
         """What the page needs to know: the models it may pick and the token limits."""
         return {"model": settings.model, "models": list(settings.models()), "offline": settings.offline,
-                "max_tokens": {"default": settings.default_max_tokens, "max": MAX_TOKENS_LIMIT}}
+                "max_tokens": {"default": settings.default_max_tokens, "max": MAX_TOKENS_LIMIT},
+                # How to talk to this deployment: whether to ask for a token, who keeps the history, resuming.
+                "auth": bool(settings.tokens), "history": "server" if settings.server_history else "client",
+                "resumable": settings.resumable}
 
     @app.get("/healthz")
     async def healthz() -> dict[str, bool]:
@@ -129,3 +156,53 @@ def create_app(settings: ChatSettings | None = None, *, client: anthropic.AsyncA
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
     app.add_middleware(QuietDisconnects)
     return app
+
+
+def deployed(settings: ChatSettings) -> bool:
+    """True when any deployment setting is on; with none, `/api/chat` is exactly lesson 06's."""
+    return bool(settings.tokens or settings.requests_per_minute is not None or settings.tokens_per_day is not None
+                or settings.server_history or settings.system_prompt is not None or settings.redis_url)
+
+
+def add_deployed_routes(app: FastAPI, settings: ChatSettings) -> None:
+    """`POST /api/chat` behind the deployment's checks; with Redis, answers that survive their connection."""
+    prepare = open_held_turn if settings.server_history else open_turn
+    responses = {200: EVENT_STREAM_RESPONSE, **_DEPLOYED_RESPONSES}
+
+    if not settings.resumable:
+        opened = Depends(upstream_dependency(prepare))  # a default, not Annotated: the annotations are strings here
+
+        @app.post("/api/chat", response_class=EventStreamResponse, responses=responses)
+        async def chat(turn: Turn = opened) -> EventStreamResponse:
+            """Stream the answer as `text` events, then one `done` or `error` event; disconnecting stops it."""
+            return EventStreamResponse(relay(turn.response, turn.outcome),  # type: ignore[arg-type]
+                                       ping_interval=settings.ping_interval)
+        return
+
+    @app.post("/api/chat", response_class=EventStreamResponse, responses=responses)
+    async def chat_resumable(request: Request, turn: Turn = Depends(prepare)) -> EventStreamResponse:
+        """Stream the answer, every event with an `id`; header `x-answer-id` names it for a resume or a cancel."""
+        answers: Answers = request.app.state.answers
+        async with AsyncExitStack() as stack:
+            turn.response = await open_upstream_for(turn, request, stack)
+            answer = await answers.begin(turn, stack)  # the producer owns the upstream from here on
+        return EventStreamResponse(answers.read(answer), ping_interval=settings.ping_interval,
+                                   headers={"x-answer-id": answer})
+
+    @app.get("/api/answers/{answer}", response_class=EventStreamResponse, responses=responses)
+    async def resume(answer: str, request: Request, client: Client,
+                     last_event_id: Annotated[str | None, Header()] = None) -> EventStreamResponse:
+        """The rest of an answer after `Last-Event-ID`, from any worker: never a second generation."""
+        answers: Answers = request.app.state.answers
+        await answers.owned(answer, client)
+        after = parse_last_event_id(answer, last_event_id)
+        return EventStreamResponse(answers.read(answer, after), ping_interval=settings.ping_interval,
+                                   headers={"x-answer-id": answer})
+
+    @app.post("/api/answers/{answer}/cancel")
+    async def cancel(answer: str, request: Request, client: Client) -> dict[str, Any]:
+        """Stop an answer now: its upstream closes on whichever worker generates it."""
+        answers: Answers = request.app.state.answers
+        await answers.owned(answer, client)
+        await answers.cancel(answer)
+        return {"answer_id": answer, "cancelled": True}

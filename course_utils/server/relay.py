@@ -19,8 +19,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 import anthropic
@@ -106,24 +107,44 @@ class UpstreamEvents:
         return [(event.event, event.data) for event in self._general.feed(chunk)]  # type: ignore[union-attr]
 
 
-async def relay(response: AsyncAPIResponse[Any]) -> AsyncIterator[bytes]:
+@dataclass
+class Outcome:
+    """What a relayed answer came to, for whoever must act on it afterwards (history, token counts)."""
+
+    keep_text: bool = False  # collect the text (server-held history needs it)
+    quota_cut: str | None = None  # the error message to send if the answer stops at max_tokens (the day's quota)
+    ids: str | None = None  # with a prefix, every event gets `id: <prefix>:<n>` (resumable answers)
+    texts: list[str] = field(default_factory=list)
+    usage: dict[str, int] = field(default_factory=lambda: {"input_tokens": 0, "output_tokens": 0})
+    deltas: int = 0  # text events sent: an estimate of the tokens used when the final usage never came
+    seq: int = 0  # events framed so far (the last id)
+    completed: bool = False  # a `done` was sent
+
+
+async def relay(response: AsyncAPIResponse[Any], outcome: Outcome | None = None) -> AsyncIterator[bytes]:
     """The browser's events, framed: `text` per text delta, then exactly one of `done` or `error`.
 
     Of the upstream's events only text deltas, the usage, the stop reason and the end are decoded; the rest
     (`ping`, block starts and stops, other kinds of delta) pass unread. The events of one upstream read go on as one
-    write: one event per read when the model is paced, fewer writes when the relay has to catch up.
+    write: one event per read when the model is paced, fewer writes when the relay has to catch up. With an
+    `outcome` the relay also notes what the answer came to (and, if asked, numbers the events).
     """
     parser = UpstreamEvents()  # an unterminated last event is never dispatched, as in the SDK
-    usage = {"input_tokens": 0, "output_tokens": 0}
+    usage = outcome.usage if outcome is not None else {"input_tokens": 0, "output_tokens": 0}
     stop_reason = None
     frames: list[bytes] = []
+    make = frame if outcome is None or outcome.ids is None else _numbered(outcome)
     try:
         async for chunk in response.iter_bytes():
             for name, raw in parser.feed(chunk):
                 if name == "content_block_delta":
                     delta = json.loads(raw)["delta"]
                     if delta.get("type") == "text_delta":
-                        frames.append(frame("text", {"text": delta["text"]}))
+                        frames.append(make("text", {"text": delta["text"]}))
+                        if outcome is not None:
+                            outcome.deltas += 1
+                            if outcome.keep_text:
+                                outcome.texts.append(delta["text"])
                 elif name == "message_start":
                     usage["input_tokens"] = json.loads(raw)["message"]["usage"]["input_tokens"]
                 elif name == "message_delta":
@@ -131,7 +152,13 @@ async def relay(response: AsyncAPIResponse[Any]) -> AsyncIterator[bytes]:
                     stop_reason = data["delta"]["stop_reason"]
                     usage.update({k: v for k, v in data.get("usage", {}).items() if k in usage and v is not None})
                 elif name == "message_stop":
-                    frames.append(frame("done", {"stop_reason": stop_reason, "usage": usage}))
+                    if outcome is not None and outcome.quota_cut and stop_reason == "max_tokens":
+                        # Stopped by the day's quota, not by the browser's max_tokens: say so, and keep no turn.
+                        frames.append(make("error", {"type": "rate_limit_error", "message": outcome.quota_cut}))
+                    else:
+                        frames.append(make("done", {"stop_reason": stop_reason, "usage": usage}))
+                        if outcome is not None:
+                            outcome.completed = True
                     yield b"".join(frames)
                     return
                 elif name == "error":  # the upstream's own error, after its 200: what the SDK would raise
@@ -146,7 +173,15 @@ async def relay(response: AsyncAPIResponse[Any]) -> AsyncIterator[bytes]:
             log.warning("upstream failed mid-stream: %s", type(exc).__name__)
         else:
             log.exception("relay failed mid-stream")
-        yield b"".join([*frames, frame("error", stream_error(exc))])  # the text before the error comes first
+        yield b"".join([*frames, make("error", stream_error(exc))])  # the text before the error comes first
+
+
+def _numbered(outcome: Outcome) -> Callable[[str, dict[str, Any]], bytes]:
+    """A `frame` that puts the next `id:` line on each event."""
+    def make(event: str, data: dict[str, Any]) -> bytes:
+        outcome.seq += 1
+        return b"id: %s:%d\n%s" % (outcome.ids.encode(), outcome.seq, frame(event, data))  # type: ignore[union-attr]
+    return make
 
 
 UpstreamResponse = Annotated[AsyncAPIResponse[Any], Depends(open_upstream)]
@@ -163,8 +198,9 @@ class EventStreamResponse(StreamingResponse):
     """
 
     def __init__(self, frames: AsyncIterator[bytes], ping_interval: float | None = 15.0,
-                 status_code: int = 200) -> None:
-        super().__init__(frames, status_code, headers=EVENT_STREAM_HEADERS, media_type="text/event-stream")
+                 status_code: int = 200, headers: dict[str, str] | None = None) -> None:
+        super().__init__(frames, status_code, headers={**EVENT_STREAM_HEADERS, **(headers or {})},
+                         media_type="text/event-stream")
         self.ping_interval = ping_interval
 
     async def stream_response(self, send: Send) -> None:

@@ -62,6 +62,54 @@ class ChatRequest(BaseModel):
             "max_tokens": self.max_tokens or settings.default_max_tokens,
             "messages": [m.model_dump() for m in self.messages],
         }
-        if self.system:
-            params["system"] = self.system
+        if self.system and settings.system_prompt is not None:
+            raise ValueError("system: the system prompt is decided by this server")
+        if self.system or settings.system_prompt:
+            params["system"] = self.system or settings.system_prompt
+        return params
+
+
+CONVERSATION_ID = r"^[A-Za-z0-9_-]{8,64}$"
+_SET_BY_SERVER = {
+    "system": "system: the system prompt is decided by this server; send only conversation_id and message",
+    "messages": "messages: this server keeps the conversation; send its conversation_id and the new message only",
+}
+
+
+class TurnRequest(BaseModel):
+    """The body of `POST /api/chat` when the server holds the history: which conversation, and the new user turn."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    conversation_id: Annotated[str, Field(strict=True, pattern=CONVERSATION_ID)]
+    message: Annotated[str, Field(strict=True, min_length=1, max_length=MAX_CONTENT_CHARS)]
+    max_tokens: Annotated[int, Field(strict=True, ge=1, le=MAX_TOKENS_LIMIT)] | None = None
+    model: Annotated[str, Field(strict=True)] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _nothing_the_server_decides(cls, data: Any) -> Any:
+        # Named plainly, not as "extra inputs": a client written for lesson 06 learns what changed and why.
+        if isinstance(data, dict):
+            for name, message in _SET_BY_SERVER.items():
+                if name in data:
+                    raise ValueError(message)
+        return data
+
+    @field_validator("message")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("message must not be blank")
+        return value
+
+    def to_params(self, settings: ChatSettings, history: list[dict[str, str]]) -> dict[str, Any]:
+        """The keyword arguments for the upstream: the stored history, this turn, and the server's prompt."""
+        model = self.model or settings.model
+        if model not in settings.models():
+            raise ValueError(f"model: {model!r} is not available here; choose one of {', '.join(settings.models())}")
+        params: dict[str, Any] = {"model": model, "max_tokens": self.max_tokens or settings.default_max_tokens,
+                                  "messages": [*history, {"role": "user", "content": self.message}]}
+        if settings.system_prompt:
+            params["system"] = settings.system_prompt
         return params

@@ -1,7 +1,9 @@
-"""What a deployment of the chat app decides: the model, which models a browser may ask for, and the upstream."""
+"""What a deployment of the chat app decides: the model, which models a browser may ask for, the upstream, and (lesson
+08) who may call it, how much, with which prompt, and where its state lives."""
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass, field
 
@@ -15,9 +17,25 @@ def _default_model() -> str:
     return os.environ.get("COURSE_MODEL", "").strip() or DEFAULT_MODEL
 
 
+def tokens_from_env(value: str | None = None) -> tuple[str, ...]:
+    """The access tokens in COURSE_APP_TOKEN (or `value`): one, or several separated by commas."""
+    raw = os.environ.get("COURSE_APP_TOKEN", "") if value is None else value
+    return tuple(token.strip() for token in raw.split(",") if token.strip())
+
+
+def is_loopback(host: str) -> bool:
+    """True for an address only this machine can reach (127.0.0.0/8, ::1, localhost)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 @dataclass(frozen=True)
 class ChatSettings:
-    """Deployment choices for `create_app`; the defaults are the course's."""
+    """Deployment choices for `create_app`; the defaults are lesson 06's open app for one person on loopback."""
 
     model: str = field(default_factory=_default_model)
     allowed_models: tuple[str, ...] = ALLOWED_MODELS
@@ -40,6 +58,27 @@ class ChatSettings:
     pool_timeout: float = 5.0
     offline: bool = False  # shown as a badge on the page
 
+    # -- deployment (lesson 08): each is off until set, so lesson 06's app is unchanged ------------------------------
+    # Bearer tokens that may call /api/chat; empty means open (allowed on loopback only, see __main__).
+    tokens: tuple[str, ...] = field(default=(), repr=False)
+    requests_per_minute: int | None = None  # per client: per token, else per address
+    tokens_per_day: int | None = None  # output tokens per client per UTC day
+    # The server holds each conversation and decides the prompt: the browser sends a conversation id and its new
+    # turn only, never `messages` or `system`.
+    server_history: bool = False
+    system_prompt: str | None = None  # with server_history; None sends no system prompt
+    history_turns: int = 40  # turns kept per conversation (the oldest pairs go first)
+    history_seconds: float = 24 * 3600.0  # a conversation untouched for this long is forgotten
+    redis_url: str | None = field(default=None, repr=False)  # counters, histories and answers shared by workers
+    # With Redis, an answer whose reader left keeps generating this long for a reconnect, then its upstream closes.
+    resume_grace: float = 30.0
+    docs: bool = True  # /api/docs and /api/openapi.json; a deployment turns them off unless asked for
+
     def models(self) -> tuple[str, ...]:
         """The models a request may name: the allowed ones plus the default."""
         return self.allowed_models if self.model in self.allowed_models else (self.model, *self.allowed_models)
+
+    @property
+    def resumable(self) -> bool:
+        """True when answers outlive their connection: they are kept in Redis for a reconnect to any worker."""
+        return self.redis_url is not None
