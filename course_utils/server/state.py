@@ -7,6 +7,7 @@ UTC minute for requests, a UTC day for output tokens, so `retry-after` is simply
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 import time
@@ -110,8 +111,12 @@ class RedisState:
 
     def __init__(self, url: str, history_turns: int = 40, history_seconds: float = DAY) -> None:
         """Connect lazily to the Redis at `url` (redis://host:port/db)."""
-        import redis.asyncio as aioredis  # the [deploy] extra: only a deployment with --redis needs it
-
+        # The [deploy] extra, not a runtime dependency: only a deployment with --redis needs it, so it is imported
+        # by name here, where a missing package becomes a sentence instead of an ImportError at `import`.
+        try:
+            aioredis = importlib.import_module("redis.asyncio")
+        except ImportError:
+            raise RuntimeError("--redis needs the redis package: pip install 'streaming-with-claude[deploy]'") from None
         self.redis = aioredis.Redis.from_url(url)
         self.url = url
         self.history_turns, self.history_seconds = history_turns, history_seconds
