@@ -234,6 +234,8 @@ def grade(submissions: list[Submission], out: Path, *, jobs: int, cell_timeout: 
                file=sys.stderr, disable=not progress, dynamic_ncols=True)
     if kernels is None and warm and work:
         kernels = start_pool(jobs)
+    if kernels is not None:
+        kernels.expect(len(work))
 
     def timed(job: Job) -> dict[str, Any]:
         began = time.monotonic()

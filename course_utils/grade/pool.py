@@ -67,6 +67,7 @@ class KernelPool:
         self._count = 0
         self._closed = False
         self._failures: list[str] = []
+        self._limit: int | None = None  # how many notebooks are to come, once known: no kernel started for nothing
         changes = {"set": {k: v for k, v in env.items() if os.environ.get(k) != v},
                    "unset": [k for k in os.environ if k not in env], "boot": BOOT.format(path=str(ZYGOTE))}
         self._proc = subprocess.Popen([sys.executable, "-c", ENVIRON, json.dumps(changes)],
@@ -96,6 +97,11 @@ class KernelPool:
             self._running[worker.wid] = worker
             self._fill()
             return worker
+
+    def expect(self, notebooks: int) -> None:
+        """Start no more workers than `notebooks` will use (more only to replace workers that failed to start)."""
+        with self._lock:
+            self._limit = notebooks
 
     def run(self, worker: Worker, job: dict[str, Any], limit: float) -> int | None:
         """Give the worker its one job and wait for it to end: its exit code, or None if it overran `limit`."""
@@ -153,6 +159,8 @@ class KernelPool:
 
     def _fill(self) -> None:
         while not self._closed and len(self._ready) + len(self._starting) < self.warm:
+            if self._limit is not None and self._count >= self._limit + len(self._failures):
+                return
             self._count += 1
             wid = f"w{self._count}"
             folder = self._root / wid
