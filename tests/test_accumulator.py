@@ -363,3 +363,19 @@ def test_accumulate_sse_skips_ping_and_nameless_events_like_the_sdk() -> None:
     message = accumulate_sse(body)
     assert message["content"] == [{"type": "text", "text": "Hi"}]
     assert message == sdk_accumulate(body) == sdk_final_message(body)
+
+
+@pytest.mark.parametrize("extra", [
+    {"headers": {"x-sim-future-events": "1"}, "body": {}},  # an unknown event type and an unknown delta type
+    {"headers": {}, "body": {"max_tokens": 2000, "thinking": {"type": "enabled", "budget_tokens": 1024}}},
+])
+def test_simulator_streams_with_future_events_and_thinking_match_the_sdk(fresh_sim, extra: dict) -> None:
+    body = {"model": "claude-haiku-4-5", "max_tokens": 40, "stream": True,
+            "messages": [{"role": "user", "content": "Why is the sky blue?"}], **extra["body"]}
+    headers = {"x-api-key": "test-key", "anthropic-version": "2023-06-01", **extra["headers"]}
+    raw = httpx2.post(f"{fresh_sim.base_url}/v1/messages", json=body, headers=headers).content
+    if extra["headers"]:
+        assert b"event: future_event" in raw and b'"future_delta"' in raw
+    else:
+        assert b'"signature_delta"' in raw
+    assert accumulate_sse(raw) == sdk_accumulate(raw)
