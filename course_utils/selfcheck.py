@@ -5,10 +5,15 @@
 
 It prints one line when everything passes, and what to fix when something does not. The checks use their own
 simulator (pacing off unless timing is the point), so your experiments in other cells never disturb them.
+
+Under nbgrader (which sets `NBGRADER_EXECUTION` while it validates or autogrades), or with `strict=True`, a check
+that does not pass also raises `ChecksFailed`, an AssertionError: nbgrader scores a test cell that raises as zero.
+`hidden=True` adds the grader's hidden checks, which only the instructors' copy of the course has.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 from typing import TYPE_CHECKING, Any
@@ -19,7 +24,7 @@ from .checks.base import Outcome
 if TYPE_CHECKING:
     from .simulator import Simulator
 
-__all__ = ["check"]
+__all__ = ["ChecksFailed", "check"]
 
 _simulator: "Simulator | None" = None
 _lock = threading.Lock()
@@ -36,13 +41,33 @@ def _private_simulator() -> "Simulator":
         return _simulator
 
 
-def check(task_id: str, answer: Any = None) -> None:
+class ChecksFailed(AssertionError):
+    """A self-check that did not pass, raised in strict mode (nbgrader counts a test cell that raises as failed)."""
+
+
+def strict_by_default() -> bool:
+    """Whether failures raise when `check()` is not told: yes while nbgrader validates or autogrades."""
+    return bool(os.environ.get("NBGRADER_EXECUTION"))
+
+
+def check(task_id: str, answer: Any = None, *, strict: bool | None = None, hidden: bool = False) -> None:
     """Run the public checks of task `task_id` ("01.1") on your `answer` (default: the task's name in your notebook)."""
+    strict = strict_by_default() if strict is None else strict
     exercise_id = task_id.partition(".")[0]
-    checks = exercise(exercise_id)
-    if task_id not in checks.tasks:
-        print(f"There is no task {task_id!r}; tasks of exercise {exercise_id}: {', '.join(checks.tasks)}.")
+    try:
+        checks = exercise(exercise_id, hidden=hidden)
+    except ModuleNotFoundError:
+        checks = None
+    if checks is None or task_id not in checks.tasks:
+        known = f"; tasks of exercise {exercise_id}: {', '.join(checks.tasks)}" if checks else ""
+        message = f"There is no task {task_id!r}{known}."
+        if strict:
+            raise ChecksFailed(message)
+        print(message)
         return
+    if hidden and not any(c.hidden for c in checks.checks):
+        # A learner's copy has no hidden checks: passing on the public ones alone would give marks for nothing.
+        raise RuntimeError("hidden=True needs the instructors' copy of the course (its hidden checks are missing)")
     task = checks.tasks[task_id]
     namespace = dict(sys._getframe(1).f_globals)  # the notebook's names, as the grader sees them
     if answer is not None:
@@ -52,7 +77,10 @@ def check(task_id: str, answer: Any = None) -> None:
         outcomes.append(run_check(one, task, namespace, _private_simulator()))
         if outcomes[-1].kind in {"not_written", "missing", "forbidden", "exit"}:
             break  # every other check would say the same
-    print(report(task_id, task.name, outcomes))
+    text = report(task_id, task.name, outcomes)
+    print(text)
+    if strict and not all(o.passed for o in outcomes):
+        raise ChecksFailed(text.splitlines()[0])
 
 
 def report(task_id: str, name: str, outcomes: list[Outcome]) -> str:

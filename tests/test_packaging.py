@@ -23,6 +23,8 @@ PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 PROJECT = PYPROJECT["project"]
 # Instructors' code: what it imports belongs in the [grade] extra, not in what every learner installs.
 INSTRUCTORS = ("course_utils/grade/", "course_utils/release.py")
+# Imported only where they exist: Colab's own module (inside Colab), and Redis for a deployment (the [deploy] extra).
+OPTIONAL = {"google": None, "redis": "deploy"}
 
 
 def canonical(name: str) -> str:
@@ -81,7 +83,9 @@ def test_every_import_of_the_lessons_and_learners_helpers_is_a_declared_dependen
     assert {"anthropic", "matplotlib", "numpy", "httpx", "ipywidgets", "tenacity"} <= set(imports)
     runtime = set(declared())
     missing = {module: sorted(where)[:3] for module, where in imports.items()
-               if not distributions_of(module) & runtime}
+               if not distributions_of(module) & runtime and module not in OPTIONAL}
+    for module, extra in OPTIONAL.items():
+        assert extra is None or module in declared(extra), (module, extra)
     assert not missing, f"imported but not in [project] dependencies: {missing}"
 
 

@@ -27,7 +27,7 @@ def test_exercises_are_in_sync_with_the_solutions() -> None:
 
 def test_every_solution_has_an_exercise_and_the_other_way_round() -> None:
     assert [p.name for p in SOLUTIONS] == sorted(p.name for p in (ROOT / "exercises").glob("*.ipynb"))
-    assert len(SOLUTIONS) == 7
+    assert len(SOLUTIONS) >= 7  # lessons 01-07 each have one
 
 
 def test_a_solution_becomes_a_stub_at_its_indentation() -> None:
@@ -123,11 +123,12 @@ def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_bundle_has_what_learners_need_and_nothing_else(bundle: Path) -> None:
     assert (bundle / "notebooks" / "00_start_here.ipynb").exists()
     assert sorted(p.name for p in (bundle / "exercises").glob("*.ipynb")) == [p.name for p in SOLUTIONS]
-    for kept in ["README.md", "requirements.txt", "pyproject.toml", "course", ".env.example",
+    for kept in ["README.md", "requirements.txt", "pyproject.toml", "course", ".env.example", ".gitignore", "LICENSE",
+                 "runtime.txt",
                  "course_utils/selfcheck.py", "course_utils/checks/ex01.py", "course_utils/simulator/corpus.json"]:
         assert (bundle / kept).exists(), kept
     for left_out in ["solutions", "tests", "course_utils/checks/hidden", "course_utils/grade",
-                     "course_utils/release.py", ".git", ".venv"]:
+                     "course_utils/release.py", ".git", ".venv", "requirements-dev.txt", "tools", "docs"]:
         assert not (bundle / left_out).exists(), left_out
     assert os.access(bundle / "course", os.X_OK)
     text = "\n".join(p.read_text(encoding="utf-8", errors="replace") for p in bundle.rglob("*") if p.is_file())
@@ -170,3 +171,24 @@ def test_bundle_builds_as_a_package_without_instructor_files(bundle: Path, tmp_p
     assert "course_utils/selfcheck.py" in names and "course_utils/simulator/corpus.json" in names
     assert not [n for n in names if n.startswith(("course_utils/grade/", "course_utils/checks/hidden/"))]
     assert "course_utils/release.py" not in names
+
+
+def test_bundle_carries_what_binder_reads_and_a_badge_opening_lesson_00(bundle: Path) -> None:
+    assert (bundle / "runtime.txt").read_text() == "python-3.11\n"  # repo2docker's Python: the one CI tests
+    assert "-e .[lab]" in (bundle / "requirements.txt").read_text().splitlines()  # repo2docker installs the pins
+    assert ".env" in (bundle / ".gitignore").read_text().split()
+    readme = (bundle / "README.md").read_text()
+    title, blank, badge = readme.splitlines()[:3]
+    assert title == "# Streaming with Claude" and blank == ""
+    assert badge == ("[![Launch on Binder](https://mybinder.org/badge_logo.svg)](https://mybinder.org/v2/gh/OWNER/REPO/"
+                     "HEAD?labpath=notebooks%2F00_start_here.ipynb)")
+    assert "replace `OWNER/REPO`" in readme
+    assert "(docs/instructors.md)" not in readme  # the bundle has no docs/
+
+
+def test_the_binder_badge_names_the_repository_given(tmp_path: Path) -> None:
+    assert release.binder_url("someone/course") == \
+        "https://mybinder.org/v2/gh/someone/course/HEAD?labpath=notebooks%2F00_start_here.ipynb"
+    readme = release.learners_readme("# T\nSee [the docs](docs/instructors.md).\n", "someone/course")
+    assert readme.startswith("# T\n\n[![Launch on Binder]") and "v2/gh/someone/course/" in readme
+    assert "replace" not in readme and "the docs (in the instructors' repository)" in readme
