@@ -179,3 +179,15 @@ def test_course_sim_serves_and_stops(tmp_path: Path) -> None:
     finally:
         process.terminate()
         assert process.wait(timeout=20) == 0
+
+
+def test_no_lesson_code_reads_files_of_the_checkout() -> None:
+    # A lesson runs wherever it was opened (Colab, a JupyterHub home, a bundle): code may not reach for ../files.
+    # (Markdown links between lessons and exercises may: they only break as links.)
+    offending = {}
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")) + sorted((ROOT / "exercises").glob("*.ipynb")):
+        for index, cell in enumerate(json.loads(path.read_text())["cells"]):
+            source = "".join(cell["source"])
+            if cell["cell_type"] == "code" and re.search(r"""["']\.\./|\.\./\w|\.parent\s*/""", source):
+                offending.setdefault(path.name, []).append(index)
+    assert not offending, offending
