@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import base64
+import contextlib
+import socket
+import struct
+import threading
 import time
 from collections.abc import Iterator
 
@@ -253,3 +257,124 @@ def test_the_seed_articles_parser_breaks_at_split_points(page: Page, app: AppSer
     result = page.evaluate(SPLIT_HARNESS, [base64.b64encode(raw).decode(), True])
     assert len(result["whole"]) == 9
     assert len(result["broken"]) > result["size"] // 2  # a split inside any data line loses or garbles it
+
+
+# -- a deployment (lesson 08): the token prompt, a resumed answer --------------------------------------------------
+
+
+def open_page(browser: Browser, url: str) -> tuple[Page, list[str]]:
+    """A fresh tab on a page whose config has loaded, and the list its page errors go to."""
+    tab = browser.new_context(viewport={"width": 1100, "height": 820}).new_page()
+    tab.set_default_timeout(TIMEOUT_MS)
+    errors: list[str] = []
+    tab.on("pageerror", lambda exc: errors.append(str(exc)))
+    tab.goto(url)
+    tab.wait_for_selector("#mode:not([hidden])")
+    return tab, errors
+
+
+def test_the_page_asks_for_the_token_once_and_keeps_it_in_memory(browser: Browser, fresh_sim: Simulator) -> None:
+    settings = ChatSettings(base_url=fresh_sim.base_url, api_key="test-key", offline=True, tokens=("letmein",),
+                            server_history=True)
+    with AppServer(create_app(settings)) as app:
+        tab, errors = open_page(browser, app.url)
+        auth: list[str | None] = []
+        tab.on("request", lambda r: auth.append(r.headers.get("authorization")) if "/api/chat" in r.url else None)
+        send(tab, "My name is Ada.")
+        tab.wait_for_selector("#token-dialog[open]")
+        screenshot(tab, "chat-token")
+        tab.fill("#token-input", "letmein")
+        tab.press("#token-input", "Enter")
+        tab.wait_for_function(ANSWER_DONE.format(n=1))
+        send(tab, "What's my name?")  # no second prompt
+        tab.wait_for_function(ANSWER_DONE.format(n=2))
+        assert "Ada" in last_answer(tab) and auth == ["Bearer letmein", "Bearer letmein"]
+        assert tab.evaluate("JSON.stringify(localStorage) + JSON.stringify(sessionStorage) + document.cookie") \
+            == "{}{}"
+        tab.reload()
+        tab.wait_for_selector("#mode:not([hidden])")
+        send(tab, "Hello")
+        tab.wait_for_selector("#token-dialog[open]")  # a reload forgot it
+        tab.context.close()
+    assert errors == []
+
+
+class CuttableProxy:
+    """A TCP proxy on loopback in front of the app whose open connections the test can cut, as a network would."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target, self.conns = target, []  # type: ignore[var-annotated]
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(self.target)
+            self.conns += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                with contextlib.suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
+
+    def cut(self) -> None:
+        """Reset every connection open now (the browser sees a network error mid-body)."""
+        for conn in self.conns:
+            with contextlib.suppress(OSError):
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                conn.shutdown(socket.SHUT_RDWR)  # close() alone waits for the thread blocked in recv()
+            with contextlib.suppress(OSError):
+                conn.close()
+        self.conns = []
+
+    def close(self) -> None:
+        """Stop accepting and cut what is open."""
+        self.listener.close()
+        self.cut()
+
+
+def test_a_dropped_connection_resumes_the_same_answer(browser: Browser, fresh_sim: Simulator) -> None:
+    import redis as redis_py
+    from test_deploy import start_redis
+
+    question = "Write 300 words about the ocean."
+    expected = reference(fresh_sim, [{"role": "user", "content": question}])
+    fresh_sim.reset()
+    with start_redis() as url:
+        settings = ChatSettings(base_url=fresh_sim.base_url, api_key="test-key", offline=True, server_history=True,
+                                redis_url=url)
+        with AppServer(create_app(settings)) as app:
+            proxy = CuttableProxy((app.host, app.port))
+            tab, errors = open_page(browser, proxy.url)
+            fresh_sim.speed = 2
+            send(tab, question)
+            tab.wait_for_function("(document.querySelector('.msg.streaming .text') || {textContent: ''})"
+                                  ".textContent.length > 40")
+            proxy.cut()
+            tab.wait_for_function(ANSWER_DONE.format(n=1))
+            resumed = tab.get_attribute(".msg.assistant", "data-resumed")
+            answer = last_answer(tab)
+            stats = fresh_sim.stats()
+            screenshot(tab, "chat-resumed")
+            tab.context.close()
+            proxy.close()
+        with redis_py.Redis.from_url(url) as r:
+            r.flushdb()
+    assert resumed is not None and int(resumed) >= 1
+    assert answer == expected  # whole, nothing twice
+    assert stats["requests"] == 1 and stats["streams_completed"] == 1  # one generation
+    assert errors == []

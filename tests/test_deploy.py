@@ -3,6 +3,7 @@ answers, drain. uvicorn on loopback, the real SDK upstream, the simulator behind
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -39,9 +40,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def redis_url() -> Iterator[str]:
-    """A real redis-server of the module's own on a free loopback port; missing fails under CI, else skips."""
+@contextlib.contextmanager
+def start_redis() -> Iterator[str]:
+    """A real redis-server of our own on a free loopback port, its URL; missing fails under CI, else skips."""
     path = shutil.which("redis-server")
     if path is None:
         message = "redis-server not found: `./course test` installs it (apt-get install redis-server)"
@@ -62,6 +63,13 @@ def redis_url() -> Iterator[str]:
         proc.terminate()
         proc.wait(timeout=10)
         proc.stdout.close()  # type: ignore[union-attr]
+
+
+@pytest.fixture(scope="module")
+def redis_url() -> Iterator[str]:
+    """The module's redis-server."""
+    with start_redis() as url:
+        yield url
 
 
 @pytest.fixture

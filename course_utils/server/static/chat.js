@@ -2,6 +2,9 @@
  *
  * Not EventSource: it can only GET, and it reconnects by itself, which would re-run a generation.
  * fetch() + a ReadableStream reader + SSEParser (sse.js) + an AbortController for Stop do the whole job.
+ *
+ * A deployment (lesson 08) says in /api/config what it needs: a token (asked once, kept in this variable only,
+ * never in storage), the new turn only (the server keeps the history), and resuming a cut answer by its event ids.
  */
 (function () {
   "use strict";
@@ -10,13 +13,42 @@
   const els = {
     messages: $("messages"), scroller: $("scroller"), welcome: $("welcome"), form: $("composer"),
     prompt: $("prompt"), send: $("send"), stop: $("stop"), model: $("model"), mode: $("mode"),
-    newChat: $("new-chat"),
+    newChat: $("new-chat"), tokenDialog: $("token-dialog"), tokenForm: $("token-form"), tokenInput: $("token-input"),
   };
 
   // The conversation as the API sees it. A turn joins it only once its answer is complete: a stopped or failed
   // turn stays on screen but is never sent again (lesson 04: the history must say what really happened).
   const history = [];
   let controller = null; // the AbortController of the answer being streamed, if any
+  let config = { auth: false, history: "client", resumable: false };
+  let token = null; // in memory only: a reload asks again, and nothing on disk can leak it
+  let conversationId = newId();
+  const RESUME_ATTEMPTS = 5;
+
+  /** A random conversation id (crypto.randomUUID needs a secure context; getRandomValues does not). */
+  function newId() {
+    const bytes = crypto.getRandomValues(new Uint8Array(16));
+    return "c" + Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  }
+
+  /** The token, asked for once in a small dialog (not window.prompt: it can be styled and tested). */
+  function askToken() {
+    if (token) return Promise.resolve(token);
+    return new Promise((resolve) => {
+      els.tokenInput.value = "";
+      els.tokenDialog.showModal();
+      els.tokenForm.addEventListener("submit", (e) => {
+        e.preventDefault();
+        token = els.tokenInput.value.trim() || null;
+        els.tokenDialog.close();
+        resolve(token);
+      }, { once: true });
+    });
+  }
+
+  function authHeaders() {
+    return token ? { Authorization: "Bearer " + token } : {};
+  }
 
   /** A failure with a type the page can show: HTTP errors, `error` events, cut connections. */
   class ChatFailure extends Error {
@@ -81,6 +113,9 @@
         for (const [label, warn] of tags) meta.append(el("span", warn ? "tag warn" : "tag", label));
         bubble.append(meta);
       },
+      resumed() {
+        row.dataset.resumed = String(Number(row.dataset.resumed || 0) + 1); // how often this answer was resumed
+      },
       fail(failure) {
         const banner = el("div", "error-banner");
         banner.setAttribute("role", "alert");
@@ -112,6 +147,13 @@
     return new ChatFailure(error.type, message);
   }
 
+  /** The request body: the whole conversation (lesson 06), or the new turn of a conversation the server keeps. */
+  function bodyFor(turn) {
+    const model = els.model.value || undefined;
+    if (config.history === "server") return { conversation_id: conversationId, message: turn.content, model };
+    return { messages: [...history, turn], model };
+  }
+
   async function ask(text) {
     const turn = { role: "user", content: text };
     const userRow = addUserMessage(text);
@@ -120,26 +162,54 @@
     setStreaming(true);
     let received = "";
     const started = performance.now();
+    const stream = { answerId: null, lastId: null };
+    current = stream;
     try {
+      if (config.auth) await askToken();
       // Relative URLs (no leading "/"): the page also works under a path prefix, e.g. jupyter-server-proxy's.
-      const response = await fetch("api/chat", {
+      let response = await fetch("api/chat", {
         method: "POST",
-        headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
-        body: JSON.stringify({ messages: [...history, turn], model: els.model.value || undefined }),
+        headers: { "Content-Type": "application/json", Accept: "text/event-stream", ...authHeaders() },
+        body: JSON.stringify(bodyFor(turn)),
         signal: controller.signal,
       });
+      if (response.status === 401) token = null; // wrong or revoked: ask again next time
       if (!response.ok) throw await failureOf(response);
+      stream.answerId = response.headers.get("x-answer-id");
       let done = null;
-      for await (const event of readEvents(response)) {
-        const data = JSON.parse(event.data);
-        if (event.event === "text") {
-          received += data.text;
-          answer.append(data.text);
-        } else if (event.event === "done") {
-          done = data;
-        } else if (event.event === "error") {
-          throw new ChatFailure(data.type, data.message);
+      for (let attempt = 0; ; attempt++) {
+        try {
+          for await (const event of readEvents(response)) {
+            if (event.id) stream.lastId = event.id;
+            const data = JSON.parse(event.data);
+            if (event.event === "text") {
+              received += data.text;
+              answer.append(data.text);
+            } else if (event.event === "done") {
+              done = data;
+            } else if (event.event === "error") {
+              throw new ChatFailure(data.type, data.message);
+            }
+          }
+        } catch (err) {
+          if (err instanceof ChatFailure || err.name === "AbortError" || !stream.answerId) throw err;
+          // The connection broke mid-answer; a resumable answer is still being written: fall through to resume.
         }
+        if (done || !stream.answerId || attempt >= RESUME_ATTEMPTS) break;
+        // Resume where this page left off, on whichever worker answers: the same answer, not a new one.
+        await new Promise((r) => setTimeout(r, 200 * attempt));
+        try {
+          response = await fetch("api/answers/" + encodeURIComponent(stream.answerId), {
+            headers: { Accept: "text/event-stream", "Last-Event-ID": stream.lastId || stream.answerId + ":0",
+              ...authHeaders() },
+            signal: controller.signal,
+          });
+        } catch (err) {
+          if (err.name === "AbortError") throw err;
+          continue; // the server is not reachable yet: try again
+        }
+        if (!response.ok) throw await failureOf(response);
+        answer.resumed();
       }
       // A body that ends without `done` or `error` was cut (a proxy timeout, a restart): say so.
       if (!done) throw new ChatFailure("incomplete", "The connection closed before the answer was finished.");
@@ -159,11 +229,19 @@
       }
     } finally {
       controller = null;
+      current = null;
       setStreaming(false);
     }
   }
 
+  let current = null; // the answer being streamed: its id and the last event id seen
+
   function stop() {
+    // With resumable answers a closed connection no longer stops the model: say so explicitly, to any worker.
+    if (current && current.answerId) {
+      fetch("api/answers/" + encodeURIComponent(current.answerId) + "/cancel",
+        { method: "POST", headers: authHeaders() }).catch(() => {});
+    }
     if (controller) controller.abort(); // aborts fetch and the body reader: the server sees the disconnect
   }
 
@@ -183,6 +261,7 @@
   function newChat() {
     stop();
     history.length = 0;
+    conversationId = newId(); // a new conversation on the server too
     for (const node of [...els.messages.querySelectorAll(".msg")]) node.remove();
     els.welcome.hidden = false;
     els.prompt.focus();
@@ -190,7 +269,7 @@
 
   async function loadConfig() {
     try {
-      const config = await (await fetch("api/config")).json();
+      config = { ...config, ...(await (await fetch("api/config")).json()) };
       for (const model of config.models) {
         const option = el("option", "", model);
         option.value = model;
@@ -219,6 +298,7 @@
 
   // For tests and the curious: the history the next request will send (a copy).
   window.chatHistory = () => history.map((turn) => ({ ...turn }));
+  window.chatConversationId = () => conversationId;
   loadConfig();
   els.prompt.focus();
 })();
