@@ -97,13 +97,20 @@ def _lab(args: list[str]) -> int:
         return 0
 
 
+def test_command() -> list[str]:
+    """pytest on COURSE_TEST_WORKERS workers (2; 0 for none), each file on one worker so a notebook keeps its kernel."""
+    workers = os.environ.get("COURSE_TEST_WORKERS", "2")
+    # Most of the suite waits on kernels, browsers and paced streams, so two workers pay even on two cores.
+    return [sys.executable, "-m", "pytest", *(["-n", workers, "--dist", "loadfile"] if workers != "0" else [])]
+
+
 COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "lab": _lab,
     "sim": _module("course_utils.simulator"),
     "app": _module("course_utils.server"),
     "release": _module("course_utils.release"),
     "grade": _module("course_utils.grade"),
-    "test": _in_checkout("test", lambda root: [sys.executable, "-m", "pytest"]),
+    "test": _in_checkout("test", lambda root: test_command()),
     "bench": _in_checkout("bench", lambda root: [sys.executable, "-m", "benchmarks"]),
     "conformance": _in_checkout("conformance", lambda root: [sys.executable, str(root / "tools" / "conformance.py")]),
 }
