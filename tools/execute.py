@@ -16,6 +16,19 @@ from nbclient import NotebookClient
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def merge_streams(outputs: list) -> list:
+    """One block per stream: consecutive stdout (or stderr) writes joined, as a reader sees them."""
+    merged: list = []
+    for output in outputs:
+        last = merged[-1] if merged else None
+        if (output.get("output_type") == "stream" and last is not None and last.get("output_type") == "stream"
+                and last.get("name") == output.get("name")):
+            last["text"] += output["text"]
+        else:
+            merged.append(output)
+    return merged
+
+
 def execute(path: Path, timeout: int = 300) -> float:
     """Run one notebook in its own folder with outputs replaced; returns the seconds it took."""
     nb = nbformat.read(path, as_version=4)
@@ -24,6 +37,9 @@ def execute(path: Path, timeout: int = 300) -> float:
     NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}},
                    allow_errors=False).execute()
     nb.metadata.pop("widgets", None)  # widget state is per run, and nbval never compares it
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = merge_streams(cell.outputs)
     nbformat.write(nb, path)
     return time.perf_counter() - start
 
