@@ -192,7 +192,7 @@ def test_requests_per_minute_is_a_429_before_the_upstream(fresh_sim: Simulator, 
     assert statuses == [200, 200, 429] and refused.status_code == 429
     assert 1 <= int(refused.headers["retry-after"]) <= 60
     error = refused.json()["error"]
-    assert error["type"] == "rate_limit_error" and "more than 2 requests this minute" in error["message"]
+    assert error["type"] == "rate_limit_error" and "over the limit of 2 requests per minute" in error["message"]
     assert other.status_code == 200  # limits are per token
     assert fresh_sim.stats()["requests"] == 3
 
@@ -431,7 +431,7 @@ def test_two_worker_processes_share_history_and_limits(workers: list[str], fresh
     assert "Ada" in text_of(events(ask(two, "What's my name?")))  # the other process knew the conversation
     ask(one, "Thanks.")
     refused = ask(two, "Hello again")  # the 4th request this minute, counted across both processes
-    assert refused.status_code == 429 and "more than 3 requests" in refused.text
+    assert refused.status_code == 429 and "limit of 3 requests per minute" in refused.text
 
 
 # -- shutdown ----------------------------------------------------------------------------------------------------------

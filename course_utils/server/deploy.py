@@ -61,7 +61,7 @@ async def guard(request: Request) -> str:
         wait = await request.app.state.store.count_request(client, settings.requests_per_minute)
         if wait is not None:
             raise ChatError(429, "rate_limit_error",
-                            f"You sent more than {settings.requests_per_minute} requests this minute. "
+                            f"You are over the limit of {settings.requests_per_minute} requests per minute. "
                             f"Try again in {wait} s.", {"retry-after": str(wait)})
     return client
 

@@ -1,8 +1,9 @@
 """The app's shared state: request and token counters, conversations, and (Redis only) answers being streamed.
 
 `MemoryState` serves one process (the default). `RedisState` keeps the same things in Redis, so every worker on every
-host sees the same limits and histories, and an answer can be read from any of them. Both count in fixed windows: a
-UTC minute for requests, a UTC day for output tokens, so `retry-after` is simply the time to the window's end.
+host sees the same limits and histories, and an answer can be read from any of them. Requests per minute are counted
+with the generic cell rate algorithm (no minute boundary to straddle); output tokens per UTC day, reserved before the
+answer and settled after it.
 """
 
 from __future__ import annotations
@@ -18,6 +19,20 @@ DAY = 86_400.0
 PREFIX = "course:"  # every key this app writes, so it can share a Redis with other things
 
 
+def gcra(tat: float, now: float, limit: int) -> tuple[float, int | None]:
+    """One request through the generic cell rate algorithm: `limit` per minute, all of them at once if need be.
+
+    `tat` is when the client's allowance is whole again. Unlike a fixed window (reset on the minute), there is no
+    boundary to straddle: `limit` quick requests pass, the next one waits until one minute/limit has drained.
+    Returns the new `tat`, and the whole seconds to wait if this request is refused.
+    """
+    interval = 60.0 / limit
+    tat = max(tat, now)
+    if tat + interval - now > 60.0 + 1e-9:
+        return tat, max(1, math.ceil(tat + interval - now - 60.0))
+    return tat + interval, None
+
+
 def retry_after(window: float, now: float) -> int:
     """Whole seconds until the current fixed window of `window` seconds ends (at least 1)."""
     return max(1, math.ceil(window - now % window))
@@ -29,20 +44,20 @@ class MemoryState:
 
     history_turns: int = 40
     history_seconds: float = DAY
-    _minutes: dict[tuple[str, int], int] = field(default_factory=dict)
+    _minutes: dict[str, float] = field(default_factory=dict)  # per client: when its allowance is whole again
     _days: dict[tuple[str, int], int] = field(default_factory=dict)
     _conversations: dict[str, tuple[float, list[dict[str, str]]]] = field(default_factory=dict)
     _locks: set[str] = field(default_factory=set)
 
     async def count_request(self, client: str, limit: int) -> int | None:
-        """Count one request in this minute; seconds to wait if that is over `limit`, else None."""
+        """Count one request against `limit` per minute; seconds to wait if that is too many, else None."""
         now = time.time()
-        key = (client, int(now // 60))
-        if self._minutes.get(key, 0) >= limit:
-            return retry_after(60, now)
-        if len(self._minutes) > 10_000:  # old minutes are never asked about again
-            self._minutes = {k: v for k, v in self._minutes.items() if k[1] >= key[1]}
-        self._minutes[key] = self._minutes.get(key, 0) + 1
+        tat, wait = gcra(self._minutes.get(client, 0.0), now, limit)
+        if wait is not None:
+            return wait
+        if len(self._minutes) > 10_000:  # clients idle for a minute are back to a full allowance anyway
+            self._minutes = {k: v for k, v in self._minutes.items() if v > now}
+        self._minutes[client] = tat
         return None
 
     async def reserve_tokens(self, client: str, want: int, quota: int) -> int:
@@ -106,6 +121,20 @@ return granted
 """
 
 
+# The same algorithm as `gcra`, run inside Redis with Redis's clock: atomic, and the workers' clocks do not matter.
+_GCRA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
+local interval = 60.0 / tonumber(ARGV[1])
+local tat = math.max(tonumber(redis.call('GET', KEYS[1]) or '0'), now)
+if tat + interval - now > 60.0 + 1e-9 then
+  return math.max(1, math.ceil(tat + interval - now - 60.0))
+end
+redis.call('SET', KEYS[1], tostring(tat + interval), 'PX', math.ceil((tat + interval - now) * 1000) + 1)
+return 0
+"""
+
+
 class RedisState:
     """The same counters and conversations in Redis, shared by every worker that points at it."""
 
@@ -121,17 +150,12 @@ class RedisState:
         self.url = url
         self.history_turns, self.history_seconds = history_turns, history_seconds
         self._reserve = self.redis.register_script(_RESERVE)
+        self._gcra = self.redis.register_script(_GCRA)
 
     async def count_request(self, client: str, limit: int) -> int | None:
-        """Count one request in this minute; seconds to wait if that is over `limit`, else None."""
-        now = time.time()
-        key = f"{PREFIX}rpm:{client}:{int(now // 60)}"
-        async with self.redis.pipeline(transaction=True) as pipe:
-            count, _ = await pipe.incr(key).expire(key, 61).execute()
-        if count > limit:
-            await self.redis.decr(key)  # a refused request does not count, as in memory
-            return retry_after(60, now)
-        return None
+        """Count one request against `limit` per minute; seconds to wait if that is too many, else None."""
+        wait = int(await self._gcra(keys=[f"{PREFIX}rpm:{client}"], args=[limit]))
+        return wait or None
 
     def _day_key(self, client: str) -> str:
         return f"{PREFIX}tpd:{client}:{int(time.time() // DAY)}"
