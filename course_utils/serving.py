@@ -5,6 +5,7 @@ The simulator, the chat app and the grader's checks all serve this way, on a fre
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 import threading
 import time
@@ -24,6 +25,16 @@ def bind_socket(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
     sock.listen(2048)
     sock.setblocking(False)
     return sock
+
+
+def is_loopback(host: str) -> bool:
+    """True for an address only this machine can reach (127.0.0.0/8, ::1, localhost)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def origin(host: str, port: int) -> str:

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import ast
-import ipaddress
 import json
 import os
 import secrets
@@ -43,6 +42,8 @@ from urllib.parse import urlsplit
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script from anywhere: the course's own package comes from this checkout
     sys.path.insert(0, str(ROOT))
+
+from course_utils.serving import is_loopback  # noqa: E402  (after the path is set)
 
 REAL_API = "https://api.anthropic.com"
 API_VERSION = "2026-10-21"  # what the anthropic SDK 2.11 sends (anthropic/_constants.py)
@@ -242,17 +243,8 @@ class Side:
 
         host = urlsplit(self.url).hostname or ""
         # A loopback server is reached directly: a proxy from the environment would only get in the way.
-        return httpx.Client(base_url=self.url.rstrip("/"), trust_env=not _is_loopback(host),
+        return httpx.Client(base_url=self.url.rstrip("/"), trust_env=not is_loopback(host),
                             timeout=httpx.Timeout(180.0, connect=15.0))
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def headers_for(side: Side, probe: Probe) -> dict[str, str]:
@@ -682,7 +674,7 @@ def main(argv: list[str] | None = None) -> int:
         print_plan(calls, models, args.reference_url, args.candidate_url, have_key=bool(key))
         return 0
     ref_parts = urlsplit(args.reference_url)
-    if not args.reference_key and ref_parts.scheme != "https" and not _is_loopback(ref_parts.hostname or ""):
+    if not args.reference_key and ref_parts.scheme != "https" and not is_loopback(ref_parts.hostname or ""):
         print("error: the real key is only sent over https (or to a loopback address)", file=sys.stderr)
         return 2
     try:

@@ -113,15 +113,7 @@ def run_worker(job: Job, limit: float, pool: KernelPool | None = None) -> dict[s
             _kill_tree(proc.pid)
             proc.wait()
             reason = f"grading took longer than {limit:g} s and was stopped"
-        _kill_orphan_kernel(Path(job.pid_file))
-        try:
-            result = json.loads(result_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            result = None
-    if result is None or "crash" in result:
-        detail = (result or {}).get("crash", "")
-        return _failed(job, reason if result is None else "the grader failed on this notebook", detail)
-    return result
+        return _collect(job, result_path, reason)
 
 
 def _run_pooled(pool: KernelPool, job: Job, limit: float) -> dict[str, Any]:
@@ -144,6 +136,11 @@ def _run_pooled(pool: KernelPool, job: Job, limit: float) -> dict[str, Any]:
         reason = f"grading took longer than {limit:g} s and was stopped"
     else:
         reason = f"the grading worker stopped with exit code {code}"
+    return _collect(job, result_path, reason)
+
+
+def _collect(job: Job, result_path: Path, reason: str) -> dict[str, Any]:
+    """The worker's result once it has ended (its kernel reaped), or a zero saying why there is none."""
     _kill_orphan_kernel(Path(job.pid_file))
     try:
         result = json.loads(result_path.read_text(encoding="utf-8"))

@@ -13,10 +13,10 @@ import sys
 from pathlib import Path
 
 from .. import setup
-from ..serving import bind_socket, uvicorn_server
+from ..serving import bind_socket, is_loopback, uvicorn_server
 from .app import create_app
 from .runner import GRACEFUL_SHUTDOWN, page_url
-from .settings import ChatSettings, is_loopback, tokens_from_env
+from .settings import ChatSettings, tokens_from_env
 
 log = logging.getLogger("course_utils.server")
 

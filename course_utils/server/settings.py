@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from dataclasses import dataclass, field
 
@@ -21,16 +20,6 @@ def tokens_from_env(value: str | None = None) -> tuple[str, ...]:
     """The access tokens in COURSE_APP_TOKEN (or `value`): one, or several separated by commas."""
     raw = os.environ.get("COURSE_APP_TOKEN", "") if value is None else value
     return tuple(token.strip() for token in raw.split(",") if token.strip())
-
-
-def is_loopback(host: str) -> bool:
-    """True for an address only this machine can reach (127.0.0.0/8, ::1, localhost)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 @dataclass(frozen=True)
