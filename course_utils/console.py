@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import runpy
 import subprocess
@@ -19,6 +20,11 @@ from pathlib import Path
 
 LESSON_00 = Path("notebooks") / "00_start_here.ipynb"
 
+INSTRUCTORS_USAGE = """Instructors (a checkout of the course's repository; the learners' package has neither):
+  release [--check | --student DIR | --nbgrader DIR | --gradescope DIR]
+  grade SUBMISSION... [--jobs N]
+
+"""
 USAGE = """usage: course COMMAND [ARGS]
 
 Learners:
@@ -26,11 +32,7 @@ Learners:
   sim [--port P] [--speed X]  serve the offline simulator of the Messages API
   app [--port P]            serve the lesson 06 chat app (it starts the simulator itself when there is no key)
 
-Instructors:
-  release [--check | --student DIR | --nbgrader DIR | --gradescope DIR]
-  grade SUBMISSION... [--jobs N]
-
-Maintainers (inside a checkout of the repository):
+@INSTRUCTORS@Maintainers (inside a checkout of the repository):
   test [pytest args]        the test suite (./course test also installs the browser and the JS SDK first)
   bench [--quick]           the benchmarks
   conformance [...]         the simulator against the real API (needs a key)
@@ -104,12 +106,19 @@ def test_command() -> list[str]:
     return [sys.executable, "-m", "pytest", *(["-n", workers, "--dist", "loadfile"] if workers != "0" else [])]
 
 
+def instructors_here() -> bool:
+    """Whether this install has the instructors' tools (a checkout does; the learners' wheel leaves the grader out)."""
+    return importlib.util.find_spec("course_utils.grade") is not None
+
+
+INSTRUCTOR_COMMANDS: dict[str, Callable[[list[str]], int]] = {
+    "release": _module("course_utils.release"),
+    "grade": _module("course_utils.grade"),
+}
 COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "lab": _lab,
     "sim": _module("course_utils.simulator"),
     "app": _module("course_utils.server"),
-    "release": _module("course_utils.release"),
-    "grade": _module("course_utils.grade"),
     "test": _in_checkout("test", lambda root: test_command()),
     "bench": _in_checkout("bench", lambda root: [sys.executable, "-m", "benchmarks"]),
     "conformance": _in_checkout("conformance", lambda root: [sys.executable, str(root / "tools" / "conformance.py")]),
@@ -120,13 +129,15 @@ def main(argv: list[str] | None = None) -> int:
     """Dispatch `course COMMAND ARGS...`; `help` (or nothing) prints the commands."""
     args = list(sys.argv[1:] if argv is None else argv)
     name = args.pop(0) if args else "help"
+    commands = COMMANDS | (INSTRUCTOR_COMMANDS if instructors_here() else {})
+    usage = USAGE.replace("@INSTRUCTORS@", INSTRUCTORS_USAGE if instructors_here() else "")
     if name in {"help", "-h", "--help"}:
-        print(USAGE, end="")
+        print(usage, end="")
         return 0
-    if name not in COMMANDS:
-        print(f"course: unknown command {name!r}\n\n{USAGE}", end="", file=sys.stderr)
+    if name not in commands:
+        print(f"course: unknown command {name!r}\n\n{usage}", end="", file=sys.stderr)
         return 2
-    return COMMANDS[name](args)
+    return commands[name](args)
 
 
 if __name__ == "__main__":

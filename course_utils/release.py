@@ -293,7 +293,8 @@ if [ -z "$PY" ]; then  # Gradescope's Ubuntu images ship another Python: bring 3
   PY=$(command -v python3.11)
 fi
 "$PY" -m venv "$ROOT/venv"
-"$ROOT/venv/bin/python" -m pip install --quiet --disable-pip-version-check -c constraints.txt ".[grade]"
+# Editable: the package's wheel leaves out the grader and the hidden checks, which this folder holds.
+"$ROOT/venv/bin/python" -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[grade]"
 cd /
 "$ROOT/venv/bin/python" -c "import course_utils.grade, course_utils.checks.hidden; print('autograder ready')"
 """

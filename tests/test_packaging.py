@@ -191,3 +191,22 @@ def test_no_lesson_code_reads_files_of_the_checkout() -> None:
             if cell["cell_type"] == "code" and re.search(r"""["']\.\./|\.\./\w|\.parent\s*/""", source):
                 offending.setdefault(path.name, []).append(index)
     assert not offending, offending
+
+
+def test_instructor_commands_only_where_the_instructors_tools_are(monkeypatch: pytest.MonkeyPatch,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    assert console.instructors_here()  # a checkout
+    console.main(["help"])
+    assert "release [--check" in capsys.readouterr().out
+    monkeypatch.setattr(console, "instructors_here", lambda: False)  # as in the learners' wheel
+    console.main(["help"])
+    out = capsys.readouterr().out
+    assert "release" not in out and "grade" not in out and "sim" in out
+    assert console.main(["release", "--check"]) == 2
+    assert "unknown command 'release'" in capsys.readouterr().err
+
+
+def test_the_wheel_leaves_the_grader_and_the_hidden_checks_out() -> None:
+    find = PYPROJECT["tool"]["setuptools"]["packages"]["find"]
+    assert find["include"] == ["course_utils*"]
+    assert set(find["exclude"]) == {"course_utils.grade*", "course_utils.checks.hidden*"}

@@ -74,10 +74,14 @@ def pins() -> list[str]:
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The course's wheel, built from the checkout as `pip wheel .` builds it."""
-    out = tmp_path_factory.mktemp("wheel")
+    """The course's wheel, as `pip wheel .` builds it from a clean clone (a checkout's own build/ folder, left by an
+    earlier build, would otherwise be packed in as it stands)."""
+    source, out = tmp_path_factory.mktemp("source"), tmp_path_factory.mktemp("wheel")
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy(ROOT / name, source / name)
+    shutil.copytree(ROOT / "course_utils", source / "course_utils", ignore=shutil.ignore_patterns("__pycache__"))
     done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "--wheel-dir", str(out),
-                           str(ROOT)], capture_output=True, text=True, timeout=300)
+                           str(source)], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     (built,) = out.glob("streaming_with_claude-*.whl")
     return built
@@ -95,6 +99,9 @@ def test_the_wheel_holds_the_package_and_its_data(wheel: Path) -> None:
     entry_points = zipfile.ZipFile(wheel).read(metadata.replace("METADATA", "entry_points.txt")).decode()
     assert "course = course_utils.console:main" in entry_points
     assert not [n for n in names if n.startswith(("tests/", "notebooks/", "solutions/"))]
+    # The learners' wheel: no grader, no hidden checks (only a checkout, or the instructors' zip, has them).
+    assert not [n for n in names if n.startswith(("course_utils/grade/", "course_utils/checks/hidden/"))]
+    assert "course_utils/checks/ex01.py" in names and "course_utils/selfcheck.py" in names
 
 
 @pytest.mark.parametrize("version", sorted(PYTHONS))
@@ -146,3 +153,10 @@ def test_every_lesson_runs_after_a_plain_pip_install(version: str, wheel: Path, 
     assert not failed, failed
     for name, r in results.items():
         assert r["where"] and Path(r["where"]).is_relative_to(venv), (name, r["where"])  # the wheel, not the checkout
+    # The learners' `course` command: their subcommands only.
+    course = venv / "bin" / "course"
+    done = subprocess.run([str(course), "help"], capture_output=True, text=True, timeout=120, check=False, cwd=work)
+    assert done.returncode == 0 and "sim" in done.stdout and "release" not in done.stdout, done.stdout
+    done = subprocess.run([str(course), "grade", "x.ipynb"], capture_output=True, text=True, timeout=120, check=False,
+                          cwd=work)
+    assert done.returncode == 2 and "unknown command 'grade'" in done.stderr
