@@ -388,7 +388,7 @@ def test_a_dropped_connection_generates_for_the_grace_period_then_closes(fresh_s
         dropped = time.monotonic()
         assert not fresh_sim.wait_idle(0.5)  # still generating, into Redis, for a reconnect
         assert fresh_sim.wait_idle(10.0)  # then closed: nobody came back
-        assert 0.9 < time.monotonic() - dropped < 8
+        assert 0.7 < time.monotonic() - dropped < 8  # grace 1 s, give or take its quarter (the heartbeat)
         assert fresh_sim.stats()["streams_abandoned"] == 1
         post(app, turn("conv-grace-01", "Hello", max_tokens=10))
     assert SENT[-1]["messages"] == [{"role": "user", "content": "Hello"}]

@@ -79,6 +79,9 @@ class Answers:
                 if (task := self.producers.get(answer)) is not None:
                     self._why.setdefault(answer, "stopped")
                     task.cancel()  # the producer's exit stack closes the upstream now
+        except Exception:
+            log.exception("the cancel listener failed")
+            raise
         finally:
             with contextlib.suppress(Exception):
                 await pubsub.aclose()
@@ -105,26 +108,52 @@ class Answers:
         return answer
 
     async def _produce(self, answer: str, turn: Turn, stack: AsyncExitStack) -> None:
-        key, first = _key(answer), 1
+        key = _key(answer)
+        pending: list[tuple[bytes, int]] = []  # (chunk, its last event number) read but not yet in Redis
+        written = 0  # the last event number in Redis
+        wrote, lock = asyncio.Event(), asyncio.Lock()
         watchdog = asyncio.create_task(self._watch(answer))
+
+        async def write(last: bool = False) -> None:
+            """Append what is pending as one entry: while one XADD is in flight the next reads pile up, so a busy
+            worker makes fewer, larger entries instead of falling behind (one round trip per read otherwise)."""
+            nonlocal written
+            async with lock:  # one XADD at a time, in order: entry ids must grow
+                if not pending:
+                    return
+                batch = b"".join(chunk for chunk, _ in pending)
+                first, seq = written + 1, pending[-1][1]
+                pending.clear()
+                await self.redis.xadd(key, {"f": batch, "a": first, "end": int(last or _is_last(batch))},
+                                      id=f"0-{seq}")
+                written = seq
+
+        async def writer() -> None:
+            while True:
+                await wrote.wait()
+                wrote.clear()
+                await write()
+
+        flusher = asyncio.create_task(writer())
         try:
             async with stack, contextlib.aclosing(relay(turn.response, turn.outcome)) as frames:  # type: ignore[arg-type]
                 async for chunk in frames:
-                    # One entry per upstream read, numbered by its last event: a reader resumes at any event.
-                    await self.redis.xadd(key, {"f": chunk, "a": first, "end": int(_is_last(chunk))},
-                                          id=f"0-{turn.outcome.seq}")
-                    first = turn.outcome.seq + 1
+                    pending.append((chunk, turn.outcome.seq))
+                    wrote.set()
+            await write()  # whatever the writer had not taken yet, the answer's end included
         except asyncio.CancelledError:
             why = self._why.get(answer, "stopped")
             log.info("answer %s closed upstream: %s", answer, why)
             messages = {"stopped": "Stopped.", "abandoned": "Nobody came back for this answer in time.",
                         "shutdown": "The server restarted mid-answer. Try again."}
             turn.outcome.seq += 1
-            chunk = b"id: %s:%d\n%s" % (answer.encode(), turn.outcome.seq,
-                                         frame("error", {"type": why, "message": messages[why]}))
+            pending.append((b"id: %s:%d\n%s" % (answer.encode(), turn.outcome.seq,
+                                                 frame("error", {"type": why, "message": messages[why]})),
+                            turn.outcome.seq))
             with contextlib.suppress(Exception):
-                await self.redis.xadd(key, {"f": chunk, "a": first, "end": 1}, id=f"0-{turn.outcome.seq}")
+                await write(last=True)
         finally:
+            flusher.cancel()
             watchdog.cancel()
             self.producers.pop(answer, None)
             self._why.pop(answer, None)

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
@@ -20,10 +21,10 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
 from .answers import Answers, parse_last_event_id
-from .deploy import Client, Turn, open_held_turn, open_turn, open_upstream_for, upstream_dependency
+from .deploy import Owner, Turn, open_held_turn, open_turn, open_upstream_for, upstream_dependency
 from .errors import ChatError, error_body
 from .middleware import BodyLimit, QuietDisconnects
-from .relay import EVENT_STREAM_HEADERS, EVENT_STREAM_RESPONSE, EventStreamResponse, UpstreamResponse, relay
+from .relay import EVENT_STREAM_RESPONSE, EventStreamResponse, UpstreamResponse, log, relay
 from .schema import MAX_BODY_BYTES, MAX_TOKENS_LIMIT
 from .settings import ChatSettings
 from .state import RedisState, make_state
@@ -115,6 +116,15 @@ def create_app(settings: ChatSettings | None = None, *, client: anthropic.AsyncA
     async def _chat_error(request: Request, exc: ChatError) -> JSONResponse:
         return exc.response()
 
+    if settings.redis_url:
+        redis_errors = importlib.import_module("redis.exceptions")
+
+        @app.exception_handler(redis_errors.RedisError)
+        async def _redis_down(request: Request, exc: Exception) -> JSONResponse:
+            log.error("Redis failed: %s", type(exc).__name__)
+            return ChatError(503, "overloaded_error", "The server cannot reach its state store right now. "
+                                                      "Try again in a moment.", {"retry-after": "5"}).response()
+
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         return describe_validation(exc, request.headers.get("content-type", "")).response()
@@ -190,7 +200,7 @@ def add_deployed_routes(app: FastAPI, settings: ChatSettings) -> None:
                                    headers={"x-answer-id": answer})
 
     @app.get("/api/answers/{answer}", response_class=EventStreamResponse, responses=responses)
-    async def resume(answer: str, request: Request, client: Client,
+    async def resume(answer: str, request: Request, client: Owner,
                      last_event_id: Annotated[str | None, Header()] = None) -> EventStreamResponse:
         """The rest of an answer after `Last-Event-ID`, from any worker: never a second generation."""
         answers: Answers = request.app.state.answers
@@ -200,7 +210,7 @@ def add_deployed_routes(app: FastAPI, settings: ChatSettings) -> None:
                                    headers={"x-answer-id": answer})
 
     @app.post("/api/answers/{answer}/cancel")
-    async def cancel(answer: str, request: Request, client: Client) -> dict[str, Any]:
+    async def cancel(answer: str, request: Request, client: Owner) -> dict[str, Any]:
         """Stop an answer now: its upstream closes on whichever worker generates it."""
         answers: Answers = request.app.state.answers
         await answers.owned(answer, client)

@@ -52,11 +52,18 @@ def authenticate(request: Request, settings: ChatSettings) -> None:
         raise ChatError(401, "authentication_error", message, {"www-authenticate": "Bearer"})
 
 
+async def authorized(request: Request) -> str:
+    """Dependency for resuming and stopping an answer: authenticate and return the client's key, counting nothing
+    (a reconnect or a Stop must never be refused for the rate: neither starts a generation)."""
+    settings: ChatSettings = request.app.state.settings
+    authenticate(request, settings)
+    return client_key(request, settings)
+
+
 async def guard(request: Request) -> str:
     """Dependency: authenticate, count the request against the client's minute, and return the client's key."""
     settings: ChatSettings = request.app.state.settings
-    authenticate(request, settings)
-    client = client_key(request, settings)
+    client = await authorized(request)
     if settings.requests_per_minute is not None:
         wait = await request.app.state.store.count_request(client, settings.requests_per_minute)
         if wait is not None:
@@ -67,6 +74,7 @@ async def guard(request: Request) -> str:
 
 
 Client = Annotated[str, Depends(guard)]
+Owner = Annotated[str, Depends(authorized)]
 
 
 @dataclass

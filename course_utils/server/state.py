@@ -146,7 +146,10 @@ class RedisState:
             aioredis = importlib.import_module("redis.asyncio")
         except ImportError:
             raise RuntimeError("--redis needs the redis package: pip install 'streaming-with-claude[deploy]'") from None
-        self.redis = aioredis.Redis.from_url(url)
+        # A blocking pool: every reader of an answer holds a connection while it waits for the next entry, so under
+        # load a request waits its turn for one (up to 5 s) instead of failing with "Too many connections".
+        pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=4096, timeout=5)
+        self.redis = aioredis.Redis(connection_pool=pool)
         self.url = url
         self.history_turns, self.history_seconds = history_turns, history_seconds
         self._reserve = self.redis.register_script(_RESERVE)
