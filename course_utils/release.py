@@ -186,7 +186,7 @@ def learners_readme(text: str, repo: str = REPO_PLACEHOLDER) -> str:
 
 NBGRADER_SCHEMA = 3
 CHECK_LINE = re.compile(r"""^(\s*)check\(\s*["'](\d\d\.\d+)["']\s*(?:,\s*([\w.]+)\s*)?\)\s*;?\s*(#.*)?$""")
-NBGRADER_CONFIG = """# nbgrader's configuration for the Streaming with Claude course (written by `course release --nbgrader`).
+NBGRADER_CONFIG = """# nbgrader's configuration for the Streaming with Claude course (from `course release --nbgrader`).
 c = get_config()  # noqa: F821 - nbgrader provides it
 c.CourseDirectory.course_id = "streaming-with-claude"
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\\nraise NotImplementedError"}
@@ -317,12 +317,13 @@ status=$?
 seconds=$(( $(date +%s) - start ))
 if ! "$PY" finish_gradescope.py "$OUT" "$RESULTS" "$status" "$seconds" 2>>"$OUT/log.txt"; then
   reason=$(tail -c 1200 "$OUT/log.txt" 2>/dev/null | tr -d '\000-\010\013-\037"\\' | tr '\n\t' '  ')
-  printf '{"score": 0, "execution_time": %d, "output": "The autograder could not grade this submission (exit status %d): %s", "tests": []}\n' \
-    "$seconds" "$status" "$reason" >"$RESULTS"
+  why="The autograder could not grade this submission (exit status %d): %s"
+  printf '{"score": 0, "execution_time": %d, "output": "'"$why"'", "tests": []}\n' "$seconds" "$status" "$reason" \
+    >"$RESULTS"
 fi
 exit 0
 """
-FINISH_GRADESCOPE = '''"""Put the grader's results.json for the one learner where Gradescope reads it, with whole seconds."""
+FINISH_GRADESCOPE = '''"""Put the one learner's results.json where Gradescope reads it, in whole seconds."""
 
 import json
 import sys

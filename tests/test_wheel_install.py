@@ -1,7 +1,8 @@
 """As a learner on Colab, a JupyterHub or their own laptop gets the course: `pip install` of the wheel into a fresh
 venv, then every lesson run from a folder that is not the checkout (nbclient, a kernel of that venv).
 
-Python 3.11 (CI's) always; 3.12 and 3.13 too where this machine has them. pip's own cache keeps reinstalls quick.
+Python 3.11 (CI's) runs every lesson; 3.12 and 3.13, where this machine has them, install the same pins and run lessons
+00, 02 and 03 (all of them with COURSE_WHEEL_ALL_LESSONS=1). pip's own cache keeps reinstalls quick.
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ def find_python(version: str) -> str | None:
 
 
 PYTHONS = {v: p for v in ("3.11", "3.12", "3.13") if (p := find_python(v))}
+# CI's Python runs every lesson; the others run three (start, the wire, async), where an interpreter's differences
+# would show, unless COURSE_WHEEL_ALL_LESSONS=1 (all three versions passed every lesson when this was written).
+OTHER_PYTHONS_RUN = ("00_", "02_", "03_")
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
@@ -123,7 +127,9 @@ def test_every_lesson_runs_after_a_plain_pip_install(version: str, wheel: Path, 
     # The learner's folder: the lessons alone, nowhere near the checkout.
     work = tmp_path / "somewhere" / "else"
     work.mkdir(parents=True)
-    for lesson in LESSONS:
+    every = version == "3.11" or os.environ.get("COURSE_WHEEL_ALL_LESSONS") == "1"
+    lessons = [p for p in LESSONS if every or p.name.startswith(OTHER_PYTHONS_RUN)]
+    for lesson in lessons:
         shutil.copy(lesson, work / lesson.name)
     kernels = tmp_path / "jupyter" / "kernels" / "course-wheel"
     kernels.mkdir(parents=True)
@@ -135,7 +141,7 @@ def test_every_lesson_runs_after_a_plain_pip_install(version: str, wheel: Path, 
     env |= {"JUPYTER_PATH": str(tmp_path / "jupyter"), "COURSE_OFFLINE": "1", "HOME": str(tmp_path / "home"),
             "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
     (tmp_path / "home").mkdir()
-    pending = [work / p.name for p in LESSONS]
+    pending = [work / p.name for p in lessons]
     running: list[tuple[Path, subprocess.Popen[str]]] = []
     results = {}
     while pending or running:
