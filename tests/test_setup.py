@@ -209,12 +209,12 @@ def test_on_colab_without_a_secret_or_access_the_course_runs_offline(runs: dict[
 @pytest.mark.parametrize("name", ["colab_secret_but_offline", "colab_env_key_wins"])
 def test_colab_secrets_are_not_asked_when_they_cannot_matter(runs: dict[str, subprocess.Popen[str]],
                                                              name: str) -> None:
-    lines, report, _ = result(runs, name)
+    _, report, _ = result(runs, name)
     assert report["mode"] == ("offline" if name == "colab_secret_but_offline" else "live")
     assert userdata_calls(name) == []  # Colab would have shown a consent prompt for nothing
 
 
 def test_outside_colab_google_colab_is_never_imported(runs: dict[str, subprocess.Popen[str]]) -> None:
-    lines, report, _ = result(runs, "not_colab")
+    _, report, _ = result(runs, "not_colab")
     assert report["mode"] == "offline" and not report["userdata_imported"]
     assert userdata_calls("not_colab") == []
