@@ -249,3 +249,17 @@ def test_cache_control_errors() -> None:
     five = {"model": MODEL, "max_tokens": 1, "messages": [{"role": "user", "content": [
         {"type": "text", "text": f"part {i}", "cache_control": dict(EPHEMERAL)} for i in range(5)]}]}
     assert cache_control_error(five) == "A maximum of 4 blocks with cache_control may be provided. Found 5."
+
+
+def test_a_string_and_the_same_text_as_a_block_are_the_same_prefix() -> None:
+    # SDK types/message_param.py: a string content is shorthand for one text block, so both render the same prompt.
+    store = CacheStore(now=lambda: 0.0)
+    marked = {"role": "user", "content": [{"type": "text", "text": "And more?", "cache_control": {"type": "ephemeral"}}]}
+
+    def body(first: Any) -> dict[str, Any]:
+        return {"model": "m", "system": "Be brief. " * 900,
+                "messages": [{"role": "user", "content": first}, {"role": "assistant", "content": "Hi."}, marked]}
+
+    first = store.usage(body("Hello"), model="m", min_tokens=1024)
+    second = store.usage(body([{"type": "text", "text": "Hello"}]), model="m", min_tokens=1024)
+    assert first.cache_creation_input_tokens > 0 and second.cache_read_input_tokens > 0

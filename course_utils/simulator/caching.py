@@ -126,6 +126,8 @@ def strip_cache_control(body: dict[str, Any]) -> dict[str, Any]:
 def _identity(block: Any, role: str = "") -> str:
     """Stable text for a block without its marker: the marker is not part of the cache key, so moving a breakpoint
     forward (the multi-turn pattern [skills] recommends) still finds the previous turn's prefix."""
+    if isinstance(block, str):
+        block = {"text": block, "type": "text"}  # a string is one text block: the same prompt, the same prefix
     if isinstance(block, dict):
         block = {k: v for k, v in sorted(block.items()) if k != "cache_control"}
         if isinstance(block.get("content"), list):
