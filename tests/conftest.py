@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +14,16 @@ from course_utils.simulator import Simulator
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = "claude-haiku-4-5"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked `install` (a fresh environment built from scratch) run only with COURSE_TEST_INSTALL=1."""
+    if os.environ.get("COURSE_TEST_INSTALL") == "1":
+        return
+    skip = pytest.mark.skip(reason="builds an environment from scratch (minutes): run with COURSE_TEST_INSTALL=1")
+    for item in items:
+        if item.get_closest_marker("install"):
+            item.add_marker(skip)
 
 
 @pytest.fixture(scope="session")

@@ -129,6 +129,7 @@ def test_a_crashing_grader_still_leaves_a_results_json_saying_why(zips: dict[str
 
 
 @pytest.mark.slow
+@pytest.mark.install
 @pytest.mark.timeout(1500)
 @pytest.mark.skipif(not shutil.which("python3.11"), reason="setup.sh uses the machine's python3.11 when it has one")
 def test_setup_sh_builds_the_autograder_venv_that_run_autograder_uses(zips: dict[str, Path], tmp_path: Path) -> None:
