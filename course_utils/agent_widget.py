@@ -15,17 +15,15 @@ stays free and Stop cancels the task; `async with` inside the loop closes the st
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import html
 import json
-import threading
 from collections.abc import Sequence
 from typing import Any
 
 import ipywidgets as widgets
 
 from .agent import AgentEvent, AgentFailed, AgentRun, Tool, run_agent
-from .chat_widget import _LoopThread
+from .chat_widget import BackgroundWidget, _LoopThread
 
 __all__ = ["AgentView", "AgentWidget"]
 
@@ -137,7 +135,7 @@ class AgentView(widgets.VBox):
                              "unfinished step was run</span>")
 
 
-class AgentWidget(widgets.VBox):
+class AgentWidget(BackgroundWidget):
     """A prompt box, Run and Stop, over an AgentView: the agent loop as a notebook app."""
 
     def __init__(self, client: Any, model: str, tools: Sequence[Tool], **options: Any) -> None:
@@ -148,27 +146,14 @@ class AgentWidget(widgets.VBox):
         self.output = widgets.VBox(layout=widgets.Layout(max_height="480px", overflow="auto"))
         self.last_run: AgentRun | None = None
         self.view: AgentView | None = None
-        self._loop: _LoopThread | None = None
-        self._task: concurrent.futures.Future[Any] | None = None
-        self._idle = threading.Event()
-        self._idle.set()
+        self._start_background()
         self.run_button.on_click(self._on_run)
         self.stop_button.on_click(self._on_stop)
         super().__init__([widgets.HBox([self.prompt, self.run_button, self.stop_button]), self.output])
 
     def wait(self, timeout: float = 60.0) -> bool:
         """Block until the current run has ended; False on timeout."""
-        return self._idle.wait(timeout)
-
-    def close(self) -> None:
-        """Stop any run, end the background loop and remove the widget."""
-        if getattr(self, "_idle", None) is not None:
-            self._on_stop()
-            self.wait(5)
-        if getattr(self, "_loop", None) is not None:
-            self._loop.stop()
-            self._loop = None
-        super().close()
+        return super().wait(timeout)
 
     def _on_run(self, _button: Any = None) -> None:
         text = self.prompt.value.strip()

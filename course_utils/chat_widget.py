@@ -59,7 +59,35 @@ class _LoopThread:
         self.thread.join(timeout=5)
 
 
-class ChatWidget(widgets.VBox):
+class BackgroundWidget(widgets.VBox):
+    """A widget whose work runs on its own background event loop, so the kernel stays free: the shared part of
+    the chat widget (lesson 04) and the agent widget (lesson 07). Subclasses define `_on_stop`."""
+
+    def _start_background(self) -> None:
+        self._loop: _LoopThread | None = None
+        self._task: concurrent.futures.Future[Any] | None = None
+        self._idle = threading.Event()
+        self._idle.set()
+
+    def _on_stop(self, _button: Any = None) -> None:
+        raise NotImplementedError
+
+    def wait(self, timeout: float = 30.0) -> bool:
+        """Block until the current turn has ended (completed, failed or stopped); False on timeout."""
+        return self._idle.wait(timeout)
+
+    def close(self) -> None:
+        """Stop any work in progress, end the background loop and remove the widget."""
+        if getattr(self, "_idle", None) is not None:  # ipywidgets may call close() on a half-built widget
+            self._on_stop()
+            self.wait(5)
+        if getattr(self, "_loop", None) is not None:
+            self._loop.stop()
+            self._loop = None
+        super().close()
+
+
+class ChatWidget(BackgroundWidget):
     """A chat box that streams each reply token by token, can be stopped, and keeps the conversation."""
 
     def __init__(self, conversation: AsyncConversation, *, placeholder: str = "Type a message and press Send") -> None:
@@ -72,10 +100,7 @@ class ChatWidget(widgets.VBox):
         self.counter = widgets.HTML()  # tokens and cost
         self.spent_usd = 0.0  # at list price, for turns whose model has a known price
         self.last_result: TurnResult | None = None
-        self._loop: _LoopThread | None = None
-        self._task: concurrent.futures.Future[Any] | None = None
-        self._idle = threading.Event()
-        self._idle.set()
+        self._start_background()
         self.send_button.on_click(self._on_send)
         self.stop_button.on_click(self._on_stop)
         super().__init__([self.transcript, widgets.HBox([self.input, self.send_button, self.stop_button]),
@@ -86,20 +111,6 @@ class ChatWidget(widgets.VBox):
     def busy(self) -> bool:
         """True while a reply is streaming."""
         return not self._idle.is_set()
-
-    def wait(self, timeout: float = 30.0) -> bool:
-        """Block until the current turn has ended (completed, failed or stopped); False on timeout."""
-        return self._idle.wait(timeout)
-
-    def close(self) -> None:
-        """Stop any reply, end the background loop and remove the widget."""
-        if getattr(self, "_idle", None) is not None:  # ipywidgets may call close() on a half-built widget
-            self._on_stop()
-            self.wait(5)
-        if getattr(self, "_loop", None) is not None:
-            self._loop.stop()
-            self._loop = None
-        super().close()
 
     # -- callbacks (kernel main thread) ------------------------------------------------------------------------------
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .simulator.models import catalogue, spec, specs
+from .simulator.models import catalogue, specs
 
 __all__ = ["PRICES", "PRICES_CHECKED", "PRICING_URL", "Cost", "Price", "cost", "format_cost", "price_for"]
 
@@ -55,8 +55,7 @@ PRICES: dict[str, Price] = {
 
 def price_for(model: str) -> Price | None:
     """The list price of a model id or its dated snapshot (`claude-haiku-4-5-20251001`), or None if unknown."""
-    found = spec(model)
-    return _price(found.price) if found is not None and found.price is not None else None
+    return PRICES.get(model)
 
 
 @dataclass(frozen=True)
