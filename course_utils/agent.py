@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 import jiter
 
+from .history import snapshot_or_none
+
 if TYPE_CHECKING:
     import anthropic
     from matplotlib.axes import Axes
@@ -352,7 +354,7 @@ async def _stream_step(client: "anthropic.AsyncAnthropic", options: dict[str, An
         if open_phase is not None:
             open_phase.end = clock()
             run.phases.append(open_phase)
-        partial = stream.current_message_snapshot if stream is not None else None
+        partial = snapshot_or_none(stream) if stream is not None else None
         raise AgentFailed(exc, run, partial) from exc
 
 

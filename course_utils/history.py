@@ -46,6 +46,14 @@ class IncompleteStream(Exception):
     """The stream ended without a stop reason: the reply is cut short even though no error was raised."""
 
 
+def snapshot_or_none(stream: Any) -> Message | None:
+    """The message streamed so far, or None when the stream broke before its message_start (the SDK asserts)."""
+    try:
+        return stream.current_message_snapshot
+    except Exception:  # no message_start arrived: there is nothing partial to keep
+        return None
+
+
 class TurnFailed(Exception):
     """A turn that did not complete; the history is unchanged and `partial_text` holds what had arrived."""
 

@@ -44,7 +44,7 @@ import anthropic
 import httpx2
 from anthropic.types import Message
 
-from .history import IncompleteStream
+from .history import IncompleteStream, snapshot_or_none
 
 __all__ = ["CONTINUE_PROMPT", "Attempt", "Backoff", "StreamOutcome", "can_continue", "continuation_messages",
            "is_retryable", "rate_limits", "retry_after", "stream_with_retries", "supports_prefill"]
@@ -267,20 +267,13 @@ def _attempt(client: anthropic.Anthropic, number: int, request: dict[str, Any], 
                         on_text(text)
                 message = stream.get_final_message()
             finally:
-                snapshot = _snapshot_or_none(stream) if message is None else None
+                snapshot = snapshot_or_none(stream) if message is None else None
         if message.stop_reason is None:
             message, error = None, IncompleteStream("the stream ended before message_delta carried a stop reason")
-            snapshot = snapshot or _snapshot_or_none(stream)
+            snapshot = snapshot or snapshot_or_none(stream)
     except Exception as exc:  # API errors and the raw httpx2 ones alike; KeyboardInterrupt still stops everything
         error = exc
     return Attempt(number, "".join(pieces), message, error, started, time.monotonic(), continues, snapshot)
-
-
-def _snapshot_or_none(stream: Any) -> Message | None:
-    try:
-        return stream.current_message_snapshot
-    except Exception:  # no message_start arrived: nothing to continue
-        return None
 
 
 def stream_with_retries(client: anthropic.Anthropic, *, max_attempts: int = 3,
