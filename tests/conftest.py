@@ -36,6 +36,8 @@ def sim() -> Iterator[Simulator]:
 @pytest.fixture
 def fresh_sim(sim: Simulator) -> Simulator:
     """The session simulator with counters, faults and pacing reset."""
+    # A stream the previous test's app is still relaying would otherwise land in this test's counters.
+    assert sim.wait_idle(10), "a stream from an earlier test never ended"
     sim.reset()
     sim.speed = 0
     return sim

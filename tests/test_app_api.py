@@ -131,6 +131,7 @@ def test_many_concurrent_streams_all_finish(app: AppServer, fresh_sim: Simulator
             return await asyncio.gather(*(one(http, n) for n in range(30)))
 
     assert asyncio.run(run()) == ["done"] * 30
+    assert fresh_sim.wait_idle()  # the app relays `message_stop` before the simulator has counted its stream
     assert fresh_sim.stats()["streams_completed"] == 30
 
 

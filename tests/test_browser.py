@@ -353,6 +353,7 @@ def test_a_dropped_connection_resumes_the_same_answer(browser: Browser, fresh_si
 
     question = "Write 300 words about the ocean."
     expected = reference(fresh_sim, [{"role": "user", "content": question}])
+    assert fresh_sim.wait_idle()
     fresh_sim.reset()
     with start_redis() as url:
         settings = ChatSettings(base_url=fresh_sim.base_url, api_key="test-key", offline=True, server_history=True,
@@ -368,6 +369,7 @@ def test_a_dropped_connection_resumes_the_same_answer(browser: Browser, fresh_si
             tab.wait_for_function(ANSWER_DONE.format(n=1))
             resumed = tab.get_attribute(".msg.assistant", "data-resumed")
             answer = last_answer(tab)
+            assert fresh_sim.wait_idle()  # the page has the answer's end a moment before the simulator counts it
             stats = fresh_sim.stats()
             screenshot(tab, "chat-resumed")
             tab.context.close()

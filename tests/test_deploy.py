@@ -296,6 +296,7 @@ def test_history_is_bounded_in_length_and_age(fresh_sim: Simulator) -> None:
             post(app, turn("conv-long-001", f"Fact {n} about owls, please.", max_tokens=10))
         sent = SENT[-1]["messages"]
     assert len(sent) == 5 and sent[0] == {"role": "user", "content": "Fact 1 about owls, please."}  # 4 kept + the new
+    assert fresh_sim.wait_idle()
     fresh_sim.reset()
     with held_history_app(fresh_sim, history_seconds=0.0) as app:
         post(app, turn("conv-old-0001", "My name is Ada.", max_tokens=10))

@@ -262,6 +262,7 @@ def test_a_cached_conversation_writes_once_then_reads_a_growing_prefix(fresh_sim
 
     questions = ["Hi, my name is Ada.", "Tell me about the ocean.", "Tell me about Python.", "What's my name?"]
     plain = _chat_with(client, questions, system=HANDBOOK)
+    assert fresh_sim.wait_idle()
     fresh_sim.reset()
     cached = _chat_with(client, questions, system=HANDBOOK, cache=True)
     usage = cached.usage_per_turn

@@ -51,6 +51,7 @@ def stack() -> Iterator[tuple[Simulator, AppServer]]:
 def fresh(stack: tuple[Simulator, AppServer], server_log: Recorder) -> Iterator[tuple[Simulator, AppServer]]:
     """The stack, reset; afterwards it must be idle upstream, healthy, and have logged no error."""
     sim, app = stack
+    assert sim.wait_idle()
     sim.reset()
     sim.speed = 0
     yield sim, app

@@ -54,6 +54,7 @@ def test_every_fault_kind_is_covered() -> None:
 def test_one_failure_then_a_complete_answer_from_scratch(fault: str, impatient: anthropic.Anthropic,
                                                          fresh_sim: Simulator, sleeps: list[float]) -> None:
     full = _clean_reply(impatient)
+    assert fresh_sim.wait_idle()
     fresh_sim.reset()
     _inject(fresh_sim, fault, count=1)
     shown: list[str] = []

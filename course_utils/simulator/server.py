@@ -7,7 +7,6 @@ import json
 import os
 import socket
 import threading
-import time
 from typing import Any
 
 import uvicorn
@@ -110,12 +109,7 @@ class Simulator(BackgroundServer):
 
     def wait_idle(self, timeout: float = 5.0) -> bool:
         """Wait until no stream is open; True if that happened within `timeout` seconds."""
-        deadline = time.monotonic() + timeout
-        while self.app.stats.snapshot()["streams_open"] > 0:
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.01)
-        return True
+        return self.app.stats.wait_idle(timeout)
 
     def __repr__(self) -> str:
         return f"Simulator({self.base_url!r}, speed={self.speed:g})"

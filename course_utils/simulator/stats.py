@@ -16,7 +16,7 @@ class Stats:
     OUTCOMES = ("completed", "abandoned", "failed")
 
     def __init__(self, log_size: int = 200) -> None:
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()  # a condition, so that waiting for idle wakes on a stream's end
         self._counts = dict.fromkeys(self.COUNTERS, 0)
         self._log: deque[dict[str, Any]] = deque(maxlen=log_size)
         self._started = time.monotonic()
@@ -36,6 +36,12 @@ class Stats:
         with self._lock:
             self._counts["streams_open"] -= 1
             self._counts[f"streams_{outcome}"] += 1
+            self._lock.notify_all()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Block until no stream is open; True if that happened within `timeout` seconds."""
+        with self._lock:
+            return self._lock.wait_for(lambda: self._counts["streams_open"] <= 0, timeout)
 
     def log(self, entry: dict[str, Any]) -> dict[str, Any]:
         """Count a `/v1/messages` request and remember its summary (never its credentials); returns the entry."""
