@@ -6,10 +6,11 @@ The simulator, the chat app and the grader's checks all serve this way, on a fre
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any
 
@@ -41,6 +42,20 @@ def origin(host: str, port: int) -> str:
     """`http://host:port`, with brackets around an IPv6 host."""
     shown = f"[{host}]" if ":" in host else host
     return f"http://{shown}:{port}"
+
+
+def page_address(port: int, host: str = "127.0.0.1", environ: Mapping[str, str] | None = None) -> str:
+    """Where a browser opens a page served on `port`: through jupyter-server-proxy on a JupyterHub, else directly.
+
+    A JupyterHub (Binder too) sets `JUPYTERHUB_SERVICE_PREFIX`, e.g. `/user/ada/`, for the single-user server; a
+    browser cannot reach that machine's loopback, but jupyter-server-proxy relays `<prefix>proxy/<port>/` to it. The
+    result is then a path on the hub's own address, the one the notebook was opened from.
+    """
+    prefix = (os.environ if environ is None else environ).get("JUPYTERHUB_SERVICE_PREFIX", "")
+    if not prefix:
+        return origin(host, port) + "/"
+    path = prefix.strip("/")  # the hub's value ends in "/"; accept one without, too
+    return f"/{path}/proxy/{port}/" if path else f"/proxy/{port}/"
 
 
 def uvicorn_config(app: Any, *, log_level: str = "warning", graceful: float = 1.0, **options: Any) -> uvicorn.Config:
