@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import runpy
 import subprocess
@@ -20,11 +19,6 @@ from pathlib import Path
 
 LESSON_00 = Path("notebooks") / "00_start_here.ipynb"
 
-INSTRUCTORS_USAGE = """Instructors (a checkout of the course's repository; the learners' package has neither):
-  release [--check | --student DIR | --nbgrader DIR | --gradescope DIR]
-  grade SUBMISSION... [--jobs N]
-
-"""
 USAGE = """usage: course COMMAND [ARGS]
 
 Learners:
@@ -106,15 +100,6 @@ def test_command() -> list[str]:
     return [sys.executable, "-m", "pytest", *(["-n", workers, "--dist", "loadfile"] if workers != "0" else [])]
 
 
-def instructors_here() -> bool:
-    """Whether this install has the instructors' tools (a checkout does; the learners' wheel leaves the grader out)."""
-    return importlib.util.find_spec("course_utils.grade") is not None
-
-
-INSTRUCTOR_COMMANDS: dict[str, Callable[[list[str]], int]] = {
-    "release": _module("course_utils.release"),
-    "grade": _module("course_utils.grade"),
-}
 COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "lab": _lab,
     "sim": _module("course_utils.simulator"),
@@ -125,12 +110,16 @@ COMMANDS: dict[str, Callable[[list[str]], int]] = {
 }
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Dispatch `course COMMAND ARGS...`; `help` (or nothing) prints the commands."""
+def main(argv: list[str] | None = None, commands: dict[str, Callable[[list[str]], int]] | None = None,
+         more_usage: str = "") -> int:
+    """Dispatch `course COMMAND ARGS...`; `help` (or nothing) prints the commands.
+
+    `commands` and `more_usage` let the instructors' command (`course_instructors.console`) add its own.
+    """
     args = list(sys.argv[1:] if argv is None else argv)
     name = args.pop(0) if args else "help"
-    commands = COMMANDS | (INSTRUCTOR_COMMANDS if instructors_here() else {})
-    usage = USAGE.replace("@INSTRUCTORS@", INSTRUCTORS_USAGE if instructors_here() else "")
+    commands = COMMANDS | (commands or {})
+    usage = USAGE.replace("@INSTRUCTORS@", more_usage)
     if name in {"help", "-h", "--help"}:
         print(usage, end="")
         return 0

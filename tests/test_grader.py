@@ -19,10 +19,11 @@ import nbformat
 import pytest
 from adversarial.cases import CASES, CELL_TIMEOUT, CHECK_TIMEOUT, EXERCISE, write_cases
 
+from course_instructors.hidden_checks import with_hidden
 from course_utils.checks import exercise, exercises
-from course_utils.grade import main, read_class
-from course_utils.grade.harness import PREFIX
-from course_utils.grade.runner import exercise_of, is_self_check, verify
+from course_instructors.grade import main, read_class
+from course_instructors.grade.harness import PREFIX
+from course_instructors.grade.runner import exercise_of, is_self_check, verify
 
 ROOT = Path(__file__).resolve().parents[1]
 GRADESCOPE_TEST_KEYS = {"name", "score", "max_score", "status", "output", "visibility"}
@@ -82,7 +83,7 @@ def test_every_exercise_scores_zero_without_crashing(class_of_two: tuple[Path, d
 def test_hidden_checks_run_but_are_marked(class_of_two: tuple[Path, dict]) -> None:
     results = class_of_two[1]["solutions"]
     for ex_id in exercises():
-        checks = exercise(ex_id, hidden=True).checks
+        checks = with_hidden(ex_id).checks
         hidden = {c.title for c in checks if c.hidden}
         assert hidden, f"exercise {ex_id} has no hidden checks"
         graded = {t["name"].partition(": ")[2]: t["visibility"] for t in results["tests"] if t["tags"][0] == ex_id}

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from course_utils import release
-from course_utils.checks import exercise
+from course_instructors import release
+from course_instructors.hidden_checks import with_hidden
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSIGNMENT = "02_sse_events"  # its checks hardly depend on timing: a loaded machine cannot fail the solution
@@ -49,7 +49,8 @@ def test_one_zip_per_exercise_with_the_scripts_the_hidden_checks_and_no_solution
     archive = zipfile.ZipFile(zips[ASSIGNMENT])
     names = archive.namelist()
     for needed in ("setup.sh", "run_autograder", "finish_gradescope.py", "constraints.txt", "pyproject.toml",
-                   "course_utils/grade/runner.py", "course_utils/checks/hidden/ex02.py", "course_utils/checks/ex02.py"):
+                   "instructors/course_instructors/grade/runner.py",
+                   "instructors/course_instructors/hidden_checks/ex02.py", "course_utils/checks/ex02.py"):
         assert needed in names, needed
     assert not [n for n in names if n.startswith(("solutions/", "tests/")) or "__pycache__" in n]
     for script in ("setup.sh", "run_autograder"):
@@ -95,7 +96,7 @@ def assert_gradescope_shape(results: dict[str, Any]) -> None:
 @pytest.mark.timeout(1200)
 def test_run_autograder_grades_a_solution_a_blank_and_a_broken_upload(zips: dict[str, Path], repo_copy: Path,
                                                                       tmp_path: Path) -> None:
-    checks = exercise("02", hidden=True).checks
+    checks = with_hidden("02").checks
     total = sum(c.points for c in checks)
 
     solution = unpack(zips[ASSIGNMENT], tmp_path / "solution")
@@ -141,4 +142,4 @@ def test_setup_sh_builds_the_autograder_venv_that_run_autograder_uses(zips: dict
     assert "autograder ready" in done.stdout
     shutil.copy(ROOT / "solutions" / f"{ASSIGNMENT}.ipynb", root / "submission")
     results = run_autograder(root, python=None)  # $AUTOGRADER_ROOT/venv/bin/python, as on Gradescope
-    assert results["score"] == sum(c.points for c in exercise("02", hidden=True).checks), results["output"]
+    assert results["score"] == sum(c.points for c in with_hidden("02").checks), results["output"]

@@ -13,8 +13,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course_utils import release, selfcheck
-from course_utils.release import BEGIN
+from course_instructors import release
+from course_instructors.hidden_checks import with_hidden
+from course_instructors.release import BEGIN
+from course_utils import selfcheck
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = sorted((ROOT / "solutions").glob("*.ipynb"))
@@ -56,7 +58,7 @@ def test_the_source_notebooks_carry_metadata_nbgrader_validates(course: Path, so
         task = mark["grade_id"].removeprefix("check-").replace("_", ".")
         assert mark["locked"] and mark["points"] == points[task] > 0
         assert f'check("{task}"' in cell.source and "strict=True" in cell.source
-        assert "### BEGIN HIDDEN TESTS" in cell.source and "hidden=True" in cell.source
+        assert "### BEGIN HIDDEN TESTS" in cell.source and "checks=with_hidden(" in cell.source
     assert all(m and m["locked"] for c, m in zip(nb.cells, marks) if c.cell_type == "markdown")
 
 
@@ -95,7 +97,7 @@ def test_check_raises_on_failure_only_when_strict(monkeypatch: pytest.MonkeyPatc
     right = lambda events: "".join(e.delta.text for e in events  # noqa: E731
                                    if e.type == "content_block_delta" and e.delta.type == "text_delta")
     selfcheck.check("01.1", right)  # passing: no exception, one line
-    selfcheck.check("01.1", right, hidden=True)
+    selfcheck.check("01.1", right, checks=with_hidden("01"))
     out = capsys.readouterr().out.splitlines()
     assert out[0] == "✅ 01.1 collect_text: all 2 checks passed." and out[1].startswith("✅") and "4 checks" in out[1]
 

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 PROJECT = PYPROJECT["project"]
 # Instructors' code: what it imports belongs in the [grade] extra, not in what every learner installs.
-INSTRUCTORS = ("course_utils/grade/", "course_utils/release.py")
+INSTRUCTORS = ROOT / "instructors" / "course_instructors"
 # Imported only where they exist: Colab's own module (inside Colab), and Redis for a deployment (the [deploy] extra).
 OPTIONAL = {"google": None, "redis": "deploy"}
 
@@ -57,7 +57,7 @@ def third_party_imports(sources: dict[str, str]) -> dict[str, set[str]]:
                 [node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level else []
             for name in names:
                 top = name.split(".")[0]
-                if top not in sys.stdlib_module_names and top != "course_utils":
+                if top not in sys.stdlib_module_names and top not in {"course_utils", "course_instructors"}:
                     found.setdefault(top, set()).add(where)
     return found
 
@@ -75,8 +75,7 @@ def distributions_of(module: str) -> set[str]:
 
 
 def test_every_import_of_the_lessons_and_learners_helpers_is_a_declared_dependency() -> None:
-    sources = {str(p.relative_to(ROOT)): p.read_text() for p in (ROOT / "course_utils").rglob("*.py")
-               if not str(p.relative_to(ROOT)).startswith(INSTRUCTORS)}
+    sources = {str(p.relative_to(ROOT)): p.read_text() for p in (ROOT / "course_utils").rglob("*.py")}
     sources |= {str(p.relative_to(ROOT)): notebook_code(p) for p in sorted((ROOT / "notebooks").glob("*.ipynb"))}
     sources |= {str(p.relative_to(ROOT)): notebook_code(p) for p in sorted((ROOT / "solutions").glob("*.ipynb"))}
     imports = third_party_imports(sources)
@@ -90,8 +89,7 @@ def test_every_import_of_the_lessons_and_learners_helpers_is_a_declared_dependen
 
 
 def test_the_instructors_imports_are_in_the_grade_extra() -> None:
-    sources = {str(p): p.read_text() for p in (ROOT / "course_utils").rglob("*.py")
-               if str(p.relative_to(ROOT)).startswith(INSTRUCTORS)}
+    sources = {str(p): p.read_text() for p in INSTRUCTORS.rglob("*.py")}
     allowed = set(declared()) | set(declared("grade"))
     missing = {m for m in third_party_imports(sources) if not distributions_of(m) & allowed}
     assert not missing, missing
@@ -193,12 +191,7 @@ def test_no_lesson_code_reads_files_of_the_checkout() -> None:
     assert not offending, offending
 
 
-def test_instructor_commands_only_where_the_instructors_tools_are(monkeypatch: pytest.MonkeyPatch,
-                                                                  capsys: pytest.CaptureFixture[str]) -> None:
-    assert console.instructors_here()  # a checkout
-    console.main(["help"])
-    assert "release [--check" in capsys.readouterr().out
-    monkeypatch.setattr(console, "instructors_here", lambda: False)  # as in the learners' wheel
+def test_the_learners_command_has_no_instructor_subcommands(capsys: pytest.CaptureFixture[str]) -> None:
     console.main(["help"])
     out = capsys.readouterr().out
     assert "release" not in out and "grade" not in out and "sim" in out
@@ -206,7 +199,32 @@ def test_instructor_commands_only_where_the_instructors_tools_are(monkeypatch: p
     assert "unknown command 'release'" in capsys.readouterr().err
 
 
+def test_the_checkouts_command_adds_release_and_grade(capsys: pytest.CaptureFixture[str]) -> None:
+    from course_instructors import console as instructors_console
+
+    instructors_console.main(["help"])
+    out = capsys.readouterr().out
+    assert "release [--check" in out and "grade SUBMISSION" in out and "sim" in out
+    assert instructors_console.main(["release", "--check"]) == 0
+    assert "up to date" in capsys.readouterr().out
+
+
+def test_learners_code_never_imports_the_instructors_package() -> None:
+    # The one-way rule: lessons -> course_utils -> SDK; course_instructors may import course_utils, never the reverse.
+    sources = {str(p.relative_to(ROOT)): p.read_text() for p in (ROOT / "course_utils").rglob("*.py")}
+    sources |= {str(p.relative_to(ROOT)): notebook_code(p) for folder in ("notebooks", "exercises")
+                for p in sorted((ROOT / folder).glob("*.ipynb"))}
+    offenders = []
+    for where, text in sources.items():
+        for node in ast.walk(ast.parse(text)):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            offenders += [(where, n) for n in names if n.split(".")[0] == "course_instructors"]
+    assert not offenders
+
+
 def test_the_wheel_leaves_the_grader_and_the_hidden_checks_out() -> None:
     find = PYPROJECT["tool"]["setuptools"]["packages"]["find"]
     assert find["include"] == ["course_utils*"]
-    assert set(find["exclude"]) == {"course_utils.grade*", "course_utils.checks.hidden*"}
+    assert "exclude" not in find  # nothing to leave out: the instructors' tools are not in course_utils
+    assert not (ROOT / "course_utils" / "grade").exists() and not (ROOT / "course_utils" / "release.py").exists()

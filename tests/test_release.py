@@ -12,15 +12,15 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course_utils import release
-from course_utils.release import BEGIN, END, MarkerError, strip_solutions
+from course_instructors import release
+from course_instructors.release import BEGIN, END, MarkerError, strip_solutions
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = sorted((ROOT / "solutions").glob("*.ipynb"))
 
 
 def test_exercises_are_in_sync_with_the_solutions() -> None:
-    # The same check as `python -m course_utils.release --check`, which CI runs through this test.
+    # The same check as `python -m course_instructors.release --check`, which CI runs through this test.
     assert release.differences() == []
     assert release.main(["--check"]) == 0
 
@@ -127,8 +127,7 @@ def test_bundle_has_what_learners_need_and_nothing_else(bundle: Path) -> None:
                  "runtime.txt",
                  "course_utils/selfcheck.py", "course_utils/checks/ex01.py", "course_utils/simulator/corpus.json"]:
         assert (bundle / kept).exists(), kept
-    for left_out in ["solutions", "tests", "course_utils/checks/hidden", "course_utils/grade",
-                     "course_utils/release.py", ".git", ".venv", "requirements-dev.txt", "tools", "docs"]:
+    for left_out in ["solutions", "tests", "instructors", ".git", ".venv", "requirements-dev.txt", "tools", "docs"]:
         assert not (bundle / left_out).exists(), left_out
     assert os.access(bundle / "course", os.X_OK)
     text = "\n".join(p.read_text(encoding="utf-8", errors="replace") for p in bundle.rglob("*") if p.is_file())
@@ -147,7 +146,7 @@ def test_bundle_imports_and_its_self_checks_run(bundle: Path) -> None:
         "from course_utils.selfcheck import check\n"
         "assert pathlib.Path(course_utils.__file__).is_relative_to(sys.argv[1]), course_utils.__file__\n"
         "for n in ('01', '02', '03', '04', '05', '06', '07'):\n"
-        "    assert not any(c.hidden for c in exercise(n, hidden=True).checks)\n"
+        "    assert not any(c.hidden for c in exercise(n).checks)\n"
         "def collect_text(events):\n"
         "    raise NotImplementedError\n"
         "check('01.1', collect_text)\n"
@@ -169,8 +168,8 @@ def test_bundle_builds_as_a_package_without_instructor_files(bundle: Path, tmp_p
     (wheel,) = tmp_path.glob("*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "course_utils/selfcheck.py" in names and "course_utils/simulator/corpus.json" in names
+    assert not [n for n in names if n.startswith("course_instructors/")]
     assert not [n for n in names if n.startswith(("course_utils/grade/", "course_utils/checks/hidden/"))]
-    assert "course_utils/release.py" not in names
 
 
 def test_bundle_carries_what_binder_reads_and_a_badge_opening_lesson_00(bundle: Path) -> None:

@@ -24,7 +24,7 @@ LEARNERS_HEAD = ("# Exact versions learners get, Binder included (Python 3.11): 
                  "changing them.\n-e .[lab]\n")
 DEV_HEAD = ("# Exact versions of what the checkout adds for maintainers, instructors and CI (./course installs this "
             "file):\n# the grader, nbgrader, the test tools and the benchmarks' event loop, on top of the learners' "
-            "pins.\n-r requirements.txt\n")
+            "pins.\n-r requirements.txt\n-e ./instructors\n")
 
 
 def name_of(pin: str) -> str:

@@ -1,13 +1,14 @@
 """The exercises' checks, kept outside the notebooks.
 
-`exNN.py` holds exercise NN's tasks and its public checks (they also power the learners' self-check cells);
-`hidden/exNN.py` holds checks only the grader runs. `python -m course_utils.release --student DIR` leaves `hidden/`
-out of the bundle learners get.
+`exNN.py` holds exercise NN's tasks and its public checks (they also power the learners' self-check cells). The
+checks only the grader runs live in the instructors' package (`course_instructors.hidden_checks`), which adds them
+with `exercise(id, extra=...)`: this package never imports it.
 """
 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,17 +38,11 @@ def exercises() -> list[str]:
     return sorted(p.stem[2:] for p in Path(__file__).parent.glob("ex[0-9][0-9].py"))
 
 
-def exercise(exercise_id: str, *, hidden: bool = False) -> Exercise:
-    """Load exercise `exercise_id`'s tasks and checks; with `hidden`, the grader's hidden checks too (if present)."""
+def exercise(exercise_id: str, *, extra: Sequence[Check] = ()) -> Exercise:
+    """Load exercise `exercise_id`'s tasks and public checks, plus `extra` checks (the grader's hidden ones)."""
     public = importlib.import_module(f"{__name__}.ex{exercise_id}")
     tasks = {t.id: t for t in public.TASKS}
-    found = checks_in(public)
-    if hidden:
-        try:
-            found += checks_in(importlib.import_module(f"{__name__}.hidden.ex{exercise_id}"))
-        except ModuleNotFoundError as exc:
-            if exc.name not in {f"{__name__}.hidden", f"{__name__}.hidden.ex{exercise_id}"}:
-                raise
+    found = checks_in(public) + list(extra)
     order = list(tasks)
     unknown = {c.task for c in found} - set(order)
     if unknown:

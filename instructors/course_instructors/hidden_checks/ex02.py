@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..base import check, expect, expect_equal
-from ..env import Env
-from ..ex02 import ABOUT, accumulate_matches, decoded, expect_events, parse_in_chunks, raw_body, simplify, truth, \
+from course_utils.checks.base import check, expect, expect_equal
+from course_utils.checks.env import Env
+from course_utils.checks.ex02 import ABOUT, accumulate_matches, decoded, expect_events, parse_in_chunks, raw_body, simplify, truth, \
     wire_events
 
 MIXED = (b": a comment, e.g. a keep-alive\n"

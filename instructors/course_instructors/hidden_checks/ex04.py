@@ -5,9 +5,9 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from ..base import LearnerError, check, expect
-from ..env import Env
-from ..ex04 import (PROMPTS, WEATHER_TOOL, conversation, count, expect_failed_turn_untouched, expect_trim, run_turn,
+from course_utils.checks.base import LearnerError, check, expect
+from course_utils.checks.env import Env
+from course_utils.checks.ex04 import (PROMPTS, WEATHER_TOOL, conversation, count, expect_failed_turn_untouched, expect_trim, run_turn,
                     text_of)
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 
-from ..base import check, expect, expect_equal
-from ..env import API_KEY, Env
-from ..ex05 import ABOUT, LONG, deadline_run, expect_verdict, full_text, retried
+from course_utils.checks.base import check, expect, expect_equal
+from course_utils.checks.env import API_KEY, Env
+from course_utils.checks.ex05 import ABOUT, LONG, deadline_run, expect_verdict, full_text, retried
 
 
 @check("05.1", "an error event that another attempt cannot fix, and plain bugs", visibility="after_published")

@@ -1,4 +1,4 @@
-"""`python -m course_utils.grade SUBMISSION... [--out DIR] [--csv FILE] [--timeout S] [--jobs N]`
+"""`python -m course_instructors.grade SUBMISSION... [--out DIR] [--csv FILE] [--timeout S] [--jobs N]`
 
 A submission is an exercise notebook, or a folder of them (one learner). Every notebook is graded in its own worker
 process and its own fresh kernel, `--jobs` at a time; a worker that dies or overruns is killed and its notebook
@@ -30,7 +30,7 @@ from typing import Any
 
 import nbformat
 
-from ..checks import exercises
+from course_utils.checks import exercises
 from . import results as res
 from .pool import KernelPool
 from .runner import Job, exercise_of, job_json, kernel_environment
@@ -103,7 +103,7 @@ def run_worker(job: Job, limit: float, pool: KernelPool | None = None) -> dict[s
         job = replace(job, pid_file=str(Path(tmp) / "kernel.pid"))
         job_path.write_text(job_json(job), encoding="utf-8")
         # Output to DEVNULL: a submission writing gigabytes to fd 1 must not fill a pipe nobody reads.
-        proc = subprocess.Popen([sys.executable, "-m", "course_utils.grade.runner", str(job_path), str(result_path)],
+        proc = subprocess.Popen([sys.executable, "-m", "course_instructors.grade.runner", str(job_path), str(result_path)],
                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                 cwd=tmp, start_new_session=True)
         try:
@@ -279,7 +279,7 @@ def overhead_summary(timings: list[dict[str, float]]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """The command line."""
-    parser = argparse.ArgumentParser(prog="python -m course_utils.grade", description=__doc__.split("\n\n")[1],
+    parser = argparse.ArgumentParser(prog="python -m course_instructors.grade", description=__doc__.split("\n\n")[1],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("submissions", nargs="+", type=Path, metavar="SUBMISSION",
                         help="an exercise notebook, or a folder of one learner's notebooks")

@@ -15,7 +15,9 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from ..checks import exercise
+from course_utils.checks import exercise
+
+from ..hidden_checks import with_hidden
 
 MARK = {"passed": "✅", "failed": "❌"}
 
@@ -49,7 +51,7 @@ def learner_results(learner: str, notebooks: list[dict[str, Any]], expected: Ite
 
 def not_submitted(exercise_id: str) -> dict[str, Any]:
     """A graded-notebook record for an exercise the learner did not hand in: every check 0, saying why."""
-    checks = exercise(exercise_id, hidden=True)
+    checks = with_hidden(exercise_id)
     return {"exercise": exercise_id, "path": None, "seconds": 0.0, "notes": [f"Exercise {exercise_id} was not "
                                                                                "submitted."],
             "outcomes": [{"task": c.task, "key": c.key, "title": c.title, "kind": "not_run", "points": 0.0,

@@ -3,9 +3,9 @@ anywhere, hanging and unknown tools, slow-first ordering, and two results after 
 
 from __future__ import annotations
 
-from ..base import CheckFailed, LearnerError, check, expect, expect_equal, short
-from ..env import Env
-from ..ex07 import (blocks_of, call, expect_results, expect_views, field, functions, results_of, roles, run_calls,
+from course_utils.checks.base import CheckFailed, LearnerError, check, expect, expect_equal, short
+from course_utils.checks.env import Env
+from course_utils.checks.ex07 import (blocks_of, call, expect_results, expect_views, field, functions, results_of, roles, run_calls,
                     run_loop, send_next, sleeper, text_in, thinking_step)
 
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from ..base import check, expect, expect_equal, short
-from ..env import Env
-from ..ex01 import ABOUT, WEATHER_TOOL, _usage_matches, final_message, raw_events, text_of, timed
+from course_utils.checks.base import check, expect, expect_equal, short
+from course_utils.checks.env import Env
+from course_utils.checks.ex01 import ABOUT, WEATHER_TOOL, _usage_matches, final_message, raw_events, text_of, timed
 
 COUNT = "Count to 10"
 

@@ -1,10 +1,10 @@
 """The exercises are generated from the solutions, and the bundle learners get is generated from the repository.
 
-    python -m course_utils.release                 # regenerate exercises/ from solutions/
-    python -m course_utils.release --check         # exit 1 if exercises/ is out of date (CI runs this)
-    python -m course_utils.release --student DIR   # the bundle to hand out: no solutions, no hidden checks, no grader
-    python -m course_utils.release --nbgrader DIR  # an nbgrader course: source/<assignment>/ with cell metadata
-    python -m course_utils.release --gradescope DIR  # DIR/<assignment>/autograder.zip, one per exercise
+    python -m course_instructors.release                 # regenerate exercises/ from solutions/
+    python -m course_instructors.release --check         # exit 1 if exercises/ is out of date (CI runs this)
+    python -m course_instructors.release --student DIR   # the bundle to hand out: no solutions, no hidden checks, no grader
+    python -m course_instructors.release --nbgrader DIR  # an nbgrader course: source/<assignment>/ with cell metadata
+    python -m course_instructors.release --gradescope DIR  # DIR/<assignment>/autograder.zip, one per exercise
 
 In `solutions/NN_name.ipynb`, the code between `### BEGIN SOLUTION` and `### END SOLUTION` (nbgrader's markers)
 becomes `raise NotImplementedError` in `exercises/NN_name.ipynb`; outputs, execution counts and volatile metadata
@@ -27,7 +27,9 @@ from urllib.parse import quote
 
 import nbformat
 
-ROOT = Path(__file__).resolve().parents[1]
+from .hidden_checks import with_hidden
+
+ROOT = Path(__file__).resolve().parents[2]  # the repository: instructors/course_instructors/release.py
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 STUB = ("# YOUR CODE HERE", "raise NotImplementedError")
 MARKDOWN_STUB = "YOUR ANSWER HERE"
@@ -37,7 +39,6 @@ NOTEBOOK = re.compile(r"^(\d\d)_\w+\.ipynb$")
 # What learners get, relative to the repository root; what is left out is the instructor's.
 BUNDLE = ["README.md", "requirements.txt", "pyproject.toml", "course", ".env.example", ".gitignore", "LICENSE",
           "notebooks", "exercises", "course_utils"]
-NOT_IN_BUNDLE = ["course_utils/checks/hidden", "course_utils/grade", "course_utils/release.py"]
 # Binder (repo2docker) reads runtime.txt for the Python version and requirements.txt for the packages: the Python CI
 # tests with, and the learners' pins.
 BINDER_RUNTIME = "python-3.11"
@@ -141,11 +142,9 @@ def write(root: Path = ROOT) -> list[Path]:
 def student_bundle(dest: Path, root: Path = ROOT, repo: str = REPO_PLACEHOLDER) -> list[Path]:
     """Copy what learners need into `dest` (which must not exist or be empty); returns the top-level entries."""
     _ready(dest, root)
-    skip = {(root / p).resolve() for p in NOT_IN_BUNDLE}
 
     def ignore(folder: str, names: list[str]) -> set[str]:
-        return {n for n in names if (Path(folder) / n).resolve() in skip or n in {"__pycache__", ".ipynb_checkpoints"}
-                or n.endswith((".pyc", ".egg-info"))}
+        return {n for n in names if n in {"__pycache__", ".ipynb_checkpoints"} or n.endswith((".pyc", ".egg-info"))}
 
     copied = []
     for entry in BUNDLE:
@@ -202,16 +201,14 @@ def _ready(dest: Path, root: Path) -> None:
         raise FileExistsError(f"{dest} is not empty")
     stale = differences(root)
     if stale:
-        raise RuntimeError("exercises/ is out of date; run `python -m course_utils.release` first:\n  " +
+        raise RuntimeError("exercises/ is out of date; run `python -m course_instructors.release` first:\n  " +
                            "\n  ".join(stale))
     dest.mkdir(parents=True, exist_ok=True)
 
 
 def task_points(exercise_id: str) -> dict[str, float]:
     """Each task's points: its public and hidden checks added up, as the course's grader counts them."""
-    from .checks import exercise
-
-    found = exercise(exercise_id, hidden=True)
+    found = with_hidden(exercise_id)
     return {task: sum(c.points for c in found.checks_for(task)) for task in found.tasks}
 
 
@@ -242,7 +239,8 @@ def nbgrader_source(solution: Any, exercise_id: str, name: str = "the solution")
             cell.source = "\n".join([
                 f"{indent}check({args}, strict=True)  # raises when a check fails, so this cell scores 0",
                 "### BEGIN HIDDEN TESTS",
-                f"{indent}check({args}, strict=True, hidden=True)",
+                f"{indent}from course_instructors.hidden_checks import with_hidden",
+                f"{indent}check({args}, strict=True, checks=with_hidden(\"{exercise_id}\"))",
                 "### END HIDDEN TESTS"])
             cell.metadata["nbgrader"] = {**base, "grade": True, "locked": True, "points": points[task],
                                          "grade_id": f"check-{task.replace('.', '_')}"}
@@ -274,7 +272,7 @@ def nbgrader_course(dest: Path, root: Path = ROOT) -> list[Path]:
 # -- Gradescope --------------------------------------------------------------------------------------------------------
 
 # The course's own files an autograder needs, hidden checks and grader included; the zip unpacks to /autograder/source.
-AUTOGRADER_FILES = ["pyproject.toml", "README.md", "LICENSE", "course_utils"]
+AUTOGRADER_FILES = ["pyproject.toml", "README.md", "LICENSE", "course_utils", "instructors"]
 SETUP_SH = r"""#!/usr/bin/env bash
 # Gradescope runs this once, as root, while it builds the autograder image: Python 3.11 and the course's pins.
 set -euo pipefail
@@ -293,10 +291,11 @@ if [ -z "$PY" ]; then  # Gradescope's Ubuntu images ship another Python: bring 3
   PY=$(command -v python3.11)
 fi
 "$PY" -m venv "$ROOT/venv"
-# Editable: the package's wheel leaves out the grader and the hidden checks, which this folder holds.
-"$ROOT/venv/bin/python" -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[grade]"
+# The learners' package and the instructors' one (grader, hidden checks), both from this folder.
+"$ROOT/venv/bin/python" -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[grade]" \
+  -e ./instructors
 cd /
-"$ROOT/venv/bin/python" -c "import course_utils.grade, course_utils.checks.hidden; print('autograder ready')"
+"$ROOT/venv/bin/python" -c "import course_instructors.grade, course_instructors.hidden_checks; print('autograder ready')"
 """
 RUN_AUTOGRADER = r"""#!/usr/bin/env bash
 # Gradescope runs this once per submission. Whatever happens it leaves $ROOT/results/results.json: the grader's, or
@@ -311,7 +310,7 @@ OUT=$(mktemp -d)
 start=$(date +%s)
 cd "$ROOT/source"
 # The checks and the grader come from this zip's copy, whatever else the Python has installed.
-COURSE_OFFLINE=1 PYTHONPATH="$ROOT/source" "$PY" -m course_utils.grade "$ROOT/submission" --out "$OUT" \
+COURSE_OFFLINE=1 PYTHONPATH="$ROOT/source:$ROOT/source/instructors" "$PY" -m course_instructors.grade "$ROOT/submission" --out "$OUT" \
   --exercises "$EXERCISE" --jobs 2 --quiet >"$OUT/log.txt" 2>&1
 status=$?
 seconds=$(( $(date +%s) - start ))
@@ -384,7 +383,7 @@ def gradescope_zips(dest: Path, root: Path = ROOT) -> list[Path]:
 
 def main(argv: list[str] | None = None) -> int:
     """The command line."""
-    parser = argparse.ArgumentParser(prog="python -m course_utils.release", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m course_instructors.release", description=__doc__.split("\n\n")[0])
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--check", action="store_true", help="exit 1 if exercises/ differs from what solutions/ gives")
     group.add_argument("--student", type=Path, metavar="DIR", help="write the learners' bundle to DIR")
@@ -397,7 +396,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.check:
             problems = differences()
             if problems:
-                print("exercises/ is out of date with solutions/ (run `python -m course_utils.release`):")
+                print("exercises/ is out of date with solutions/ (run `python -m course_instructors.release`):")
                 print("\n".join(f"  {p}" for p in problems))
                 return 1
             print(f"exercises/ is up to date ({len(build())} notebooks).")

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from ..base import check, expect_equal
-from ..env import Env
-from ..ex03 import PROMPTS, expect_finish_order, expect_first, run_learner
+from course_utils.checks.base import check, expect_equal
+from course_utils.checks.env import Env
+from course_utils.checks.ex03 import PROMPTS, expect_finish_order, expect_first, run_learner
 
 REORDERED = [PROMPTS[3], PROMPTS[0], PROMPTS[2], PROMPTS[1]]
 

@@ -1,4 +1,4 @@
-"""The instructor's autograder: `python -m course_utils.grade SUBMISSION... [--out DIR] [--csv FILE] [--timeout S]
+"""The instructor's autograder: `python -m course_instructors.grade SUBMISSION... [--out DIR] [--csv FILE] [--timeout S]
 [--jobs N]`.
 
 Each exercise notebook runs in a fresh kernel (nbclient) against the course's simulator, offline, with per-cell time

@@ -1,7 +1,7 @@
 """Grading one exercise notebook: run it in a fresh kernel, then run every check as its own cell, and read back only
 the results the kernel-side harness signed.
 
-    python -m course_utils.grade.runner JOB.json RESULT.json      (what each cold worker process runs)
+    python -m course_instructors.grade.runner JOB.json RESULT.json      (what each cold worker process runs)
 
 A worker of the warm pool (pool.py) runs the same code with a kernel it started ahead (`start_kernel`, then
 `grade_notebook_async(job, warm)`): same kernel manager, arguments, folder and environment, one notebook per kernel.
@@ -35,10 +35,14 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
 
-from ..checks import Exercise, exercise
+import course_utils.checks as checks_package
+from course_utils.checks import Exercise, exercise
+
+from ..hidden_checks import with_hidden
 from .harness import PREFIX
 
-PACKAGE = Path(__file__).resolve().parents[1]  # course_utils/
+PACKAGE = Path(__file__).resolve().parents[1]  # course_instructors/
+PUBLIC_CHECKS = Path(checks_package.__file__).resolve().parent  # course_utils/checks/
 TIMEOUT_ENAME = "GradingTimeout"
 SELF_CHECK_LINE = re.compile(
     r"""^\s*(#.*)?$"""
@@ -294,7 +298,7 @@ async def _responsive(client: _Client, nb: Any) -> bool:
 
 
 def _quiet_log() -> logging.Logger:
-    log = logging.getLogger("course_utils.grade.nbclient")
+    log = logging.getLogger("course_instructors.grade.nbclient")
     log.setLevel(logging.CRITICAL)
     return log
 
@@ -319,7 +323,7 @@ async def grade_notebook_async(job: Job, warm: WarmKernel | None = None) -> dict
 
 async def _grade(job: Job, warm: WarmKernel | None) -> dict[str, Any]:
     started = time.monotonic()
-    checks = exercise(job.exercise, hidden=True)
+    checks = with_hidden(job.exercise)
     path = Path(job.path)
     try:
         nb = nbformat.read(path, as_version=4)
@@ -337,7 +341,8 @@ async def _grade(job: Job, warm: WarmKernel | None) -> dict[str, Any]:
         alias = f"_course_grade_{secrets.token_hex(6)}"
         plan = plan_cells(nb, checks, job, config_path, alias)
         config = {"secret": secret.hex(), "harness": str(PACKAGE / "grade" / "harness.py"), "harness_alias": alias,
-                  "checks_dir": str(PACKAGE / "checks"), "checks_alias": f"{alias}_checks",
+                  "checks_dir": str(PUBLIC_CHECKS), "checks_alias": f"{alias}_checks",
+                  "hidden_dir": str(PACKAGE / "hidden_checks"), "hidden_alias": f"{alias}_hidden",
                   "exercise": job.exercise, "capture": job.capture, "check_timeout": job.check_timeout}
         config_path.write_text(json.dumps(config), encoding="utf-8")
         config_path.chmod(0o600)

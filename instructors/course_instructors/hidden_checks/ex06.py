@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from ..base import check, expect, expect_equal, short
-from ..env import Env
-from ..ex06 import HELLO, app_url, expect_relayed, framed, parse, post_chat
+from course_utils.checks.base import check, expect, expect_equal, short
+from course_utils.checks.env import Env
+from course_utils.checks.ex06 import HELLO, app_url, expect_relayed, framed, parse, post_chat
 
 
 @check("06.1", "non-ASCII text and a JSON list", visibility="after_published")

@@ -1,7 +1,7 @@
 """The warm pool's template process: it imports, once, what every grading kernel would import anyway, then forks a
 fresh worker (and, in it, a fresh kernel) for each notebook. Nothing is ever reused: each fork serves one notebook.
 
-It is not imported as `course_utils.grade.zygote`: `pool.py` runs this file's text under `python -c`, so the
+It is not imported as `course_instructors.grade.zygote`: `pool.py` runs this file's text under `python -c`, so the
 template (and every kernel forked from it) holds exactly the modules a cold kernel holds, nothing of the grader's.
 
     template (this file)  --fork-->  worker (one notebook)  --fork-->  kernel (ipykernel, that notebook's cells)
@@ -119,7 +119,7 @@ def _worker(wid: str, folder: str) -> None:
             os.close(fd)
         sys.stdin = open(os.devnull, encoding="utf-8")  # noqa: SIM115 - fd 0 is /dev/null now
         sys.stdout = sys.stderr = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115
-        from course_utils.grade import pool
+        from course_instructors.grade import pool
 
         code = pool.worker_main(wid, folder, status, kernel, launch_w, started_r, stdin_w)
     except BaseException:  # noqa: BLE001 - a worker never returns into the template's loop

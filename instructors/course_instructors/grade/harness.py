@@ -61,7 +61,10 @@ class Harness:
         checks = _load_package(config["checks_alias"], Path(config["checks_dir"]))
         self._run_check = checks.run_check
         self._outcome = checks.Outcome
-        self.exercise = checks.exercise(config["exercise"], hidden=True)
+        # The hidden checks, fresh from their files too; they import the public helpers as `course_utils.checks`,
+        # which is still untouched here: no submission code has run yet.
+        hidden = _load_package(config["hidden_alias"], Path(config["hidden_dir"]))
+        self.exercise = checks.exercise(config["exercise"], extra=hidden.hidden_checks(config["exercise"]))
         # The public checks, as the learner's self-check cells import them: fingerprinted below, so a submission
         # that patches them is told the patch changed nothing.
         importlib.import_module(f"course_utils.checks.ex{config['exercise']}")
@@ -76,7 +79,7 @@ class Harness:
         shell = IPython.get_ipython()
         self._user_ns = shell.user_ns if shell is not None else vars(sys.modules["__main__"])
         self._public_checks = {name for name in sys.modules if name.startswith("course_utils.checks")}
-        self._baseline = fingerprint((*WATCHED, config["checks_alias"], __name__))
+        self._baseline = fingerprint((*WATCHED, config["checks_alias"], config["hidden_alias"], __name__))
         self._tampering: list[str] = []
         self._timed_out: dict[str, float] = {}  # task -> the limit an earlier check of it ran past
 

@@ -1,7 +1,0 @@
-"""`python -m course_utils.grade SUBMISSION... [--out DIR] [--csv FILE] [--timeout S] [--jobs N]`"""
-
-import sys
-
-from .cli import main
-
-sys.exit(main())
