@@ -13,11 +13,12 @@ from collections.abc import Iterator
 import anthropic
 import httpx
 import pytest
-from browser_support import CHROMIUM_ARGS, chromium_path, screenshot
+from browser_support import CHROMIUM_ARGS, chromium_path, jupyter_server, screenshot
 from conftest import MODEL, fixtures_dir
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from course_utils.server import AppServer, ChatSettings, create_app
+from course_utils.serving import page_address
 from course_utils.simulator import Simulator
 from course_utils.sse import encode_event, parse_sse
 
@@ -25,6 +26,7 @@ pytestmark = pytest.mark.browser
 
 TIMEOUT_MS = 15_000
 ANSWER_DONE = "document.querySelectorAll('.msg.assistant:not(.streaming)').length >= {n}"
+STREAMED = "(document.querySelector('.msg.streaming .text') || {{textContent: ''}}).textContent.length > {n}"
 
 
 @pytest.fixture(scope="module")
@@ -179,6 +181,28 @@ def test_screenshot_of_a_conversation(page: Page, fresh_sim: Simulator) -> None:
     page.wait_for_selector(".error-banner")
     path = screenshot(page, "chat")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 20_000
+
+
+def test_the_page_works_behind_jupyter_server_proxy(browser: Browser, app: AppServer, fresh_sim: Simulator) -> None:
+    # As on a JupyterHub: the single-user server lives under a prefix, and the page is opened at the address the
+    # lesson prints there, <prefix>proxy/<port>/, with every request of the page going through the Jupyter server.
+    question = "Write 300 words about the ocean."
+    expected = reference(fresh_sim, [{"role": "user", "content": question}])
+    with jupyter_server(base_url="/user/ada/") as jupyter:
+        url = jupyter.origin + page_address(app.port, environ={"JUPYTERHUB_SERVICE_PREFIX": jupyter.base_url})
+        tab, errors = open_page(browser, f"{url}?token={jupyter.token}")  # the token, then its login cookie
+        requests: list[str] = []
+        tab.on("request", lambda r: requests.append(r.url))
+        fresh_sim.speed = 2
+        send(tab, question)
+        tab.wait_for_function(STREAMED.format(n=40))  # streamed on, not buffered until the end
+        tab.wait_for_function(ANSWER_DONE.format(n=1))
+        answer, meta = last_answer(tab), tab.locator(".msg.assistant .meta").text_content()
+        screenshot(tab, "chat-jupyter-proxy")
+        tab.context.close()
+    assert answer == expected and "tokens" in meta  # the whole answer, and its `done`
+    assert requests == [f"{url}api/chat"]
+    assert errors == []
 
 
 # -- the page's SSE parser, split at every byte ------------------------------------------------------------------------
@@ -342,9 +366,67 @@ class CuttableProxy:
         self.conns = []
 
     def close(self) -> None:
-        """Stop accepting and cut what is open."""
+        """Stop accepting (new connections are refused) and cut what is open."""
+        with contextlib.suppress(OSError):
+            self.listener.shutdown(socket.SHUT_RDWR)  # close() alone leaves a socket blocked in accept() listening
         self.listener.close()
         self.cut()
+
+
+def banner_of(tab: Page) -> str:
+    """The text of the error banner under the last answer, once it shows."""
+    return tab.wait_for_selector(".msg.assistant:last-child .error-banner").text_content()
+
+
+def test_a_connection_cut_mid_answer_says_the_answer_was_cut(browser: Browser, app: AppServer,
+                                                              fresh_sim: Simulator) -> None:
+    question = "Write 300 words about the ocean."
+    full = reference(fresh_sim, [{"role": "user", "content": question}])
+    proxy = CuttableProxy((app.host, app.port))
+    tab, errors = open_page(browser, proxy.url)
+    try:
+        fresh_sim.speed = 2
+        send(tab, question)
+        tab.wait_for_function(STREAMED.format(n=40))
+        proxy.cut()
+        banner = banner_of(tab)
+        assert "connection was lost mid-answer" in banner and "incomplete" in banner
+        assert "Could not reach" not in banner and "connection_lost" in banner
+        partial = last_answer(tab)
+        assert full.startswith(partial) and 40 < len(partial) < len(full)  # the text that arrived stays
+        assert tab.locator(".msg.assistant.incomplete").count() == 1
+        assert "incomplete" in tab.locator(".msg.assistant .meta").text_content()
+        assert tab.evaluate("chatHistory()") == []
+        assert fresh_sim.wait_idle()  # the app saw the cut and closed the upstream
+        assert fresh_sim.stats()["streams_abandoned"] == 1
+        screenshot(tab, "chat-cut")
+        fresh_sim.speed = 0
+        tab.click(".error-banner .retry")  # the same question, sent again
+        tab.wait_for_function(ANSWER_DONE.format(n=2))
+        assert last_answer(tab) == full
+        assert tab.evaluate("chatHistory()") == [{"role": "user", "content": question},
+                                                 {"role": "assistant", "content": full}]
+        assert tab.locator(".msg.assistant.incomplete").count() == 1  # only the cut one
+    finally:
+        tab.context.close()
+        proxy.close()
+    assert errors == []
+
+
+def test_a_server_that_cannot_be_reached_says_so(browser: Browser, app: AppServer, fresh_sim: Simulator) -> None:
+    proxy = CuttableProxy((app.host, app.port))
+    tab, errors = open_page(browser, proxy.url)
+    try:
+        proxy.close()  # the page is loaded; nothing answers any more
+        send(tab, "Hello")
+        banner = banner_of(tab)
+        assert "Could not reach the server" in banner and "network_error" in banner
+        assert last_answer(tab) == "" and tab.locator(".msg.assistant.incomplete").count() == 0
+        assert tab.is_visible(".error-banner .retry")
+    finally:
+        tab.context.close()
+    assert errors == []
+    assert fresh_sim.stats()["requests"] == 0
 
 
 def test_a_dropped_connection_resumes_the_same_answer(browser: Browser, fresh_sim: Simulator) -> None:
@@ -363,8 +445,7 @@ def test_a_dropped_connection_resumes_the_same_answer(browser: Browser, fresh_si
             tab, errors = open_page(browser, proxy.url)
             fresh_sim.speed = 2
             send(tab, question)
-            tab.wait_for_function("(document.querySelector('.msg.streaming .text') || {textContent: ''})"
-                                  ".textContent.length > 40")
+            tab.wait_for_function(STREAMED.format(n=40))
             proxy.cut()
             tab.wait_for_function(ANSWER_DONE.format(n=1))
             resumed = tab.get_attribute(".msg.assistant", "data-resumed")
@@ -379,4 +460,30 @@ def test_a_dropped_connection_resumes_the_same_answer(browser: Browser, fresh_si
     assert resumed is not None and int(resumed) >= 1
     assert answer == expected  # whole, nothing twice
     assert stats["requests"] == 1 and stats["streams_completed"] == 1  # one generation
+    assert errors == []
+
+
+def test_a_resumable_answer_whose_resume_fails_says_it_was_cut(browser: Browser, fresh_sim: Simulator) -> None:
+    import redis as redis_py
+    from test_deploy import start_redis
+
+    with start_redis() as url:
+        settings = ChatSettings(base_url=fresh_sim.base_url, api_key="test-key", offline=True, server_history=True,
+                                redis_url=url, resume_grace=0.5)
+        with AppServer(create_app(settings)) as app:
+            proxy = CuttableProxy((app.host, app.port))
+            tab, errors = open_page(browser, proxy.url)
+            fresh_sim.speed = 2
+            send(tab, "Write 300 words about the ocean.")
+            tab.wait_for_function(STREAMED.format(n=40))
+            proxy.close()  # cut, and every resume finds nobody listening
+            banner = banner_of(tab)
+            resumed = tab.get_attribute(".msg.assistant", "data-resumed")
+            incomplete = tab.locator(".msg.assistant.incomplete").count()
+            tab.context.close()
+            assert fresh_sim.wait_idle(5.0)  # the grace for a reconnect ran out: the upstream closed
+        with redis_py.Redis.from_url(url) as r:
+            r.flushdb()
+    assert "connection was lost mid-answer" in banner and "Could not reach" not in banner
+    assert resumed is None and incomplete == 1
     assert errors == []

@@ -116,12 +116,21 @@
       resumed() {
         row.dataset.resumed = String(Number(row.dataset.resumed || 0) + 1); // how often this answer was resumed
       },
-      fail(failure) {
+      incomplete() {
+        row.classList.add("incomplete"); // the text stays, visibly unfinished
+      },
+      fail(failure, retry) {
         const banner = el("div", "error-banner");
         banner.setAttribute("role", "alert");
         const body = el("div", "", failure.message);
         body.append(el("span", "kind", failure.type));
         banner.append(body);
+        if (retry) {
+          const button = el("button", "retry", "Try again");
+          button.type = "button";
+          button.addEventListener("click", () => { if (!controller) { button.remove(); retry(); } });
+          banner.append(button);
+        }
         bubble.append(banner);
         scrollDown(false);
       },
@@ -133,6 +142,21 @@
     els.stop.hidden = !on;
     els.model.disabled = on;
     if (!on) els.prompt.focus();
+  }
+
+  // Failures that the same request could get past: a retry only makes sense for these, not for a refused input.
+  const FINAL = new Set(["invalid_request_error", "request_too_large", "not_found_error", "permission_error"]);
+
+  /** The failure of a connection that never got an answer. */
+  function unreachable() {
+    return new ChatFailure("network_error", "Could not reach the server. Check it is running and try again.");
+  }
+
+  /** The failure of a connection lost after the answer began: what is on screen is only part of it. */
+  function cut(received, why) {
+    const what = received ? "The connection was lost mid-answer: the text above is incomplete."
+      : "The connection was lost before the answer began.";
+    return new ChatFailure("connection_lost", why ? `${what} It could not be resumed: ${why}` : what);
   }
 
   /** The JSON error body of a failed response, as a ChatFailure. */
@@ -161,6 +185,7 @@
     controller = new AbortController();
     setStreaming(true);
     let received = "";
+    let answered = false; // a response came back: a network error from here on is a cut, not an unreachable server
     const started = performance.now();
     const stream = { answerId: null, lastId: null };
     current = stream;
@@ -173,31 +198,35 @@
         body: JSON.stringify(bodyFor(turn)),
         signal: controller.signal,
       });
+      answered = true;
       if (response.status === 401) token = null; // wrong or revoked: ask again next time
       if (!response.ok) throw await failureOf(response);
       stream.answerId = response.headers.get("x-answer-id");
       let done = null;
       for (let attempt = 0; ; attempt++) {
-        try {
-          for await (const event of readEvents(response)) {
-            if (event.id) stream.lastId = event.id;
-            const data = JSON.parse(event.data);
-            if (event.event === "text") {
-              received += data.text;
-              answer.append(data.text);
-            } else if (event.event === "done") {
-              done = data;
-            } else if (event.event === "error") {
-              throw new ChatFailure(data.type, data.message);
+        if (response) {
+          try {
+            for await (const event of readEvents(response)) {
+              if (event.id) stream.lastId = event.id;
+              const data = JSON.parse(event.data);
+              if (event.event === "text") {
+                received += data.text;
+                answer.append(data.text);
+              } else if (event.event === "done") {
+                done = data;
+              } else if (event.event === "error") {
+                throw new ChatFailure(data.type, data.message);
+              }
             }
+          } catch (err) {
+            if (err instanceof ChatFailure || err.name === "AbortError" || !stream.answerId) throw err;
+            // The connection broke mid-answer; a resumable answer is still being written: fall through to resume.
           }
-        } catch (err) {
-          if (err instanceof ChatFailure || err.name === "AbortError" || !stream.answerId) throw err;
-          // The connection broke mid-answer; a resumable answer is still being written: fall through to resume.
         }
         if (done || !stream.answerId || attempt >= RESUME_ATTEMPTS) break;
         // Resume where this page left off, on whichever worker answers: the same answer, not a new one.
         await new Promise((r) => setTimeout(r, 200 * attempt));
+        response = null;
         try {
           response = await fetch("api/answers/" + encodeURIComponent(stream.answerId), {
             headers: { Accept: "text/event-stream", "Last-Event-ID": stream.lastId || stream.answerId + ":0",
@@ -208,11 +237,12 @@
           if (err.name === "AbortError") throw err;
           continue; // the server is not reachable yet: try again
         }
-        if (!response.ok) throw await failureOf(response);
+        if (!response.ok) throw cut(received, (await failureOf(response)).message);
         answer.resumed();
       }
-      // A body that ends without `done` or `error` was cut (a proxy timeout, a restart): say so.
-      if (!done) throw new ChatFailure("incomplete", "The connection closed before the answer was finished.");
+      // A body that ends without `done` or `error` was cut (a proxy timeout, a restart), and so is an answer whose
+      // resumes all failed: say so.
+      if (!done) throw cut(received);
       const seconds = ((performance.now() - started) / 1000).toFixed(1);
       const tags = [[`${done.usage.output_tokens} tokens · ${seconds} s`, false]];
       if (done.stop_reason === "max_tokens") tags.push(["cut at max_tokens", true]);
@@ -223,9 +253,15 @@
       if (err.name === "AbortError") {
         answer.finish([["stopped", true], ["not kept in the conversation", false]]);
       } else {
-        answer.fail(err instanceof ChatFailure ? err
-          : new ChatFailure("network_error", "Could not reach the server. Check it is running and try again."));
-        answer.finish([["not kept in the conversation", false]]);
+        // fetch() rejects with a TypeError on a network failure, before the response and while reading its body.
+        const failure = err instanceof ChatFailure ? err : answered ? cut(received) : unreachable();
+        answer.fail(failure, FINAL.has(failure.type) ? null : () => ask(text));
+        const tags = [["not kept in the conversation", false]];
+        if (received) {
+          answer.incomplete();
+          tags.unshift(["incomplete", true]);
+        }
+        answer.finish(tags);
       }
     } finally {
       controller = null;
