@@ -145,7 +145,7 @@ def test_bundle_imports_and_its_self_checks_run(bundle: Path) -> None:
         "from course_utils.checks import exercise\n"
         "from course_utils.selfcheck import check\n"
         "assert pathlib.Path(course_utils.__file__).is_relative_to(sys.argv[1]), course_utils.__file__\n"
-        "for n in ('01', '02', '03', '04', '05', '06', '07'):\n"
+        "for n in ('01', '02', '03', '04', '05', '06', '07', '08'):\n"
         "    assert not any(c.hidden for c in exercise(n).checks)\n"
         "def collect_text(events):\n"
         "    raise NotImplementedError\n"
