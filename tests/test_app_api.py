@@ -22,6 +22,7 @@ from course_utils.server import (AppServer, ChatError, ChatSettings, create_app,
                                  upstream_client)
 from course_utils.server.relay import UpstreamEvents
 from course_utils.server.schema import MAX_BODY_BYTES, MAX_CONTENT_CHARS, MAX_TOKENS_LIMIT, MAX_TURNS
+from course_utils.server.transport import UpstreamTransport
 from course_utils.simulator import Simulator
 from course_utils.sse import SSEParser, parse_sse
 
@@ -307,8 +308,8 @@ def test_a_stream_that_keeps_talking_gets_no_pings(sim: Simulator, fresh_sim: Si
 def test_upstream_pool_holds_more_than_100_streams() -> None:
     # The SDK's default keeps only 100 upstream connections alive; a relay holds one per open stream.
     client = upstream_client(ChatSettings(api_key=KEY))
-    pool = client._client._transport._pool  # noqa: SLF001  (httpcore's connection pool, where the limits live)
-    assert pool._max_connections >= 1000 and pool._max_keepalive_connections >= 1000  # noqa: SLF001
+    transport = client._client._transport  # noqa: SLF001  (the relay's own transport, where the limits live)
+    assert transport.max_connections >= 1000 and transport.max_keepalive >= 1000
     assert isinstance(client.timeout, httpx2.Timeout) and 0 < client.timeout.pool <= 10  # a full pool: a 503, soon
     asyncio.run(client.close())
 
@@ -322,6 +323,104 @@ def test_full_upstream_pool_is_a_503(sim: Simulator, fresh_sim: Simulator) -> No
         assert first.status_code == 200
         second = post(app, {"messages": HELLO})
         assert second.status_code == 503 and second.json()["error"]["type"] == "overloaded_error"
+
+
+# The relay's own HTTP/1.1 transport under the SDK (course_utils/server/transport.py), against a server that frames
+# its answers every way HTTP/1.1 allows, sends them in awkward pieces, and counts its connections.
+FRAMINGS = {
+    "chunked": (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+                [b"5;ext=1\r\nhello\r\n", b"6", b"\r\n wor", b"ld\r\n0\r\nX-Trailer: 1\r\n", b"\r\n"], True),
+    "content-length": (b"HTTP/1.1 200 OK\r\ncontent-length: 11\r\n\r\nhel", [b"lo", b" world"], True),
+    "to-the-close": (b"HTTP/1.1 200 OK\r\n\r\nhello", [b" world"], False),
+    "connection-close": (b"HTTP/1.1 200 OK\r\nContent-Length: 11\r\nConnection: close\r\n\r\n", [b"hello world"],
+                         False),
+    "interim-first": (b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\n", [b"hello world"],
+                      True),
+}
+
+
+class FramingServer:
+    """Answers `GET /<framing>` as FRAMINGS says, one write per piece; counts connections and notices closes."""
+
+    def __init__(self) -> None:
+        self.connections = 0
+        self.closed = asyncio.Event()  # a connection ended by the client
+        self.handlers: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> str:
+        server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self._server = server
+        return f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        self.handlers.add(asyncio.current_task())  # type: ignore[arg-type]
+        try:
+            while head := await reader.readuntil(b"\r\n\r\n"):
+                name = head.split(b" ")[1].strip(b"/").decode()
+                if name == "endless":  # a stream that only ends when the client leaves
+                    writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n")
+                    await writer.drain()
+                    await reader.read()  # b"" once the client has closed the connection
+                    self.closed.set()
+                    return
+                first, pieces, keep = FRAMINGS[name]
+                for piece in [first, *pieces]:
+                    writer.write(piece)
+                    await writer.drain()
+                if not keep:
+                    break
+        except (asyncio.IncompleteReadError, ConnectionError):
+            self.closed.set()
+        finally:
+            writer.close()
+
+    async def stop(self) -> None:
+        await asyncio.wait_for(asyncio.gather(*self.handlers), 5)  # every client's close seen: none left mid-read
+        self._server.close()
+        await self._server.wait_closed()
+
+
+def test_relay_transport_reads_every_framing_and_reuses_connections() -> None:
+    async def scenario() -> None:
+        server = FramingServer()
+        url = await server.start()
+        for name, (_, _, keep) in FRAMINGS.items():
+            before = server.connections
+            async with httpx2.AsyncClient(transport=UpstreamTransport()) as client:
+                for _ in range(2):
+                    response = await client.get(f"{url}/{name}")
+                    assert (response.status_code, response.content) == (200, b"hello world"), name
+            # A complete answer that allowed it leaves its connection for the next request; the others do not.
+            assert server.connections - before == (1 if keep else 2), name
+        async with httpx2.AsyncClient(transport=UpstreamTransport()) as client:
+            # Leaving a stream before its end closes its connection at once: the server's read ends.
+            async with client.stream("GET", f"{url}/endless") as response:
+                assert await response.aiter_bytes().__anext__() == b"hello"
+            await asyncio.wait_for(server.closed.wait(), 5)
+        await server.stop()
+
+    asyncio.run(scenario())
+
+
+def test_relay_transport_fails_like_httpx2() -> None:
+    async def scenario() -> None:
+        with socket.socket() as sock:  # a port nobody listens on
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        async with httpx2.AsyncClient(transport=UpstreamTransport()) as client:
+            with pytest.raises(httpx2.ConnectError):
+                await client.get(f"http://127.0.0.1:{port}/")
+        cut = await asyncio.start_server(lambda r, w: w.write(b"HTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\nhi")
+                                         or w.close(), "127.0.0.1", 0)
+        cut_url = f"http://127.0.0.1:{cut.sockets[0].getsockname()[1]}/"
+        async with httpx2.AsyncClient(transport=UpstreamTransport()) as client:
+            with pytest.raises(httpx2.RemoteProtocolError):  # the connection ended before the announced length
+                await client.get(cut_url)
+        cut.close()
+        await cut.wait_closed()
+
+    asyncio.run(scenario())
 
 
 # -- disconnects: the upstream closes at once --------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from fastapi import Depends, FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from httpx2._utils import get_environment_proxies
 from starlette.exceptions import HTTPException
 
 from .answers import Answers, parse_last_event_id
@@ -28,6 +29,7 @@ from .relay import EVENT_STREAM_RESPONSE, EventStreamResponse, UpstreamResponse,
 from .schema import MAX_BODY_BYTES, MAX_TOKENS_LIMIT
 from .settings import ChatSettings
 from .state import RedisState, make_state
+from .transport import UpstreamTransport
 
 STATIC = Path(__file__).with_name("static")
 MAX_PROBLEMS = 5  # problems named in one 422: enough to fix a body, short enough to read (and to send)
@@ -61,9 +63,14 @@ def upstream_client(settings: ChatSettings) -> anthropic.AsyncAnthropic:
     # The SDK's default pool keeps 100 connections alive (1,000 at most); a relay holds one per open stream.
     limits = httpx2.Limits(max_connections=settings.upstream_connections,
                            max_keepalive_connections=settings.upstream_connections)
+    # The SDK and httpx2 as usual, on the relay's own HTTP/1.1 transport (transport.py says why); a proxy named in
+    # the environment is reached through httpx2's own transport, as it would be without this one.
+    transport = UpstreamTransport(settings.upstream_connections, settings.upstream_connections)
+    proxies = {pattern: None if proxy is None else httpx2.AsyncHTTPTransport(proxy=proxy, limits=limits)
+               for pattern, proxy in get_environment_proxies().items()}
+    http = anthropic.DefaultAsyncHttpxClient(transport=transport, mounts=proxies, timeout=timeout)
     return anthropic.AsyncAnthropic(base_url=settings.base_url, api_key=settings.api_key,
-                                    max_retries=settings.max_retries, timeout=timeout,
-                                    http_client=anthropic.DefaultAsyncHttpxClient(limits=limits, timeout=timeout))
+                                    max_retries=settings.max_retries, timeout=timeout, http_client=http)
 
 
 def describe_validation(exc: RequestValidationError, content_type: str) -> ChatError:
