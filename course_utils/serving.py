@@ -96,7 +96,7 @@ class BackgroundServer:
             self._on_thread_start()
         self._server.run(sockets=[self._sock])
 
-    def start(self) -> "BackgroundServer":
+    def start(self) -> BackgroundServer:
         """Start serving in a daemon thread; returns once the server accepts connections."""
         if self._thread is not None:
             return self
@@ -124,7 +124,7 @@ class BackgroundServer:
         self._stopped = True
         self._sock.close()
 
-    def __enter__(self) -> "BackgroundServer":
+    def __enter__(self) -> BackgroundServer:
         return self.start()
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

@@ -13,14 +13,15 @@ from collections.abc import Iterator
 import anthropic
 import httpx
 import pytest
-from browser_support import CHROMIUM_ARGS, chromium_path, jupyter_server, screenshot
-from conftest import MODEL, fixtures_dir
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from course_utils.server import AppServer, ChatSettings, create_app
 from course_utils.serving import page_address
 from course_utils.simulator import Simulator
 from course_utils.sse import encode_event, parse_sse
+
+from browser_support import CHROMIUM_ARGS, chromium_path, jupyter_server, screenshot
+from conftest import MODEL, fixtures_dir
 
 pytestmark = pytest.mark.browser
 
@@ -431,6 +432,7 @@ def test_a_server_that_cannot_be_reached_says_so(browser: Browser, app: AppServe
 
 def test_a_dropped_connection_resumes_the_same_answer(browser: Browser, fresh_sim: Simulator) -> None:
     import redis as redis_py
+
     from test_deploy import start_redis
 
     question = "Write 300 words about the ocean."
@@ -465,6 +467,7 @@ def test_a_dropped_connection_resumes_the_same_answer(browser: Browser, fresh_si
 
 def test_a_resumable_answer_whose_resume_fails_says_it_was_cut(browser: Browser, fresh_sim: Simulator) -> None:
     import redis as redis_py
+
     from test_deploy import start_redis
 
     with start_redis() as url:
