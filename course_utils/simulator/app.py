@@ -7,8 +7,9 @@ import json
 import logging
 import secrets
 from collections import deque
+from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import Any, Awaitable, Callable
+from typing import Any
 from urllib.parse import parse_qs
 
 from . import faults as faults_mod
@@ -139,7 +140,7 @@ class SimulatorApp:
         except ApiError as err:
             # The real API marks its 4xx answers as not worth retrying (recorded 400s carry it).
             extra = {"x-should-retry": "false"} if 400 <= err.status < 500 else None
-            await _json(send, err.status, wire.error_body(err.error_type, err.message, request_id), request_id,
+            await _json(send, err.status, wire.api_error_body(err.error_type, err.message, request_id), request_id,
                         extra)
 
     # -- /v1/messages ------------------------------------------------------------------------------------------------
@@ -337,7 +338,7 @@ async def _fault_response(send: Send, fault: Fault, request_id: str) -> None:
         extra.update({k: ("0" if k.endswith("-remaining") else v) for k, v in wire.ratelimit_headers().items()})
     elif fault.retry_after is not None:
         extra["retry-after"] = f"{fault.retry_after:g}"
-    body = wire.error_body(wire.ERROR_TYPES[status], messages[status], request_id)
+    body = wire.api_error_body(wire.ERROR_TYPES[status], messages[status], request_id)
     await _json(send, status, body, request_id, extra)
 
 

@@ -211,7 +211,7 @@ def _partial_body(body: dict[str, Any], blocks: list[_Block], end: int) -> dict[
     partial: dict[str, Any] = {"tools": tools} if tools else {}
     system = body.get("system")
     if block.section == "system":
-        partial["system"] = system if isinstance(system, str) else system[: index + 1]
+        partial["system"] = system[: index + 1] if isinstance(system, list) else system
         return partial
     if system:
         partial["system"] = system

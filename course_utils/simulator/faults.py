@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import threading
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Any, Mapping
+from typing import Any
 
 # Before the 200: an HTTP error the SDK may retry.
 PRE_STREAM = {"overloaded": 529, "rate_limit": 429, "api_error": 500}

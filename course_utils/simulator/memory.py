@@ -48,7 +48,7 @@ _NOT_NAMES = {
     "A", "An", "The", "Not", "So", "Very", "Just", "Also", "Here", "Back", "Sorry", "Fine", "Good", "Ok", "Okay",
     "Learning", "Trying", "Going", "Working", "Using", "Looking", "New", "Still", "Curious", "Happy", "Glad", "Sure",
     "Interested", "Ready", "Done", "Building", "Writing", "Reading", "Studying", "Doing", "Getting", "Having",
-    "Really", "Well", "Great", "Confused", "Stuck", "Back", "Excited", "Tired", "Busy", "Unsure", "Afraid", "Thinking",
+    "Really", "Well", "Great", "Confused", "Stuck", "Excited", "Tired", "Busy", "Unsure", "Afraid", "Thinking",
     "Python", "JavaScript", "Java", "Rust", "Claude", "Anthropic", "English", "German", "French", "Spanish",
     "Italian", "American", "British", "Canadian", "Australian", "Japanese", "Chinese", "Indian", "Brazilian",
     "Mexican", "Dutch", "Irish", "Scottish", "Welsh", "Swiss", "Swedish", "Norwegian", "Danish", "Polish",
@@ -686,9 +686,9 @@ def _ask_preference(q: str, facts: dict[str, str]) -> str | None:
         return None
     word = (which.group(1) or "").strip()
     if word and word not in {"one", "thing", "things"}:
-        value = prefs.get(f"preference {_category_of_question(word)}") or prefs.get("preference")
-        if value:
-            return f"You prefer {value}, as you told me earlier."
+        preferred = prefs.get(f"preference {_category_of_question(word)}") or prefs.get("preference")
+        if preferred:
+            return f"You prefer {preferred}, as you told me earlier."
         favourite = next((v for k, v in facts.items()
                           if k.startswith("favourite ") and _same_thing(k[len("favourite "):], word)), None)
         if favourite:

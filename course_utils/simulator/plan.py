@@ -6,8 +6,9 @@ import json
 import math
 import random
 from bisect import bisect_right
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 import jiter
 
@@ -20,7 +21,7 @@ FIRST_TOKEN_SECONDS = (0.3, 0.8)
 TOKENS_PER_SECOND = (50.0, 80.0)
 
 
-def check_speed(speed: float, name: str = "speed") -> float:
+def check_speed(speed: object, name: str = "speed") -> float:
     """The speed if it is a finite number >= 0, else a ValueError saying what is accepted."""
     if not (isinstance(speed, (int, float)) and not isinstance(speed, bool) and math.isfinite(speed) and speed >= 0):
         raise ValueError(f"{name} must be a number >= 0 (1 real-time, 2 twice as fast, 0 no delay), got {speed!r}")
@@ -189,7 +190,7 @@ def _json_fragments(tool_input: dict[str, Any], tokens: list[str], rng: random.R
     while i < len(tokens):
         i = min(i + rng.randint(2, 5), len(tokens))
         group_ends.append(ends[i - 1])
-    cuts = sorted(({c for c in _inner_cuts(tool_input, rng) if 0 < c < len(raw)} | set(group_ends)))
+    cuts = sorted({c for c in _inner_cuts(tool_input, rng) if 0 < c < len(raw)} | set(group_ends))
     pieces, sizes, previous, done = [], [], 0, 0
     for cut in cuts:
         pieces.append(raw[previous:cut])
@@ -201,7 +202,8 @@ def _json_fragments(tool_input: dict[str, Any], tokens: list[str], rng: random.R
 
 def _delays(sizes: list[int], chunks: list[Any], rate: float, rng: random.Random, scale: float) -> list[float]:
     # A fragment cut mid-token still takes a moment to arrive; only an empty fragment is instant.
-    return [max(n, 0.5 if chunk else 0) / rate * rng.uniform(0.6, 1.4) * scale for n, chunk in zip(sizes, chunks)]
+    return [max(n, 0.5 if chunk else 0) / rate * rng.uniform(0.6, 1.4) * scale
+            for n, chunk in zip(sizes, chunks, strict=True)]
 
 
 def _thinking_block(reply: Reply, body: dict[str, Any], budget: int, rng: random.Random,
@@ -210,10 +212,10 @@ def _thinking_block(reply: Reply, body: dict[str, Any], budget: int, rng: random
     mode = thinking_mode(body)
     thought = reply.thinking or ""
     if reply.redacted:
-        tokens = min(count_tokens(thought), budget)
+        spent = min(count_tokens(thought), budget)
         data = signing.redacted_data(f"{request_seed(body)}:{thought}")
         # No deltas: the whole block arrives in its start event; its tokens are counted when it stops.
-        return Block("redacted_thinking", {"type": "redacted_thinking", "data": data}, sizes=[tokens]), tokens
+        return Block("redacted_thinking", {"type": "redacted_thinking", "data": data}, sizes=[spent]), spent
     tokens = split_tokens(thought)
     if mode and mode.budget is not None:
         tokens = tokens[: mode.budget]
@@ -300,7 +302,7 @@ def make_plan(body: dict[str, Any], reply: Reply, *, msg_id: str, model: str, sp
     text_chunks = [payload for block in text_blocks for _, payload in block.deltas]
     text_sizes = [n for block in text_blocks for n in block.sizes]
     tool_blocks = []
-    for call, tokens in zip(tool_calls, json_tokens):
+    for call, tokens in zip(tool_calls, json_tokens, strict=True):
         pieces, sizes = _json_fragments(call.input, tokens, rng)
         tool_blocks.append(Block("tool_use", {"type": "tool_use", "id": call.id, "name": call.name, "input": {}},
                                  [("json", p) for p in [""] + pieces], [0] + sizes))
@@ -347,7 +349,8 @@ def stream_steps(plan: Plan) -> Iterator[Step]:
             yield Step(0.0, wire.PING, 0)
         if plan.future_events and block.kind == "text":
             yield Step(0.0, wire.future_delta(index), sent)
-        for (kind, payload), size, delay in zip(block.deltas, block.sizes, block.delays):
+        # Not strict: a redacted_thinking block has sizes but no deltas (its tokens are counted below).
+        for (kind, payload), size, delay in zip(block.deltas, block.sizes, block.delays, strict=False):
             sent += size
             yield Step(delay, _delta_bytes(index, kind, payload), sent, checkpoint=True)
         if block.kind == "redacted_thinking":

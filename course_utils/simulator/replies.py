@@ -64,8 +64,9 @@ def request_seed(body: dict[str, Any]) -> int:
     return seed
 
 
-def text_of(content: Any) -> str:
-    """The plain text of a message's content, whether a string or a list of blocks."""
+def request_text(content: Any) -> str:
+    """The plain text of a request's content (a message, the system prompt, a tool result): a string as it is, a list
+    of blocks as its text blocks joined by newlines."""
     if isinstance(content, str):
         return content
     parts = []
@@ -216,9 +217,9 @@ def _answer(body: dict[str, Any], tool_id_seed: str) -> tuple[Reply, str, dict[s
     """The reply without thinking, plus the prompt it answers and its topic (what the thinking is about)."""
     messages: list[dict[str, Any]] = body["messages"]
     system = body.get("system") or ""
-    system = system if isinstance(system, str) else text_of(system)
+    system = system if isinstance(system, str) else request_text(system)
     rng = random.Random(request_seed(body))
-    user_texts = [text_of(m.get("content")) for m in messages if m.get("role") == "user"]
+    user_texts = [request_text(m.get("content")) for m in messages if m.get("role") == "user"]
     user_texts = [t for t in user_texts if t] or [""]
     facts = remember(user_texts)
     turn = sum(1 for m in messages if m.get("role") == "user")
@@ -228,7 +229,7 @@ def _answer(body: dict[str, Any], tool_id_seed: str) -> tuple[Reply, str, dict[s
         reply = Reply(answer_tool_results(tool_results(last["content"]), messages), facts=facts)
         return reply, user_texts[-1], None
 
-    prompt = text_of(last.get("content")) if last.get("role") == "user" else user_texts[-1]
+    prompt = request_text(last.get("content")) if last.get("role") == "user" else user_texts[-1]
     topic = pick_topic(prompt)
     tools, tool_choice = body.get("tools") or [], body.get("tool_choice")
     seed = tool_id_seed or str(request_seed(body))
@@ -263,7 +264,7 @@ def _answer(body: dict[str, Any], tool_id_seed: str) -> tuple[Reply, str, dict[s
     answer = _apply_system_style(answer, system)
     if last.get("role") == "assistant":
         json_answer = _json_answer(prompt, random.Random(request_seed(body))) if wants_json else None
-        answer = _continue_prefill(text_of(last.get("content")), answer, json_answer)
+        answer = _continue_prefill(request_text(last.get("content")), answer, json_answer)
     return Reply(answer, facts=facts), prompt, topic
 
 
@@ -274,7 +275,7 @@ def compose(body: dict[str, Any], tool_id_seed: str = "") -> Reply:
     if mode is None:
         return reply
     last = body["messages"][-1]
-    results = [text_of(r.get("content")) if isinstance(r.get("content"), list) else str(r.get("content") or "")
+    results = [request_text(r.get("content")) if isinstance(r.get("content"), list) else str(r.get("content") or "")
                for r in tool_results(last.get("content"))] if last.get("role") == "user" else []
     if mode.kind == "between_tools" and not results:
         return reply  # thinking is off; only the steps between tool calls are narrated

@@ -13,9 +13,9 @@ import uvicorn
 
 from ..serving import BackgroundServer, bind_socket, origin, uvicorn_config
 from .app import SimulatorApp
-from .plan import check_speed
 from .faults import DEFAULT_AFTER, DEFAULT_STALL_SECONDS, Fault
 from .models import known_models
+from .plan import check_speed
 
 SPEED_ENV = "COURSE_SIM_SPEED"
 
@@ -70,7 +70,7 @@ class Simulator(BackgroundServer):
     def speed(self, value: float) -> None:
         self.app.speed = check_speed(value)
 
-    def start(self) -> "Simulator":
+    def start(self) -> Simulator:
         """Start serving in a daemon thread; returns once the server accepts connections."""
         super().start()
         return self
@@ -79,7 +79,7 @@ class Simulator(BackgroundServer):
         """Stop serving; requests still in flight (a stalled stream too) are cut, as when a real server goes down."""
         super().stop()
 
-    def __enter__(self) -> "Simulator":
+    def __enter__(self) -> Simulator:
         return self.start()
 
     def inject(self, fault: str, count: int = 1, after: int = DEFAULT_AFTER, retry_after: float | None = None,

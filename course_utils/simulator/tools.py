@@ -18,12 +18,6 @@ from .wire import make_id
 _WORD = re.compile(r"[a-z][a-z']+")
 
 
-def _text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    return "\n".join(str(b.get("text", "")) for b in content or [] if isinstance(b, dict) and b.get("type") == "text")
-
-
 @dataclass
 class ToolCall:
     """A tool_use block the simulator decided to emit."""
@@ -44,6 +38,7 @@ _EXPRESSION = re.compile(r"[-(]*\s*\d[\d.,_]*(?:\s*(?:\*\*|[-+*/%^])\s*[-(]*\s*\
 _MATH_WORDS = {"calculator", "calculate", "calc", "math", "maths", "arithmetic", "evaluate", "compute", "expression",
                "expressions", "sum", "multiply"}
 _EXPRESSION_FIELDS = ("expression", "expr", "formula", "calculation", "equation", "math")
+_PLACE_FIELDS = ("location", "city", "place")
 
 
 def expression_in(text: str) -> str | None:
@@ -67,11 +62,12 @@ def _is_calculator(tool: dict[str, Any]) -> bool:
 
 def choose_tool(text: str, tools: list[dict[str, Any]], tool_choice: dict[str, Any] | None) -> dict[str, Any] | None:
     """The offered tool the prompt calls for, honouring `tool_choice`."""
-    choice = (tool_choice or {}).get("type", "auto")
+    chosen = tool_choice or {}
+    choice = chosen.get("type", "auto")
     if choice == "none" or not tools:
         return None
     if choice == "tool":
-        return next((t for t in tools if t.get("name") == tool_choice.get("name")), None)
+        return next((t for t in tools if t.get("name") == chosen.get("name")), None)
     words = set(_WORD.findall(text.lower()))
     best, best_score = None, 0
     if expression_in(text) is not None:  # arithmetic goes to a calculator, when one is offered
@@ -128,7 +124,7 @@ def fill_input(schema: dict[str, Any], text: str) -> dict[str, Any]:
 def tool_intro(tool: dict[str, Any], args: dict[str, Any]) -> str:
     """The sentence the model says before a tool call."""
     parts = str(tool.get("name", "tool")).split("_")
-    place = next((v for k, v in args.items() if isinstance(v, str) and k.lower() in ("location", "city", "place")), None)
+    place = next((v for k, v in args.items() if isinstance(v, str) and k.lower() in _PLACE_FIELDS), None)
     expression = next((v for k, v in args.items() if isinstance(v, str) and k.lower() in _EXPRESSION_FIELDS), None)
     if _is_calculator(tool) and expression:
         return f"Let me calculate {expression}."
@@ -142,6 +138,8 @@ def tool_intro(tool: dict[str, Any], args: dict[str, Any]) -> str:
 
 def answer_tool_results(results: list[dict[str, Any]], messages: list[dict[str, Any]]) -> str:
     """A text answer that uses what the tools returned."""
+    from .replies import request_text  # here, not at the top: replies imports this module
+
     names: dict[str, str] = {}
     inputs: dict[str, dict[str, Any]] = {}
     for message in messages:
@@ -154,7 +152,7 @@ def answer_tool_results(results: list[dict[str, Any]], messages: list[dict[str, 
     sentences = []
     for result in results:
         content = result.get("content")
-        value = _text(content) if isinstance(content, list) else str(content if content is not None else "")
+        value = request_text(content) if isinstance(content, list) else str(content if content is not None else "")
         name = names.get(result.get("tool_use_id", ""), "the tool")
         if result.get("is_error"):
             sentences.append(f"The {name} call failed ({value.strip()}), so I can't answer that part reliably.")
@@ -170,7 +168,7 @@ def _answer_sentence(name: str, args: dict[str, Any], value: str) -> str:
     if expression is not None and expression_in(expression):
         return f"According to {name}, {expression} = {value}."
     parts = [p for p in name.split("_") if p not in ("get", "fetch", "lookup", "look", "up", "find", "check")]
-    place = next((v for k, v in args.items() if isinstance(v, str) and k.lower() in ("location", "city", "place")), None)
+    place = next((v for k, v in args.items() if isinstance(v, str) and k.lower() in _PLACE_FIELDS), None)
     if name.split("_")[0] in ("lookup", "look") and parts and place:
         return f"According to {name}, the {' '.join(parts)} of {place} is {value}."
     if name.split("_")[0] in ("get", "fetch", "check") and parts and place:

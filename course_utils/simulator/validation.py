@@ -373,7 +373,7 @@ def _check_messages(messages: Any, breakpoints: list[int]) -> None:
             continue
         final_assistant = i == len(messages) - 1 and message["role"] == "assistant"
         _check_content(message["content"], f"messages.{i}", final_assistant, breakpoints)
-        if final_assistant and _text_of(message["content"]) != _text_of(message["content"]).rstrip():
+        if final_assistant and _last_text(message["content"]) != _last_text(message["content"]).rstrip():
             raise _bad("messages: final assistant content cannot end with trailing whitespace")
     if messages[0]["role"] != "user":
         raise _bad('messages.0.role: first message must use the "user" role')
@@ -393,7 +393,7 @@ def _check_new_version_content(messages: list[dict[str, Any]]) -> None:
                            "`user` messages")
 
 
-def _text_of(content: Any) -> str:
+def _last_text(content: Any) -> str:
     if isinstance(content, str):
         return content
     texts = [b["text"] for b in content if isinstance(b, dict) and b.get("type") == "text"]

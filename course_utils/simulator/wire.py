@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import UTC, datetime, timedelta
 from json.encoder import encode_basestring  # json.dumps's own string encoder
-from datetime import datetime, timedelta, timezone
 from typing import Any
 
 _ALPHABET = "0123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
@@ -28,14 +28,14 @@ def make_id(prefix: str, seed: str) -> str:
     return prefix + "01" + "".join(_ALPHABET[b % len(_ALPHABET)] for b in digest[:22])
 
 
-def error_body(error_type: str, message: str, request_id: str) -> dict[str, Any]:
+def api_error_body(error_type: str, message: str, request_id: str) -> dict[str, Any]:
     """The JSON body of every API error, before or during a stream."""
     return {"type": "error", "error": {"type": error_type, "message": message}, "request_id": request_id}
 
 
 def ratelimit_headers(now: datetime | None = None) -> dict[str, str]:
     """The `anthropic-ratelimit-*` headers; the SDK ignores them, but a faithful server sends them."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     reset = (now + timedelta(seconds=60)).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
     limits = {"requests": 4000, "tokens": 2_000_000, "input-tokens": 1_600_000, "output-tokens": 400_000}
     headers: dict[str, str] = {}
