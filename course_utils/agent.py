@@ -20,7 +20,7 @@ import json
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import jiter
 
@@ -28,6 +28,7 @@ from .history import snapshot_or_none
 
 if TYPE_CHECKING:
     import anthropic
+    from anthropic.types import MessageParam
     from matplotlib.axes import Axes
 
 __all__ = ["AgentEvent", "AgentFailed", "AgentRun", "Phase", "Tool", "ToolRecord", "partial_json", "plot_timeline",
@@ -116,7 +117,7 @@ async def run_tool(tool: Tool | None, record: ToolRecord, clock: Callable[[], fl
         if inspect.isawaitable(result):  # a plain function that returned a coroutine (a wrapper, a lambda)
             result = await asyncio.wait_for(result, tool.timeout)
         record.content = _as_text(result)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         record.content, record.is_error = f"timed out after {tool.timeout:g} s" if tool else "timed out", True
     except Exception as exc:  # the model should hear about any failure, in words it can act on
         record.content, record.is_error = f"{type(exc).__name__}: {exc}", True
@@ -153,7 +154,7 @@ def partial_json(buffer: str) -> Any:
 # -- thinking ----------------------------------------------------------------------------------------------------------
 
 
-def thinking_for(client: "anthropic.Anthropic | anthropic.AsyncAnthropic", model: str, budget: int = 1024,
+def thinking_for(client: anthropic.Anthropic | anthropic.AsyncAnthropic, model: str, budget: int = 1024,
                  display: str | None = None) -> Any:
     """The `thinking=` setting a model supports, from its capabilities: adaptive if it can, else a budget, else
     None (a coroutine with an async client)."""
@@ -244,7 +245,7 @@ def block_param(block: Any) -> dict[str, Any]:
     return block.model_dump(exclude_none=True) if hasattr(block, "model_dump") else dict(block)
 
 
-async def run_agent(client: "anthropic.AsyncAnthropic", model: str, prompt: str | list[dict[str, Any]],
+async def run_agent(client: anthropic.AsyncAnthropic, model: str, prompt: str | list[dict[str, Any]],
                     tools: Sequence[Tool], *, max_steps: int = 5, max_tokens: int = 2048,
                     thinking: dict[str, Any] | None = None, system: str | None = None,
                     on_event: Callable[[AgentEvent], Any] | None = None, **request: Any) -> AgentRun:
@@ -305,13 +306,14 @@ async def run_agent(client: "anthropic.AsyncAnthropic", model: str, prompt: str 
     return run
 
 
-async def _stream_step(client: "anthropic.AsyncAnthropic", options: dict[str, Any], run: AgentRun, step: int,
+async def _stream_step(client: anthropic.AsyncAnthropic, options: dict[str, Any], run: AgentRun, step: int,
                        clock: Callable[[], float], emit: Callable[[AgentEvent], None]) -> Any:
     """One model call, streamed: phases timed, pieces passed to `emit`; returns the complete message."""
-    sent = clock()
+    sent: float | None = clock()  # None once the first block has started
     open_phase: Phase | None = None
     buffers: dict[int, str] = {}
-    stream_manager = client.messages.stream(messages=run.messages, **options)
+    # The history is plain dicts, for learners to read and index; each one is a request's message param.
+    stream_manager = client.messages.stream(messages=cast("list[MessageParam]", run.messages), **options)
     stream = None
     try:
         async with stream_manager as stream:
@@ -411,7 +413,7 @@ def print_event(event: AgentEvent) -> None:
 _printer = _Printer()
 
 
-def plot_timeline(run: AgentRun, *, ax: "Axes | None" = None, title: str = "One agent run, phase by phase") -> "Axes":
+def plot_timeline(run: AgentRun, *, ax: Axes | None = None, title: str = "One agent run, phase by phase") -> Axes:
     """A Gantt chart of a run: one row per model step and one per tool call, coloured by phase, in real seconds."""
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch

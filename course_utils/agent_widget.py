@@ -44,7 +44,8 @@ class _Card:
     """One tool call's card, redrawn as its input streams and its result arrives."""
 
     def __init__(self, name: str) -> None:
-        self.name, self.input, self.status, self.result = name, {}, "input", ""
+        self.name, self.status, self.result = name, "input", ""
+        self.input: dict[str, Any] = {}
         self.widget = widgets.HTML()
         self.draw()
 
@@ -105,10 +106,10 @@ class AgentView(widgets.VBox):
             card.input = event.input
             card.draw()
         elif kind == "tool_ready":
-            card = self._cards.get((event.step, event.index or 0))
-            if card is not None:
-                card.input, card.status = event.input, "ready"
-                card.draw()
+            ready = self._cards.get((event.step, event.index or 0))
+            if ready is not None:
+                ready.input, ready.status = event.input, "ready"
+                ready.draw()
         elif kind == "tool_start" and event.tool_id in self._by_id:
             card = self._by_id[event.tool_id]
             card.status = "running"

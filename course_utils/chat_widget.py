@@ -81,8 +81,9 @@ class BackgroundWidget(widgets.VBox):
         if getattr(self, "_idle", None) is not None:  # ipywidgets may call close() on a half-built widget
             self._on_stop()
             self.wait(5)
-        if getattr(self, "_loop", None) is not None:
-            self._loop.stop()
+        loop = getattr(self, "_loop", None)
+        if loop is not None:
+            loop.stop()
             self._loop = None
         super().close()
 
@@ -186,7 +187,7 @@ class ChatWidget(BackgroundWidget):
         for message in self.conversation.messages:
             content = message["content"]
             text = content if isinstance(content, str) else " ".join(
-                b.get("text", f"[{b.get('type')}]") for b in content if isinstance(b, dict))
+                str(b.get("text", f"[{b.get('type')}]")) for b in content if isinstance(b, dict))
             bubbles.append(widgets.HTML(_bubble(message["role"], text)))
         self.transcript.children = bubbles
 

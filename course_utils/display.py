@@ -136,7 +136,7 @@ def plot_lane_groups(groups: Mapping[str, Sequence[Timeline]], *, title: str = "
     fig, axes = plt.subplots(len(sizes), 1, sharex=True, squeeze=False, layout="constrained",
                              figsize=(9, 0.6 + sum(0.55 * n + 0.6 for n in sizes)),
                              gridspec_kw={"height_ratios": [n + 0.8 for n in sizes]})
-    for i, (ax, (name, timelines)) in enumerate(zip(axes[:, 0], groups.items())):
+    for i, (ax, (name, timelines)) in enumerate(zip(axes[:, 0], groups.items(), strict=True)):
         plot_lanes(timelines, ax=ax, title=name, legend=i == 0)
         if i < len(sizes) - 1:
             ax.set_xlabel("")
@@ -186,10 +186,10 @@ def plot_cut(body: bytes, cuts: Sequence[int], *, title: str = "Events against c
     ax = _axes(None, (10, 3.2))
     ax.grid(False)
     ends = [i + 2 for i in range(len(body)) if body.startswith(b"\n\n", i)]  # an event ends after its blank line
-    starts = [0, *ends[:-1]]
+    starts = [0, *ends][: len(ends)]  # each event starts where the one before it ended
     names = [body[a:b].split(b"\n", 1)[0].removeprefix(b"event: ").decode(errors="replace")
-             for a, b in zip(starts, ends)]
-    for number, (a, b, name) in enumerate(zip(starts, ends, names), start=1):
+             for a, b in zip(starts, ends, strict=True)]
+    for number, (a, b) in enumerate(zip(starts, ends, strict=True), start=1):
         ax.barh(1, b - a, left=a, height=0.55, color=f"C{number % 2}", alpha=0.55, ec="white")
         ax.text((a + b) / 2, 1, str(number), ha="center", va="center", fontsize=8)
     bounds = [0, *sorted(cuts), len(body)]
@@ -198,7 +198,7 @@ def plot_cut(body: bytes, cuts: Sequence[int], *, title: str = "Events against c
         ax.text((a + b) / 2, 0, f"chunk {number}: {b - a} bytes", ha="center", va="center", fontsize=8)
     for cut in cuts:
         ax.axvline(cut, color="C3", lw=2)
-        hit = next(n for n, (a, b) in enumerate(zip(starts, ends), start=1) if a <= cut < b)
+        hit = next(n for n, (a, b) in enumerate(zip(starts, ends, strict=True), start=1) if a <= cut < b)
         where = "between events" if cut in starts else f"inside event {hit} ({names[hit - 1]})"
         ax.annotate(f"cut at byte {cut}: {where}", xy=(cut, 1.3), xytext=(8, 12), textcoords="offset points",
                     color="C3", fontsize=9, arrowprops={"arrowstyle": "-", "color": "C3"})
@@ -216,7 +216,7 @@ EVENT_TYPES = ("message_start", "content_block_start", "ping", "content_block_de
 
 def plot_events(events: Sequence[Any], *, ax: Axes | None = None,
                 title: str = "The events of one stream, in order") -> Axes:
-    """Each event of a stream as a dot: its number across, its type down, coloured by the content block it belongs to."""
+    """Each event of a stream as a dot: its number across, its type down, coloured by the block it belongs to."""
     ax = _axes(ax, (9, 3.6))
     ax.grid(False, axis="x")
     data = [_as_dict(event) for event in events]
@@ -227,12 +227,14 @@ def plot_events(events: Sequence[Any], *, ax: Axes | None = None,
     for block in sorted({b for b in blocks if b is not None}):
         kinds = {d["content_block"].get("type") for d in data
                  if d.get("type") == "content_block_start" and d.get("index") == block}
-        points = [(n, r) for n, r, b in zip(numbers, rows, blocks) if b == block]
-        ax.scatter(*zip(*points), s=28, color=f"C{block}", zorder=2,
+        points = [(n, r) for n, r, b in zip(numbers, rows, blocks, strict=True) if b == block]
+        xs, ys = zip(*points, strict=True)
+        ax.scatter(xs, ys, s=28, color=f"C{block}", zorder=2,
                    label=f"block {block} ({', '.join(sorted(kinds)) or '?'})")
-    points = [(n, r) for n, r, b in zip(numbers, rows, blocks) if b is None]
+    points = [(n, r) for n, r, b in zip(numbers, rows, blocks, strict=True) if b is None]
     if points:
-        ax.scatter(*zip(*points), s=28, color="0.3", marker="s", zorder=2, label="the message as a whole")
+        xs, ys = zip(*points, strict=True)
+        ax.scatter(xs, ys, s=28, color="0.3", marker="s", zorder=2, label="the message as a whole")
     names = list(EVENT_TYPES) + (["(other)"] if len(EVENT_TYPES) in rows else [])
     ax.set_yticks(range(len(names)), names)
     ax.set_ylim(len(names) - 0.5, -0.5)  # the grammar reads top to bottom
@@ -297,7 +299,7 @@ def kernel_stdout_sends() -> Iterator[list[tuple[float, str]]]:
     """Record each stdout message the Jupyter kernel sends to the browser inside the block: (seconds, text)."""
     import sys
 
-    out = sys.stdout
+    out: Any = sys.stdout  # in a kernel, ipykernel's OutStream (register_hook, pub_thread), which typeshed cannot know
     if not hasattr(out, "register_hook") or getattr(out, "pub_thread", None) is None:
         raise RuntimeError("this records ipykernel's stdout messages: run it inside a Jupyter kernel")
     sent: list[tuple[float, str]] = []
@@ -311,7 +313,12 @@ def kernel_stdout_sends() -> Iterator[list[tuple[float, str]]]:
     def in_io_thread(action: Any) -> None:
         # Hooks are per thread, and ipykernel sends output from its own IO thread: register the hook there.
         done = threading.Event()
-        out.pub_thread.schedule(lambda: (action(), done.set()))
+
+        def run() -> None:
+            action()
+            done.set()
+
+        out.pub_thread.schedule(run)
         done.wait(5)
 
     out.flush()  # earlier output goes out before we start counting
@@ -340,13 +347,14 @@ class Table:
             return f"<td style='text-align:left'>{f'<code>{text}</code>' if column in self.code_columns else text}</td>"
 
         head = "".join(f"<th style='text-align:left'>{html.escape(c)}</th>" for c in self.columns)
-        body = "".join("<tr>" + "".join(cell(c, v) for c, v in zip(self.columns, row)) + "</tr>" for row in self.rows)
+        body = "".join("<tr>" + "".join(cell(c, v) for c, v in zip(self.columns, row, strict=True)) + "</tr>"
+                       for row in self.rows)
         return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
     def __repr__(self) -> str:
         widths = [max([len(c), *(len(r[i]) for r in self.rows)]) for i, c in enumerate(self.columns)]
         lines = [self.columns, tuple("-" * w for w in widths), *self.rows]
-        return "\n".join("  ".join(v.ljust(w) for v, w in zip(line, widths)).rstrip() for line in lines)
+        return "\n".join("  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)).rstrip() for line in lines)
 
 
 def table(rows: Iterable[Mapping[str, Any]], columns: Sequence[str] | None = None,

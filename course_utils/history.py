@@ -27,10 +27,10 @@ import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Self, cast
 
 import anthropic
-from anthropic.types import Message, MessageParam, Usage
+from anthropic.types import ContentBlockParam, Message, MessageParam, Usage
 
 __all__ = ["FORMAT", "AsyncConversation", "Conversation", "IncompleteStream", "TurnFailed", "TurnResult",
            "assistant_turn", "with_breakpoint"]
@@ -91,22 +91,28 @@ def assistant_turn(message: Message) -> MessageParam:
     blocks = [block.model_dump(mode="json", exclude_none=True) for block in message.content]
     if all(block["type"] == "text" for block in blocks):
         return {"role": "assistant", "content": "".join(block["text"] for block in blocks)}
-    # Tool calls (with their ids, for the tool_result) and thinking blocks (with their signatures) go back unchanged.
-    return {"role": "assistant", "content": blocks}
+    # Tool calls (with their ids, for the tool_result) and thinking blocks (with their signatures) go back unchanged:
+    # a response block dumped to JSON is the request's param for it.
+    return {"role": "assistant", "content": cast("list[ContentBlockParam]", blocks)}
 
 
 def with_breakpoint(message: MessageParam) -> MessageParam:
     """A copy of `message` whose last content block carries `cache_control` (a string becomes one text block)."""
     content = message["content"]
-    blocks = [{"type": "text", "text": content}] if isinstance(content, str) else copy.deepcopy(list(content))
+    # Dicts and SDK blocks alike: only the last one is rebuilt.
+    blocks: list[Any] = ([{"type": "text", "text": content}] if isinstance(content, str)
+                         else copy.deepcopy(list(content)))
     last = blocks[-1]
-    blocks[-1] = {**(last if isinstance(last, dict) else last.model_dump(exclude_none=True)), "cache_control": EPHEMERAL}
-    return {**message, "content": blocks}
+    plain = last if isinstance(last, dict) else last.model_dump(exclude_none=True)
+    blocks[-1] = {**plain, "cache_control": EPHEMERAL}
+    return cast("MessageParam", {**message, "content": blocks})  # the same role, its content as blocks
 
 
 def _as_blocks(message: MessageParam) -> MessageParam:
     content = message["content"]
-    return {**message, "content": [{"type": "text", "text": content}]} if isinstance(content, str) else message
+    if isinstance(content, str):
+        return cast("MessageParam", {**message, "content": [{"type": "text", "text": content}]})  # the same role
+    return message
 
 
 def _is_tool_result_turn(message: MessageParam) -> bool:

@@ -33,26 +33,26 @@ class Course:
 
     mode: Literal["offline", "live"]
     model: str
-    simulator: "Simulator | None" = None
+    simulator: Simulator | None = None
 
     @property
     def offline(self) -> bool:
         """True when the simulator answers instead of the real API."""
         return self.mode == "offline"
 
-    def client(self, **options: Any) -> "anthropic.Anthropic":
+    def client(self, **options: Any) -> anthropic.Anthropic:
         """A synchronous SDK client for the current mode."""
         import anthropic
 
         return anthropic.Anthropic(**options)
 
-    def async_client(self, **options: Any) -> "anthropic.AsyncAnthropic":
+    def async_client(self, **options: Any) -> anthropic.AsyncAnthropic:
         """An asynchronous SDK client for the current mode."""
         import anthropic
 
         return anthropic.AsyncAnthropic(**options)
 
-    def fault_simulator(self) -> "Simulator":
+    def fault_simulator(self) -> Simulator:
         """A simulator for failure demos, in either mode (the real API cannot fail on demand)."""
         from .simulator import shared_simulator
 

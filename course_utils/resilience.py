@@ -250,7 +250,8 @@ def _join(first: str, seam: Seam) -> str:
 def _attempt(client: anthropic.Anthropic, number: int, request: dict[str, Any], on_text: TextCallback | None,
              continues: bool = False, seam: Seam = "none") -> Attempt:
     """Run one streaming request to its end, whatever that end is."""
-    started, pieces = time.monotonic(), []
+    started = time.monotonic()
+    pieces: list[str] = []
     message: Message | None = None
     snapshot: Message | None = None
     error: BaseException | None = None

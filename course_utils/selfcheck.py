@@ -27,11 +27,11 @@ if TYPE_CHECKING:
 
 __all__ = ["ChecksFailed", "check"]
 
-_simulator: "Simulator | None" = None
+_simulator: Simulator | None = None
 _lock = threading.Lock()
 
 
-def _private_simulator() -> "Simulator":
+def _private_simulator() -> Simulator:
     """The self-checks' own simulator, started on first use (not the one `setup()` gives your cells)."""
     global _simulator
     with _lock:

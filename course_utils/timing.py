@@ -154,7 +154,7 @@ def time_output(argv: Sequence[str], *, terminal: bool = True, label: str = "", 
             if not data:
                 break
             text = decoder.decode(data)
-            if before_begin is not None:
+            if begin and before_begin is not None:  # still waiting for `begin`
                 before_begin += text
                 if begin not in before_begin:
                     continue
