@@ -1,16 +1,18 @@
-"""Fixtures: a fast simulator (pacing off) and real SDK clients pointed at it over loopback HTTP."""
+"""Fixtures: a fast simulator (pacing off), real SDK clients pointed at it over loopback HTTP, and the app's log."""
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import anthropic
 import pytest
-from recorded import fixtures_dir  # noqa: F401  (re-exported for test modules)
 
 from course_utils.simulator import Simulator
+
+from recorded import fixtures_dir  # noqa: F401  (re-exported for test modules)
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = "claude-haiku-4-5"
@@ -53,3 +55,26 @@ def client(fresh_sim: Simulator) -> anthropic.Anthropic:
 def async_client(fresh_sim: Simulator) -> anthropic.AsyncAnthropic:
     """The real async SDK client, talking to the simulator over HTTP."""
     return anthropic.AsyncAnthropic(base_url=fresh_sim.base_url, api_key="test-key")
+
+
+class Recorder(logging.Handler):
+    """Keeps the server-side records at WARNING and above, whatever the loggers' propagation."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture
+def app_log() -> Iterator[Recorder]:
+    """Records from uvicorn (an ASGI exception) and the chat app (a relay failure) during the test."""
+    recorder = Recorder()
+    loggers = [logging.getLogger(name) for name in ("uvicorn.error", "course_utils.server")]
+    for logger in loggers:
+        logger.addHandler(recorder)
+    yield recorder
+    for logger in loggers:
+        logger.removeHandler(recorder)

@@ -16,6 +16,7 @@ from anthropic.types import RawMessageStreamEvent
 
 from course_utils.accumulator import MessageAccumulator, StreamError, accumulate, accumulate_sse
 from course_utils.sse import encode_event, parse_sse
+
 from recorded import require, sse_bodies
 
 # ---------------------------------------------------------------------------------------------
@@ -359,7 +360,8 @@ def test_accumulate_sse_skips_ping_and_nameless_events_like_the_sdk() -> None:
     body = b"".join(encode_event(e["type"], e) for e in events)
     # A data-only event (no `event:` line) is dropped by the SDK's Stream, however valid its JSON.
     body += b'data: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":" lost"}}\n\n'
-    body += encode_event("ping", {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "!"}})
+    body += encode_event("ping", {"type": "content_block_delta", "index": 0,
+                                  "delta": {"type": "text_delta", "text": "!"}})
     message = accumulate_sse(body)
     assert message["content"] == [{"type": "text", "text": "Hi"}]
     assert message == sdk_accumulate(body) == sdk_final_message(body)

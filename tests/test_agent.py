@@ -11,8 +11,17 @@ import anthropic
 import httpx2
 import pytest
 
-from course_utils.agent import (AgentEvent, AgentFailed, Tool, block_param, partial_json, plot_timeline, run_agent,
-                                run_tools, thinking_for)
+from course_utils.agent import (
+    AgentEvent,
+    AgentFailed,
+    Tool,
+    block_param,
+    partial_json,
+    plot_timeline,
+    run_agent,
+    run_tools,
+    thinking_for,
+)
 from course_utils.simulator import Simulator
 from course_utils.simulator.faults import KINDS, MID_STREAM, PRE_STREAM
 

@@ -238,7 +238,8 @@ def test_two_simulators_agree_on_every_request(tmp_path: Path, empty_env_file: P
     for model in ("claude-haiku-4-5", "claude-sonnet-4-6", "claude-opus-4-6"):
         assert ("plain-stream", model) in models
     assert ("thinking-enabled", "claude-haiku-4-5") in models and ("prefill-rejected", "claude-sonnet-4-6") in models
-    assert ("temperature-rejected", "claude-opus-4-7") in models and ("thinking-by-default", "claude-sonnet-5") in models
+    assert ("temperature-rejected", "claude-opus-4-7") in models
+    assert ("thinking-by-default", "claude-sonnet-5") in models
 
 
 def test_dropped_content_block_stops_are_reported_on_every_stream(tmp_path: Path, empty_env_file: Path) -> None:

@@ -18,8 +18,15 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.collections import LineCollection  # noqa: E402
 
 from course_utils.display import (  # noqa: E402
-    EVENT_TYPES, event_table, kernel_stdout_sends, plot_arrivals, plot_events, plot_lane_groups, plot_lanes,
-    summarize_event, table,
+    EVENT_TYPES,
+    event_table,
+    kernel_stdout_sends,
+    plot_arrivals,
+    plot_events,
+    plot_lane_groups,
+    plot_lanes,
+    summarize_event,
+    table,
 )
 from course_utils.simulator import Simulator  # noqa: E402
 from course_utils.sse import parse_sse  # noqa: E402
@@ -78,7 +85,7 @@ def test_plot_arrivals_draws_each_timeline_as_a_step_curve(client: anthropic.Ant
 
     curves = [line for line in ax.get_lines() if line.get_drawstyle() == "steps-post"]
     assert [line.get_label() for line in curves] == ["blocking", "streaming"]
-    for line, timeline in zip(curves, [blocking, streaming]):
+    for line, timeline in zip(curves, [blocking, streaming], strict=True):
         times, counts = timeline.curve()
         assert list(line.get_xdata()) == [t - timeline.sent for t in times] and list(line.get_ydata()) == counts
     assert curves[1].get_ydata()[-1] == len(streaming.text) == len(blocking.text)
@@ -122,7 +129,7 @@ def test_plot_lanes_draws_a_tick_per_piece_on_a_shared_clock(client: anthropic.A
     assert png(ax.figure).startswith(b"\x89PNG")
     assert [t.get_text() for t in ax.get_yticklabels()] == ["second", "first"]  # first on top
     ticks = [c for c in ax.collections if isinstance(c, LineCollection) and c.get_linewidth()[0] == 1.1]
-    for collection, timeline in zip(ticks, [first, second]):
+    for collection, timeline in zip(ticks, [first, second], strict=True):
         xs = [segment[0][0] for segment in collection.get_segments()]
         assert xs == [t for t, text in timeline.arrivals if text]
     assert ticks[1].get_segments()[0][0][0] > first.ended  # the second request started after the first ended
@@ -157,7 +164,7 @@ def test_plot_events_places_each_event_by_number_type_and_block(fresh_sim: Simul
     assert [EVENT_TYPES[int(y)] for y in path.get_ydata()] == [e["type"] for e in events]
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
     assert labels == ["block 0 (text)", "block 1 (tool_use)", "the message as a whole"]
-    dots = {label: len(c.get_offsets()) for label, c in zip(labels, ax.collections)}
+    dots = {label: len(c.get_offsets()) for label, c in zip(labels, ax.collections, strict=True)}
     assert dots["block 1 (tool_use)"] == sum(1 for e in events if e.get("index") == 1)
     assert dots["the message as a whole"] == sum(1 for e in events if "index" not in e)
     assert [t.get_text() for t in ax.get_yticklabels()] == list(EVENT_TYPES)
@@ -178,7 +185,8 @@ for flush in (False, True):
             time.sleep(0.02)
     counts[flush] = (len(sent), "".join(text for _, text in sent))
 print()
-print(json.dumps({"messages": {str(k): v[0] for k, v in counts.items()}, "same_text": counts[False][1] == counts[True][1]}))
+messages = {str(k): v[0] for k, v in counts.items()}
+print(json.dumps({"messages": messages, "same_text": counts[False][1] == counts[True][1]}))
 """,
     "live": """
 import json, anthropic
@@ -220,7 +228,7 @@ def kernel() -> dict[str, dict]:
     NotebookClient(notebook, timeout=60, kernel_name="python3",
                    resources={"metadata": {"path": os.getcwd()}}).execute()
     printed = ["".join(o.get("text", "") for o in cell.outputs) for cell in notebook.cells]
-    return {name: json.loads(text.splitlines()[-1]) for name, text in zip(KERNEL_CELLS, printed)}
+    return {name: json.loads(text.splitlines()[-1]) for name, text in zip(KERNEL_CELLS, printed, strict=True)}
 
 
 @pytest.mark.slow

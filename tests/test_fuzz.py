@@ -25,7 +25,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import MODEL
 from course_utils.server import AppServer, ChatSettings, create_app
 from course_utils.simulator import FAULTS, Simulator, signing
 from course_utils.simulator.validation import (
@@ -35,6 +34,8 @@ from course_utils.simulator.validation import (
     validate_messages,
 )
 from course_utils.sse import parse_sse
+
+from conftest import MODEL
 
 KEY = "fuzz-key-not-a-secret"
 EXAMPLES = int(os.environ.get("COURSE_FUZZ_EXAMPLES", "120"))
@@ -225,8 +226,8 @@ def test_chat_raw_bytes_and_content_types(app: AppServer, http: httpx.Client, co
 @FUZZ
 @given(method=st.sampled_from(["GET", "PUT", "DELETE", "PATCH", "POST", "OPTIONS"]),
        path=st.sampled_from(["api/chat", "api/config", "api/", "healthz", "static/", "api/openapi.json"])
-       | st.text(alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x7E, exclude_characters="?#"), max_size=30).map(
-           lambda p: "api/" + p.lstrip("/")))
+       | st.text(alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x7E, exclude_characters="?#"),
+                 max_size=30).map(lambda p: "api/" + p.lstrip("/")))
 def test_other_methods_and_paths(app: AppServer, http: httpx.Client, method: str, path: str) -> None:
     response = http.request(method, app.url + path.replace("//", "/"), content=b"{}")
     assert response.status_code < 500, (method, path, response.status_code)
@@ -252,8 +253,8 @@ def test_oversized_bodies_are_a_clear_413(app: AppServer, http: httpx.Client) ->
 # -- the simulator ----------------------------------------------------------------------------------------------------
 
 API_HEADERS = {"x-api-key": "k", "anthropic-version": "2026-10-21"}
-MODELS = [MODEL, "claude-sonnet-4-6", "claude-opus-4-8", "claude-sonnet-5", "claude-fable-5", "claude-3-5-sonnet-20241022",
-          ""]
+MODELS = [MODEL, "claude-sonnet-4-6", "claude-opus-4-8", "claude-sonnet-5", "claude-fable-5",
+          "claude-3-5-sonnet-20241022", ""]
 PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\x00" * 16).decode()
 PDF = base64.b64encode(b"%PDF-1.4\n%%EOF\n").decode()
 cache_controls = st.none() | st.fixed_dictionaries({"type": st.sampled_from(["ephemeral", "persistent"])},
@@ -309,7 +310,8 @@ api_bodies = st.fixed_dictionaries(
     {"model": st.sampled_from(MODELS) | json_values,
      "max_tokens": st.integers(min_value=-2, max_value=130_000) | json_values,
      "messages": messages | json_values},
-    optional={"stream": st.booleans() | json_values, "system": st.text(max_size=30) | st.lists(text_blocks) | json_values,
+    optional={"stream": st.booleans() | json_values,
+              "system": st.text(max_size=30) | st.lists(text_blocks) | json_values,
               "stop_sequences": st.lists(st.text(max_size=5), max_size=3) | json_values, "tools": tools | json_values,
               "tool_choice": tool_choices, "temperature": st.floats() | json_values, "top_p": st.floats() | json_values,
               "top_k": st.integers(min_value=-2, max_value=500) | json_values, "metadata": json_values,

@@ -11,7 +11,7 @@ import anthropic
 import httpx2
 import pytest
 
-from course_utils.history import (AsyncConversation, Conversation, IncompleteStream, TurnFailed, assistant_turn)
+from course_utils.history import AsyncConversation, Conversation, IncompleteStream, TurnFailed, assistant_turn
 from course_utils.simulator import Simulator
 
 MODEL = "claude-haiku-4-5"
@@ -269,10 +269,11 @@ def test_a_cached_conversation_writes_once_then_reads_a_growing_prefix(fresh_sim
     assert usage[0].cache_creation_input_tokens > 4096 and usage[0].cache_read_input_tokens == 0
     reads = [u.cache_read_input_tokens for u in usage[1:]]
     assert reads == sorted(reads) and reads[0] == usage[0].cache_creation_input_tokens  # each turn reads the last
-    for u_plain, u_cached in zip(plain.usage_per_turn, usage):  # about the same prompt, split three ways
+    for u_plain, u_cached in zip(plain.usage_per_turn, usage, strict=True):  # about the same prompt, split three ways
         total = u_cached.input_tokens + u_cached.cache_creation_input_tokens + u_cached.cache_read_input_tokens
         assert total == pytest.approx(u_plain.input_tokens, rel=0.03)  # block framing and replies differ a little
-    costs = [(cost(p, MODEL).total_usd, cost(c, MODEL).total_usd) for p, c in zip(plain.usage_per_turn, usage)]
+    costs = [(cost(p, MODEL).total_usd, cost(c, MODEL).total_usd)
+             for p, c in zip(plain.usage_per_turn, usage, strict=True)]
     assert costs[0][1] > costs[0][0]  # the first write costs more than no caching
     assert all(c < 0.25 * p for p, c in costs[1:])  # reads cost about a tenth
     assert "Ada" in cached.send("What's my name?").text

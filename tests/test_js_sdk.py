@@ -16,9 +16,10 @@ import subprocess
 from typing import Any
 
 import pytest
-from conftest import MODEL, ROOT
 
 from course_utils.simulator import Simulator
+
+from conftest import MODEL, ROOT
 
 JS_DIR = ROOT / "tests" / "js"
 SDK_DIR = JS_DIR / "node_modules" / "@anthropic-ai" / "sdk"

@@ -48,10 +48,10 @@ def test_the_source_notebooks_carry_metadata_nbgrader_validates(course: Path, so
     marks = [c.metadata.get("nbgrader") for c in nb.cells]
     ids = [m["grade_id"] for m in marks if m]
     assert len(ids) == len(set(ids))
-    for cell, mark in zip(nb.cells, marks):
+    for cell, mark in zip(nb.cells, marks, strict=True):
         if BEGIN in cell.source:  # "Solution region detected in a non-solution cell" no more
             assert mark and mark["solution"] and not mark["locked"] and not mark["grade"]
-    tests = [(c, m) for c, m in zip(nb.cells, marks) if m and m["grade"]]
+    tests = [(c, m) for c, m in zip(nb.cells, marks, strict=True) if m and m["grade"]]
     points = release.task_points(solution.name[:2])
     assert sorted(m["grade_id"] for _, m in tests) == sorted(f"check-{t.replace('.', '_')}" for t in points)
     for cell, mark in tests:
@@ -59,7 +59,7 @@ def test_the_source_notebooks_carry_metadata_nbgrader_validates(course: Path, so
         assert mark["locked"] and mark["points"] == points[task] > 0
         assert f'check("{task}"' in cell.source and "strict=True" in cell.source
         assert "### BEGIN HIDDEN TESTS" in cell.source and "checks=with_hidden(" in cell.source
-    assert all(m and m["locked"] for c, m in zip(nb.cells, marks) if c.cell_type == "markdown")
+    assert all(m and m["locked"] for c, m in zip(nb.cells, marks, strict=True) if c.cell_type == "markdown")
 
 
 def test_the_configuration_gives_checks_time_and_the_course_stub(course: Path) -> None:

@@ -18,8 +18,7 @@ from course_utils.server import AppServer, ChatSettings, create_app
 from course_utils.simulator import FAULTS, Simulator
 from course_utils.sse import aparse_sse
 
-from conftest import MODEL
-from test_reliability_load import Recorder, server_log  # noqa: F401  (a fixture, used by name)
+from conftest import MODEL, Recorder
 
 WATCHDOG = 10.0  # seconds any one chat may take; the stall below is cut by the app's 0.5 s read timeout
 READ_TIMEOUT = 0.5
@@ -48,7 +47,7 @@ def stack() -> Iterator[tuple[Simulator, AppServer]]:
 
 
 @pytest.fixture
-def fresh(stack: tuple[Simulator, AppServer], server_log: Recorder) -> Iterator[tuple[Simulator, AppServer]]:
+def fresh(stack: tuple[Simulator, AppServer], app_log: Recorder) -> Iterator[tuple[Simulator, AppServer]]:
     """The stack, reset; afterwards it must be idle upstream, healthy, and have logged no error."""
     sim, app = stack
     assert sim.wait_idle()
@@ -59,7 +58,7 @@ def fresh(stack: tuple[Simulator, AppServer], server_log: Recorder) -> Iterator[
     assert httpx.get(app.url + "healthz", timeout=5).json() == {"ok": True}
     outcome = asyncio.run(chat(app.url, CHAT))
     assert outcome["terminal"] == "done", outcome  # the next chat after the fault is served normally
-    assert [r.getMessage() for r in server_log.records if r.levelname in ("ERROR", "CRITICAL")] == []
+    assert [r.getMessage() for r in app_log.records if r.levelname in ("ERROR", "CRITICAL")] == []
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ SDK inside the app, the simulator behind it at real-time pacing, so streams over
 from __future__ import annotations
 
 import asyncio
-import logging
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -22,7 +21,7 @@ from course_utils.server import AppServer, ChatSettings, create_app
 from course_utils.simulator import Simulator
 from course_utils.sse import aparse_sse
 
-from conftest import MODEL
+from conftest import MODEL, Recorder
 
 CHATS = 200
 WATCHDOG = 60.0  # seconds for the whole load: a hang fails here instead of blocking CI
@@ -128,29 +127,6 @@ async def direct_replies(base_url: str) -> list[tuple[list[str], dict[str, Any]]
         return list(await asyncio.gather(*(one(i) for i in range(len(PROMPTS)))))
 
 
-class Recorder(logging.Handler):
-    """Keeps the server-side records at WARNING and above, whatever the loggers' propagation."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
-@pytest.fixture
-def server_log() -> Iterator[Recorder]:
-    """Records from uvicorn (an ASGI exception) and the app (a relay failure) during the test."""
-    recorder = Recorder()
-    loggers = [logging.getLogger(name) for name in ("uvicorn.error", "course_utils.server")]
-    for logger in loggers:
-        logger.addHandler(recorder)
-    yield recorder
-    for logger in loggers:
-        logger.removeHandler(recorder)
-
-
 @pytest.fixture
 def stack() -> Iterator[tuple[Simulator, AppServer]]:
     """A simulator of its own (its counters are the test's evidence) and the app as deployed in front of it."""
@@ -161,7 +137,7 @@ def stack() -> Iterator[tuple[Simulator, AppServer]]:
 
 
 @pytest.mark.parametrize("seed", [20261120])
-def test_200_concurrent_chats_with_random_disconnects(stack: tuple[Simulator, AppServer], server_log: Recorder,
+def test_200_concurrent_chats_with_random_disconnects(stack: tuple[Simulator, AppServer], app_log: Recorder,
                                                       seed: int) -> None:
     sim, app = stack
     sim.speed = 0  # the reference replies need no pacing: pacing never changes a reply
@@ -196,4 +172,4 @@ def test_200_concurrent_chats_with_random_disconnects(stack: tuple[Simulator, Ap
 
     # The server stayed healthy and quiet: no ASGI exception, no relay failure logged.
     assert httpx.get(app.url + "healthz", timeout=5).json() == {"ok": True}
-    assert [r.getMessage() for r in server_log.records] == []
+    assert [r.getMessage() for r in app_log.records] == []

@@ -16,13 +16,14 @@ from typing import Any
 import anthropic
 import httpx
 import pytest
-from test_deploy import start_redis
-from conftest import MODEL
-from test_reliability_load import CHATS, PROMPTS, chat_body, direct_replies
 
 from course_utils.server import AppServer, ChatSettings, create_app
 from course_utils.simulator import Simulator
 from course_utils.sse import aparse_sse
+
+from conftest import MODEL
+from test_deploy import start_redis
+from test_reliability_load import CHATS, PROMPTS, chat_body, direct_replies
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 GRACE = 5.0  # longer than a reconnect takes on a loaded machine; leavers cost 5 s of generation
@@ -31,7 +32,7 @@ WATCHDOG = 150.0
 LONG = {"messages": [{"role": "user", "content": "Write 4000 words about the ocean"}], "max_tokens": 400}
 
 
-def body_of(chat: "Chat") -> dict[str, Any]:
+def body_of(chat: Chat) -> dict[str, Any]:
     """The chat's request: a long answer for those that stop or leave, the load test's prompts for the others."""
     return LONG if chat.plan in ("stop", "leave") else chat_body(chat.i)
 

@@ -254,7 +254,8 @@ def test_cache_control_errors() -> None:
 def test_a_string_and_the_same_text_as_a_block_are_the_same_prefix() -> None:
     # SDK types/message_param.py: a string content is shorthand for one text block, so both render the same prompt.
     store = CacheStore(now=lambda: 0.0)
-    marked = {"role": "user", "content": [{"type": "text", "text": "And more?", "cache_control": {"type": "ephemeral"}}]}
+    marked = {"role": "user",
+              "content": [{"type": "text", "text": "And more?", "cache_control": {"type": "ephemeral"}}]}
 
     def body(first: Any) -> dict[str, Any]:
         return {"model": "m", "system": "Be brief. " * 900,

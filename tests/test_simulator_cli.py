@@ -80,7 +80,7 @@ def test_course_sim_speed_is_the_default_pace_and_the_flag_wins(serve: Serve) ->
     cases = [({"COURSE_SIM_SPEED": "0"}, [], 0.0), ({"COURSE_SIM_SPEED": "2.5"}, [], 2.5), ({}, [], 1.0),
              ({"COURSE_SIM_SPEED": "2.5"}, ["--speed", "3"], 3.0)]
     processes = [serve("--port", "0", *args, **env) for env, args, _ in cases]  # started together: quicker
-    for process, (_, _, expected) in zip(processes, cases):
+    for process, (_, _, expected) in zip(processes, cases, strict=True):
         assert httpx.get(first_line(process) + "/_sim/stats").json()["speed"] == expected
 
 

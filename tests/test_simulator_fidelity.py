@@ -24,8 +24,8 @@ from course_utils.simulator.plan import make_plan
 from course_utils.simulator.replies import Reply, ToolCall
 from course_utils.simulator.tokens import split_tokens
 from course_utils.sse import parse_sse
-from recorded import missing, sse_bodies
 
+from recorded import missing, sse_bodies
 
 MODEL = "claude-haiku-4-5"
 WEATHER_TOOL = {
@@ -115,7 +115,8 @@ def test_stream_bytes_follow_the_wire_format(fresh_sim: Simulator, kind: str) ->
     start, delta = payloads[0]["message"], payloads[-2]
     assert start["content"] == [] and start["stop_reason"] is None and start["usage"]["output_tokens"] == 1
     assert delta["usage"]["input_tokens"] == start["usage"]["input_tokens"] > 0  # cumulative usage repeats input
-    whole = httpx.post(fresh_sim.base_url + "/v1/messages", json=REQUESTS[kind], headers={"x-api-key": "k", "anthropic-version": "2023-06-01"}).json()
+    whole = httpx.post(fresh_sim.base_url + "/v1/messages", json=REQUESTS[kind],
+                       headers={"x-api-key": "k", "anthropic-version": "2023-06-01"}).json()
     assert delta["usage"]["output_tokens"] == whole["usage"]["output_tokens"]  # the total, not one delta's share
     assert delta["delta"]["stop_reason"] == whole["stop_reason"] == kind.replace("text", "end_turn").replace(
         "tool", "tool_use")

@@ -19,7 +19,6 @@ from typing import Any
 import anthropic
 import httpx
 import pytest
-from recorded import fixtures_dir
 
 from course_utils.simulator import Simulator, signing
 from course_utils.simulator.validation import (
@@ -30,6 +29,8 @@ from course_utils.simulator.validation import (
     validate_count_tokens,
     validate_messages,
 )
+
+from recorded import fixtures_dir
 
 MODEL = "claude-haiku-4-5"
 HEADERS = {"x-api-key": "test-key", "anthropic-version": "2026-10-21"}

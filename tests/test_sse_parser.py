@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import itertools
 from collections.abc import AsyncIterator
 
 import pytest
@@ -12,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from course_utils.sse import ServerSentEvent, SSEParser, aparse_sse, encode_event, parse_sse
+
 from recorded import require, sse_bodies
 
 # ---------------------------------------------------------------------------------------------
@@ -30,7 +32,7 @@ def parse_chunks(chunks: list[bytes], *, strict_eof: bool = False) -> list[Serve
 def split_at(body: bytes, points: set[int] | list[int]) -> list[bytes]:
     """Cut `body` at the given byte offsets."""
     edges = [0, *sorted(p for p in set(points) if 0 < p < len(body)), len(body)]
-    return [body[a:b] for a, b in zip(edges, edges[1:])]
+    return [body[a:b] for a, b in itertools.pairwise(edges)]
 
 
 def one_byte_chunks(body: bytes) -> list[bytes]:
@@ -257,7 +259,7 @@ def test_encode_event_is_compact_utf8_json() -> None:
     assert encode_event("content_block_delta", data) == (
         'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,'
         '"delta":{"type":"text_delta","text":"café ☕"}}\n\n'
-    ).encode("utf-8")
+    ).encode()
 
 
 def test_encode_event_sends_str_as_is() -> None:

@@ -104,7 +104,8 @@ def test_the_wheel_holds_the_package_and_its_data(wheel: Path) -> None:
     assert "course = course_utils.console:main" in entry_points
     assert not [n for n in names if n.startswith(("tests/", "notebooks/", "solutions/"))]
     # The learners' wheel: no grader, no hidden checks (only a checkout, or the instructors' zip, has them).
-    assert not [n for n in names if n.startswith(("course_instructors/", "course_utils/grade/", "course_utils/checks/hidden/"))]
+    hidden = ("course_instructors/", "course_utils/grade/", "course_utils/checks/hidden/")
+    assert not [n for n in names if n.startswith(hidden)]
     assert "course_utils/checks/ex01.py" in names and "course_utils/selfcheck.py" in names
 
 

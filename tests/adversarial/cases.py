@@ -208,5 +208,5 @@ def write_cases(dest: Path) -> dict[str, Path]:
 
 
 if __name__ == "__main__":
-    for name, folder in write_cases(Path(sys.argv[1])).items():
+    for folder in write_cases(Path(sys.argv[1])).values():
         print(folder)
