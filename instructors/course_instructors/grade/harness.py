@@ -11,7 +11,7 @@ It keeps what it needs out of the submission's reach as far as plain Python allo
 
 from __future__ import annotations
 
-import builtins
+import contextlib
 import dataclasses
 import hashlib
 import hmac
@@ -20,6 +20,7 @@ import importlib.util
 import json
 import sys
 import types
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ VOLATILE_BUILTINS = {"input", "raw_input", "getpass", "exit", "quit", "get_ipyth
 _FINGERPRINTED = (types.FunctionType, types.BuiltinFunctionType, types.MethodType, types.ModuleType, type,
                   classmethod, staticmethod, property)
 
-_harness: "Harness | None" = None
+_harness: Harness | None = None
 
 
 def install(config: dict[str, Any]) -> None:
@@ -61,10 +62,13 @@ class Harness:
         checks = _load_package(config["checks_alias"], Path(config["checks_dir"]))
         self._run_check = checks.run_check
         self._outcome = checks.Outcome
-        # The hidden checks, fresh from their files too; they import the public helpers as `course_utils.checks`,
-        # which is still untouched here: no submission code has run yet.
-        hidden = _load_package(config["hidden_alias"], Path(config["hidden_dir"]))
-        self.exercise = checks.exercise(config["exercise"], extra=hidden.hidden_checks(config["exercise"]))
+        checks.exercise(config["exercise"])  # loads the fresh copy's exNN, which the hidden checks build on
+        # The hidden checks, fresh from their files too. They import the public helpers by their real name: while
+        # they load, that name is the fresh copy, so the errors they catch are the ones the public checks raise.
+        with _named_as(config["checks_alias"], "course_utils.checks"):
+            hidden = _load_package(config["hidden_alias"], Path(config["hidden_dir"]))
+            extra = hidden.hidden_checks(config["exercise"])
+        self.exercise = checks.exercise(config["exercise"], extra=extra)
         # The public checks, as the learner's self-check cells import them: fingerprinted below, so a submission
         # that patches them is told the patch changed nothing.
         importlib.import_module(f"course_utils.checks.ex{config['exercise']}")
@@ -151,6 +155,21 @@ def fingerprint(prefixes: tuple[str, ...]) -> dict[tuple[str, str, str], tuple[A
                     if isinstance(member, _FINGERPRINTED) and not attr.startswith("__"):
                         found[(module_name, name, attr)] = (value, member)
     return found
+
+
+@contextlib.contextmanager
+def _named_as(alias: str, name: str) -> Iterator[None]:
+    """For a moment, let `name` and its submodules be the modules loaded as `alias`; then put everything back."""
+    before = dict(sys.modules)
+    real = {key: mod for key, mod in before.items() if key == name or key.startswith(name + ".")}
+    fresh = {name + key[len(alias):]: mod for key, mod in before.items() if key == alias or key.startswith(alias + ".")}
+    sys.modules.update(fresh)
+    try:
+        yield
+    finally:
+        for key in [k for k in sys.modules if (k == name or k.startswith(name + ".")) and k not in real]:
+            del sys.modules[key]  # what was imported by the real name meanwhile belongs to the fresh copy
+        sys.modules.update(real)
 
 
 def _load_package(alias: str, folder: Path) -> Any:
