@@ -17,13 +17,14 @@ from typing import Any
 
 import nbformat
 import pytest
-from adversarial.cases import CASES, CELL_TIMEOUT, CHECK_TIMEOUT, EXERCISE, write_cases
 
-from course_instructors.hidden_checks import with_hidden
-from course_utils.checks import exercise, exercises
 from course_instructors.grade import main, read_class
 from course_instructors.grade.harness import PREFIX
 from course_instructors.grade.runner import exercise_of, is_self_check, verify
+from course_instructors.hidden_checks import with_hidden
+from course_utils.checks import exercise, exercises
+
+from adversarial.cases import CASES, CELL_TIMEOUT, CHECK_TIMEOUT, EXERCISE, write_cases
 
 ROOT = Path(__file__).resolve().parents[1]
 GRADESCOPE_TEST_KEYS = {"name", "score", "max_score", "status", "output", "visibility"}
@@ -160,7 +161,8 @@ _json.dump({"pid": _os.getpid(), "parent": _os.getppid(), "group": _os.getpgid(0
             "seen": getattr(_sys, "_course_probe_was_here", None), "global": globals().get("_course_probe_global"),
             "modules": sorted(m for m in _sys.modules if not m.startswith("_course_grade_")),
             "threads": sorted(t.name for t in _threading.enumerate() if not t.name.startswith("simulator:")),
-            "path": _sys.path, "argv": _sys.argv[1:2], "env": sorted(_os.environ), "cwd": _os.path.basename(_os.getcwd()),
+            "path": _sys.path, "argv": _sys.argv[1:2], "env": sorted(_os.environ),
+            "cwd": _os.path.basename(_os.getcwd()),
             "fds": sorted(_os.listdir("/proc/self/fd")), "main": repr(_sys.modules["__main__"]),
             "warnings": [str(f) for f in __import__("warnings").filters],
             "stdio": [repr(_sys.stdin), repr(_sys.__stdout__), repr(_sys.__stderr__)]},

@@ -13,12 +13,13 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from .base import CheckFailed, Forbidden, LearnerError, LearnerExit, Missing, NotWritten, Task
 
 if TYPE_CHECKING:
     import anthropic
+    from anthropic.types import MessageParam
 
     from course_utils.simulator import Simulator
 
@@ -26,10 +27,16 @@ MODEL = "claude-haiku-4-5"
 API_KEY = "course-checks-no-key-needed"
 
 
+def as_messages(history: list[dict[str, Any]]) -> list[MessageParam]:
+    """A history of plain dicts (the learner's, or one a check built) as the SDK's message params."""
+    # Only a type changes: the simulator validates every request the way the API does, so a wrong dict still fails.
+    return cast("list[MessageParam]", history)
+
+
 class Env:
     """One check's view of the learner's notebook, plus a simulator reset for it."""
 
-    def __init__(self, namespace: Mapping[str, Any], simulator: "Simulator", task: Task | None = None,
+    def __init__(self, namespace: Mapping[str, Any], simulator: Simulator, task: Task | None = None,
                  model: str = MODEL) -> None:
         self.namespace = namespace
         self.sim = simulator
@@ -108,7 +115,7 @@ class Env:
 
     # -- clients -------------------------------------------------------------------------------------------------------
 
-    def client(self, **options: Any) -> "anthropic.Anthropic":
+    def client(self, **options: Any) -> anthropic.Anthropic:
         """A sync SDK client on the check's simulator that records each request body in `self.sent`."""
         import anthropic
         import httpx2
@@ -117,7 +124,7 @@ class Env:
         http = httpx2.Client(event_hooks={"request": [self._record]})
         return anthropic.Anthropic(base_url=self.sim.base_url, api_key=API_KEY, http_client=http, **options)
 
-    def async_client(self, **options: Any) -> "anthropic.AsyncAnthropic":
+    def async_client(self, **options: Any) -> anthropic.AsyncAnthropic:
         """An async SDK client on the check's simulator (create it inside the coroutine that uses it)."""
         import anthropic
         import httpx2
@@ -185,8 +192,10 @@ class ForbiddenWatcher:
     only Python function calls, so it costs little; it returns no local tracer, so lines are never traced)."""
 
     def __init__(self, modules: tuple[str, ...]) -> None:
-        self.roots = tuple(root for root in (_source_root(name) for name in modules) if root)
-        self.names = dict(zip(self.roots, modules))
+        # Paired before filtering: a module without a source file must not shift the names of the ones after it.
+        found = [(root, name) for name in modules if (root := _source_root(name))]
+        self.roots = tuple(root for root, _ in found)
+        self.names = dict(found)
         self.hit: tuple[str, str] | None = None
         self._seen: dict[str, str | None] = {}  # filename -> the forbidden root it is under, if any
         self._previous: Any = None
@@ -201,7 +210,7 @@ class ForbiddenWatcher:
         if root is not None and self.hit is None:
             self.hit = (self.names[root], frame.f_code.co_qualname)
 
-    def __enter__(self) -> "ForbiddenWatcher":
+    def __enter__(self) -> ForbiddenWatcher:
         self._previous, self._previous_threads = sys.gettrace(), threading.gettrace()
         sys.settrace(self.trace)
         threading.settrace(self.trace)
@@ -209,10 +218,10 @@ class ForbiddenWatcher:
 
     def __exit__(self, *exc: object) -> None:
         sys.settrace(self._previous)
-        threading.settrace(self._previous_threads)  # type: ignore[arg-type]
+        threading.settrace(self._previous_threads)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _source_root(module_name: str) -> str | None:
     """The file (module) or folder (package) holding a module's source, without importing anything new."""
     import importlib.util

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 from .base import Task, check, expect, expect_equal, short
 from .env import Env
+
+if TYPE_CHECKING:
+    from anthropic.types import Message
 
 # The course's accumulator and the SDK's stream helpers would do these tasks for the learner.
 _ACCUMULATORS = ("course_utils.accumulator", "course_utils.history", "anthropic.lib.streaming")
@@ -28,12 +32,12 @@ def raw_events(env: Env, prompt: str, max_tokens: int, **extra: object) -> list:
         return list(stream)
 
 
-def final_message(env: Env, prompt: str, max_tokens: int, **extra: object):
+def final_message(env: Env, prompt: str, max_tokens: int, **extra: object) -> Message:
     """The same request answered whole: the simulator's replies are deterministic, so this is the truth."""
     return env.client().messages.create(**env.request(prompt, max_tokens, **extra))
 
 
-def text_of(message) -> str:
+def message_text(message: Message) -> str:
     """The text blocks of a message, joined."""
     return "".join(block.text for block in message.content if block.type == "text")
 
@@ -45,7 +49,7 @@ def text_of(message) -> str:
 def joins_text(env: Env) -> None:
     events = raw_events(env, ABOUT, 60)
     got = env.call(env.learner(), iter(events))
-    expect_equal(got, text_of(final_message(env, ABOUT, 60)), "collect_text(events)")
+    expect_equal(got, message_text(final_message(env, ABOUT, 60)), "collect_text(events)")
 
 
 @check("01.1", "keeps only text, not a tool call's JSON")
@@ -54,7 +58,7 @@ def skips_tool_json(env: Env) -> None:
     events = raw_events(env, prompt, 200, **extra)
     got = env.call(env.learner(), iter(events))
     expect(isinstance(got, str), f"collect_text must return a str, got {short(got)}")
-    expect_equal(got, text_of(final_message(env, prompt, 200, **extra)), "collect_text(events) with a tool call")
+    expect_equal(got, message_text(final_message(env, prompt, 200, **extra)), "collect_text(events) with a tool call")
 
 
 # -- 01.2 collect_usage ------------------------------------------------------------------------------------------------
@@ -131,7 +135,7 @@ def total_matches(env: Env) -> None:
 def pieces_add_up(env: Env) -> None:
     pieces: list[str] = []
     got = env.call(env.learner(), env.client(), env.model, ABOUT, 60, pieces.append)
-    want = text_of(final_message(env, ABOUT, 60))
+    want = message_text(final_message(env, ABOUT, 60))
     expect(len(pieces) > 1, f"on_text was called {len(pieces)} time(s): call it with each piece as it arrives")
     expect_equal("".join(pieces), want, "the pieces given to on_text, joined")
     expect_equal(got, want, "the returned text")

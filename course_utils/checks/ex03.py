@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from typing import Any
 
@@ -96,7 +97,7 @@ def expect_finish_order(env: Env, prompts: list[str]) -> None:
     expect(isinstance(got, list) and sorted(got) == list(range(len(prompts))),
            f"finish_order must return each index 0..{len(prompts) - 1} once, got {short(got)}")
     want = sorted(range(len(prompts)), key=times.__getitem__)
-    for earlier, later in zip(got, got[1:]):
+    for earlier, later in itertools.pairwise(got):
         expect(times[earlier] <= times[later] + 0.1, f"expected {want} (the streams end after "
                                                      f"{', '.join(f'{t:.2f} s' for t in times)}), got {got}")
     expect_concurrent(wall, times)

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import copy
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .base import LearnerError, Task, check, expect, expect_equal, short
-from .env import Env
+from .env import Env, as_messages
+
+if TYPE_CHECKING:
+    from anthropic.types import ToolParam
 
 _HISTORY_HELPERS = ("course_utils.history", "course_utils.chat_widget")
 
@@ -17,11 +20,11 @@ TASKS = (
     Task("04.3", "stoppable_turn", "A turn you can stop", forbid=_HISTORY_HELPERS),
 )
 
-WEATHER_TOOL = {"name": "get_weather", "description": "The current weather in a city.",
+WEATHER_TOOL: ToolParam = {"name": "get_weather", "description": "The current weather in a city.",
                 "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}
 
 
-def text_of(content: Any) -> str:
+def content_text(content: Any) -> str:
     """A message's text, whether its content is a string or a list of blocks (dicts or SDK objects)."""
     if isinstance(content, str):
         return content
@@ -41,8 +44,8 @@ def expect_turns(history: Any, texts: list[tuple[str, str]]) -> None:
     expect(roles == want_roles, f"after {len(texts)} turn(s) the history's roles should be {want_roles}, got {roles}"
                                 " (one user message and ONE assistant message per turn)")
     for i, (user, assistant) in enumerate(texts):
-        expect_equal(text_of(history[2 * i]["content"]), user, f"the text of message {2 * i + 1} (user)")
-        expect_equal(text_of(history[2 * i + 1]["content"]), assistant, f"the text of message {2 * i + 2} "
+        expect_equal(content_text(history[2 * i]["content"]), user, f"the text of message {2 * i + 1} (user)")
+        expect_equal(content_text(history[2 * i + 1]["content"]), assistant, f"the text of message {2 * i + 2} "
                                                                         "(assistant: the whole reply)")
 
 
@@ -69,7 +72,7 @@ def one_message_per_turn(env: Env) -> None:
     expect_turns(history, [("Tell me about the ocean.", first), ("Tell me about coffee.", second)])
     want = client.messages.create(model=env.model, max_tokens=env.sent[-1]["max_tokens"],
                                   messages=env.sent[-1]["messages"])
-    expect_equal(second, text_of(want.content), "the returned text")
+    expect_equal(second, content_text(want.content), "the returned text")
 
 
 @check("04.1", "streams the reply")
@@ -110,11 +113,12 @@ def failed_turn(env: Env) -> None:
 
 def conversation(env: Env, prompts: list[str]) -> list[dict[str, Any]]:
     """A real conversation with the simulator, one exchange per prompt."""
-    client, history = env.client(), []
+    client = env.client()
+    history: list[dict[str, Any]] = []
     for prompt in prompts:
         history.append({"role": "user", "content": prompt})
-        reply = client.messages.create(model=env.model, max_tokens=80, messages=history)
-        history.append({"role": "assistant", "content": text_of(reply.content)})
+        reply = client.messages.create(model=env.model, max_tokens=80, messages=as_messages(history))
+        history.append({"role": "assistant", "content": content_text(reply.content)})
     return history
 
 
@@ -126,7 +130,9 @@ def starts_exchange(message: dict[str, Any]) -> bool:
 
 
 def count(env: Env, messages: list[dict[str, Any]]) -> int:
-    return env.client().messages.count_tokens(model=env.model, messages=messages).input_tokens if messages else 0
+    if not messages:
+        return 0
+    return env.client().messages.count_tokens(model=env.model, messages=as_messages(messages)).input_tokens
 
 
 def best_trim(env: Env, history: list[dict[str, Any]], budget: int) -> list[dict[str, Any]]:

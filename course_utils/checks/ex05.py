@@ -85,7 +85,7 @@ def expect_text(got: Any, want: str, partials: Any, what: str) -> None:
         expect(False, f"{what} starts with the failed attempt's partial text ({len(got) - len(want)} extra "
                       f"characters before the new reply): start each attempt with an empty text, and keep what a "
                       f"failed attempt showed only in 'partials'")
-    at = next((i for i, (a, b) in enumerate(zip(got, want)) if a != b), min(len(got), len(want)))
+    at = next((i for i, (a, b) in enumerate(zip(got, want, strict=False)) if a != b), min(len(got), len(want)))
     expect(False, f"{what}: expected {len(want)} characters, got {len(got)}; they differ from character {at}: "
                   f"expected {short(want[at:at + 40])}, got {short(got[at:at + 40])}")
 

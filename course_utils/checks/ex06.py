@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from .base import Task, check, expect, expect_equal, short
-from .env import Env
+from .env import Env, as_messages
 
 _APP_HELPERS = ("course_utils.server", "course_utils.sse")
 
@@ -99,7 +99,7 @@ def post_chat(url: str, messages: list[dict[str, Any]], max_tokens: int = 300, *
 
 
 def reply(env: Env, messages: list[dict[str, Any]], max_tokens: int = 300) -> Any:
-    return env.client().messages.create(model=env.model, max_tokens=max_tokens, messages=messages)
+    return env.client().messages.create(model=env.model, max_tokens=max_tokens, messages=as_messages(messages))
 
 
 def expect_relayed(env: Env, events: list[tuple[str | None, Any]], messages: list[dict[str, Any]],
@@ -113,7 +113,7 @@ def expect_relayed(env: Env, events: list[tuple[str | None, Any]], messages: lis
     texts = [d.get("text") if isinstance(d, dict) else None for e, d in events if e == "text"]
     expect(all(isinstance(t, str) for t in texts), f"each `text` event's data is {{\"text\": ...}}; got "
                                                    f"{short([d for e, d in events if e == 'text'][:2])}")
-    expect_equal("".join(texts), want.content[0].text, "the text events' texts, joined")
+    expect_equal("".join(str(t) for t in texts), want.content[0].text, "the text events' texts, joined")
     done = events[-1][1]
     expect(isinstance(done, dict), f"the `done` event's data should be a JSON object, got {short(done)}")
     expect_equal(done.get("stop_reason"), want.stop_reason, "the `done` event's stop_reason")

@@ -7,10 +7,13 @@ import asyncio
 import copy
 import json
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .base import CheckFailed, LearnerError, Task, check, expect, expect_equal, short
-from .env import Env
+from .env import Env, as_messages
+
+if TYPE_CHECKING:
+    from anthropic.types import ThinkingConfigEnabledParam, ToolChoiceParam, ToolParam
 
 _AGENT_HELPERS = ("course_utils.agent", "course_utils.agent_widget")
 
@@ -21,18 +24,18 @@ TASKS = (
     Task("07.4", "continue_with_results", "A history that keeps thinking", forbid=_AGENT_HELPERS),
 )
 
-BUDGET = {"type": "enabled", "budget_tokens": 1024}
+BUDGET: ThinkingConfigEnabledParam = {"type": "enabled", "budget_tokens": 1024}
 
 
 def _schema(**params: str) -> dict[str, Any]:
     return {"type": "object", "properties": {p: {"type": t} for p, t in params.items()}, "required": list(params)}
 
 
-CALCULATOR = {"name": "calculator", "description": "Evaluate an arithmetic expression, like 17 * 23.",
+CALCULATOR: ToolParam = {"name": "calculator", "description": "Evaluate an arithmetic expression, like 17 * 23.",
               "input_schema": _schema(expression="string")}
-POPULATION = {"name": "lookup_population", "description": "Look up a city's population in a small table.",
+POPULATION: ToolParam = {"name": "lookup_population", "description": "Look up a city's population in a small table.",
               "input_schema": _schema(city="string")}
-WEATHER = {"name": "get_weather", "description": "The current weather in a city (a slow service).",
+WEATHER: ToolParam = {"name": "get_weather", "description": "The current weather in a city (a slow service).",
            "input_schema": _schema(city="string")}
 TOOLS = [CALCULATOR, POPULATION, WEATHER]
 TABLE = {"Paris": "2,102,650", "Tokyo": "14,094,034", "Lagos": "15,388,000", "Oslo": "717,710"}
@@ -164,8 +167,8 @@ def loop_tool_error(env: Env) -> None:
 # -- 07.2 live_input ---------------------------------------------------------------------------------------------------
 
 
-def fragments_for(env: Env, prompt: str, tools: list[dict[str, Any]] | None = None,
-                  choice: dict[str, Any] | None = None) -> list[str]:
+def fragments_for(env: Env, prompt: str, tools: list[ToolParam] | None = None,
+                  choice: ToolChoiceParam | None = None) -> list[str]:
     """The input_json_delta fragments of the first tool call the simulator streams for `prompt`."""
     client = env.client()
     fragments: list[str] = []
@@ -202,7 +205,7 @@ def expect_views(env: Env, fragments: list[str], what: str) -> None:
     expect(isinstance(got, list) and len(got) == len(fragments),
            f"live_input must return one view per fragment ({len(fragments)}), got {short(got)}")
     want = expected_views(fragments)
-    for i, (mine, theirs) in enumerate(zip(got, want)):
+    for i, (mine, theirs) in enumerate(zip(got, want, strict=True)):
         if mine != theirs:
             joined = "".join(fragments[: i + 1])
             hint = (" (a half-written string must show what has arrived so far: partial_mode='trailing-strings', "
@@ -299,7 +302,7 @@ def raising_call(env: Env) -> None:
            f"the other call should succeed with '391', got {short(got[1])}")
 
 
-# -- 07.4 continue_with_results ------------------------------------------------------------------------------------------
+# -- 07.4 continue_with_results ----------------------------------------------------------------------------------------
 
 
 def thinking_step(env: Env, prompt: str = "What is 17 * 23?") -> tuple[list[dict[str, Any]], Any, list[dict[str, Any]]]:
@@ -307,7 +310,7 @@ def thinking_step(env: Env, prompt: str = "What is 17 * 23?") -> tuple[list[dict
     client = env.client()
     history = [{"role": "user", "content": prompt}]
     message = client.messages.create(model=env.model, max_tokens=2048, thinking=BUDGET, tools=TOOLS,
-                                     messages=history)
+                                     messages=as_messages(history))
     funcs = functions()
     results = [{"type": "tool_result", "tool_use_id": b.id, "content": funcs[b.name](**b.input)}
                for b in message.content if b.type == "tool_use"]

@@ -11,15 +11,26 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from typing import TYPE_CHECKING, Any
 
-from .base import (Check, CheckFailed, CheckTimeout, Forbidden, LearnerError, LearnerExit, Missing, NotWritten,
-                   Outcome, Task)
+from .base import (
+    Check,
+    CheckFailed,
+    CheckTimeout,
+    Forbidden,
+    Kind,
+    LearnerError,
+    LearnerExit,
+    Missing,
+    NotWritten,
+    Outcome,
+    Task,
+)
 from .env import Env
 
 if TYPE_CHECKING:
     from course_utils.simulator import Simulator
 
 
-def run_check(check: Check, task: Task, namespace: Mapping[str, Any], simulator: "Simulator", *,
+def run_check(check: Check, task: Task, namespace: Mapping[str, Any], simulator: Simulator, *,
               capture: int = 0) -> Outcome:
     """Run one check against the learner's names; `capture` > 0 swallows what their code prints (up to that many
     characters are kept in the outcome), as the grader wants."""
@@ -27,7 +38,8 @@ def run_check(check: Check, task: Task, namespace: Mapping[str, Any], simulator:
     simulator.speed = 0
     simulator.app.replays.clear()
     env = Env(namespace, simulator, task)
-    kind, message = "passed", ""
+    kind: Kind = "passed"
+    message = ""
     printed = _Capped(capture)
     try:
         with _maybe_capture(printed, capture), _no_gc_surprises(), time_limit(check.timeout):
@@ -50,7 +62,7 @@ def run_check(check: Check, task: Task, namespace: Mapping[str, Any], simulator:
     except Exception as exc:  # the learner's result broke the check itself, e.g. a wrong type
         kind, message = "error", f"your result could not be checked: {type(exc).__name__}: {str(exc)[:200]}"
     earned = check.points if kind == "passed" else 0.0
-    return Outcome(task=check.task, key=check.key, title=check.title, kind=kind, points=earned,  # type: ignore
+    return Outcome(task=check.task, key=check.key, title=check.title, kind=kind, points=earned,
                    max_points=check.points, message=message, visibility=check.visibility, printed=printed.text)
 
 
@@ -119,5 +131,5 @@ def _maybe_capture(sink: _Capped, capture: int) -> Iterator[None]:
     if capture <= 0:
         yield
         return
-    with redirect_stdout(sink), redirect_stderr(sink):  # type: ignore[type-var]
+    with redirect_stdout(sink), redirect_stderr(sink):
         yield

@@ -2,7 +2,7 @@
 
     python -m course_instructors.release                 # regenerate exercises/ from solutions/
     python -m course_instructors.release --check         # exit 1 if exercises/ is out of date (CI runs this)
-    python -m course_instructors.release --student DIR   # the bundle to hand out: no solutions, no hidden checks, no grader
+    python -m course_instructors.release --student DIR   # the learners' bundle: no solutions, hidden checks or grader
     python -m course_instructors.release --nbgrader DIR  # an nbgrader course: source/<assignment>/ with cell metadata
     python -m course_instructors.release --gradescope DIR  # DIR/<assignment>/autograder.zip, one per exercise
 
@@ -218,7 +218,7 @@ def nbgrader_source(solution: Any, exercise_id: str, name: str = "the solution")
     nb = exercise_from(solution, exercise_id, name)  # markers validated; outputs and volatile metadata dropped
     points = task_points(exercise_id)
     graded: set[str] = set()
-    for index, (cell, source_cell) in enumerate(zip(nb.cells, solution.cells), 1):
+    for index, (cell, source_cell) in enumerate(zip(nb.cells, solution.cells, strict=True), 1):
         cell.source = source_cell.source  # the source version keeps the answers between the markers
         base = {"schema_version": NBGRADER_SCHEMA, "solution": False, "grade": False, "locked": False}
         if BEGIN in cell.source:
@@ -295,7 +295,8 @@ fi
 "$ROOT/venv/bin/python" -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[grade]" \
   -e ./instructors
 cd /
-"$ROOT/venv/bin/python" -c "import course_instructors.grade, course_instructors.hidden_checks; print('autograder ready')"
+"$ROOT/venv/bin/python" -c "import course_instructors.grade, course_instructors.hidden_checks"
+echo "autograder ready"
 """
 RUN_AUTOGRADER = r"""#!/usr/bin/env bash
 # Gradescope runs this once per submission. Whatever happens it leaves $ROOT/results/results.json: the grader's, or
@@ -310,8 +311,8 @@ OUT=$(mktemp -d)
 start=$(date +%s)
 cd "$ROOT/source"
 # The checks and the grader come from this zip's copy, whatever else the Python has installed.
-COURSE_OFFLINE=1 PYTHONPATH="$ROOT/source:$ROOT/source/instructors" "$PY" -m course_instructors.grade "$ROOT/submission" --out "$OUT" \
-  --exercises "$EXERCISE" --jobs 2 --quiet >"$OUT/log.txt" 2>&1
+COURSE_OFFLINE=1 PYTHONPATH="$ROOT/source:$ROOT/source/instructors" "$PY" -m course_instructors.grade \
+  "$ROOT/submission" --out "$OUT" --exercises "$EXERCISE" --jobs 2 --quiet >"$OUT/log.txt" 2>&1
 status=$?
 seconds=$(( $(date +%s) - start ))
 if ! "$PY" finish_gradescope.py "$OUT" "$RESULTS" "$status" "$seconds" 2>>"$OUT/log.txt"; then

@@ -31,6 +31,7 @@ from typing import Any
 import nbformat
 
 from course_utils.checks import exercises
+
 from . import results as res
 from .pool import KernelPool
 from .runner import Job, exercise_of, job_json, kernel_environment
@@ -58,7 +59,7 @@ def find_submissions(paths: list[Path]) -> list[Submission]:
             raise SystemExit(f"not a notebook or a folder: {path}")
     names: dict[str, int] = {}
     unique = []
-    for sub, path in zip(found, paths):
+    for sub, path in zip(found, paths, strict=True):
         name = sub.learner if sub.learner not in names else f"{path.resolve().parent.name}-{sub.learner}"
         names[name] = names.get(name, 0) + 1
         if names[name] > 1:
@@ -103,8 +104,8 @@ def run_worker(job: Job, limit: float, pool: KernelPool | None = None) -> dict[s
         job = replace(job, pid_file=str(Path(tmp) / "kernel.pid"))
         job_path.write_text(job_json(job), encoding="utf-8")
         # Output to DEVNULL: a submission writing gigabytes to fd 1 must not fill a pipe nobody reads.
-        proc = subprocess.Popen([sys.executable, "-m", "course_instructors.grade.runner", str(job_path), str(result_path)],
-                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        command = [sys.executable, "-m", "course_instructors.grade.runner", str(job_path), str(result_path)]
+        proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                 cwd=tmp, start_new_session=True)
         try:
             code = proc.wait(timeout=limit)

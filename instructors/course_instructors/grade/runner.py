@@ -29,17 +29,20 @@ import time
 import traceback
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
 
 import course_utils.checks as checks_package
-from course_utils.checks import Exercise, exercise
+from course_utils.checks import Exercise
 
 from ..hidden_checks import with_hidden
 from .harness import PREFIX
+
+if TYPE_CHECKING:
+    from jupyter_client.manager import AsyncKernelManager
 
 PACKAGE = Path(__file__).resolve().parents[1]  # course_instructors/
 PUBLIC_CHECKS = Path(checks_package.__file__).resolve().parent  # course_utils/checks/
@@ -213,21 +216,23 @@ async def start_kernel(pid_file: Path | None = None) -> WarmKernel:
     workdir = Path(tmp.name) / "work"
     workdir.mkdir()
     starter = NotebookClient(nbformat.v4.new_notebook(), **_client_options(Job(path="", exercise=""), workdir))
-    starter.km = starter.create_kernel_manager()
+    # nbclient's default manager class: its client and its shutdown are awaitable, which its declared type hides.
+    km = cast("AsyncKernelManager", starter.create_kernel_manager())
+    starter.km = km
     await starter.async_start_new_kernel()
     if pid_file is not None:
-        pid_file.write_text(str(getattr(starter.km.provisioner, "pid", "")), encoding="utf-8")
-    kc = starter.km.client()
+        pid_file.write_text(str(getattr(km.provisioner, "pid", "")), encoding="utf-8")
+    kc = km.client()
     kc.start_channels()
     try:
         await kc.wait_for_ready(timeout=starter.startup_timeout)
     except Exception:
         kc.stop_channels()
-        await starter.km.shutdown_kernel(now=True)
+        await km.shutdown_kernel(now=True)
         tmp.cleanup()
         raise
     kc.allow_stdin = False
-    return WarmKernel(starter.km, kc, tmp, workdir)
+    return WarmKernel(km, kc, tmp, workdir)
 
 
 async def _execute(nb: Any, plan: list[Cell], job: Job, workdir: Path, warm: WarmKernel | None = None) -> Run:
@@ -247,7 +252,8 @@ async def _execute(nb: Any, plan: list[Cell], job: Job, workdir: Path, warm: War
     try:
         async with client.async_setup_kernel():
             if job.pid_file and warm is None:
-                Path(job.pid_file).write_text(str(getattr(client.km.provisioner, "pid", "")), encoding="utf-8")
+                provisioner = client.km.provisioner if client.km is not None else None  # set up by now
+                Path(job.pid_file).write_text(str(getattr(provisioner, "pid", "")), encoding="utf-8")
             for index, cell in enumerate(plan):
                 if cell.role == "check" and cell.key.partition("/")[0] in skipped_tasks:
                     continue  # an earlier check of this task hung the kernel until the interrupt: not again
@@ -375,7 +381,8 @@ def _stdout(cell: Any) -> str:
 
 
 def _errors(cell: Any) -> list[tuple[str, str]]:
-    return [(o.get("ename", ""), o.get("evalue", "")) for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+    return [(o.get("ename", ""), o.get("evalue", "")) for o in cell.get("outputs", [])
+            if o.get("output_type") == "error"]
 
 
 def verify(text: str, key: str, nonce: str, secret: bytes) -> dict[str, Any] | None:

@@ -21,6 +21,7 @@ Protocol with `pool.py` on stdin/stdout, one line each: `spawn ID DIR` -> (the w
 import os
 import signal
 import sys
+from collections.abc import Iterator
 
 # What `python -m ipykernel_launcher` does first: the current folder is not on sys.path while ipykernel loads.
 if sys.path and (sys.path[0] == "" or os.path.abspath(sys.path[0]) == os.getcwd()):
@@ -80,7 +81,7 @@ def _serve() -> None:
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
 
 
-def _lines(fd: int):  # type: ignore[no-untyped-def]
+def _lines(fd: int) -> Iterator[str]:
     """Lines read from `fd` with os.read: sys.stdin stays untouched (and unbuffered) for the kernels forked later."""
     pending = b""
     while True:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from course_utils.checks.base import check, expect, expect_equal, short
 from course_utils.checks.env import Env
-from course_utils.checks.ex01 import ABOUT, WEATHER_TOOL, _usage_matches, final_message, raw_events, text_of, timed
+from course_utils.checks.ex01 import ABOUT, WEATHER_TOOL, _usage_matches, final_message, message_text, raw_events, timed
 
 COUNT = "Count to 10"
 
@@ -13,7 +13,7 @@ COUNT = "Count to 10"
 def text_from_live_stream(env: Env) -> None:
     with env.client().messages.create(stream=True, **env.request(ABOUT, 40)) as stream:
         got = env.call(env.learner(), stream)
-    expect_equal(got, text_of(final_message(env, ABOUT, 40)), "collect_text(stream)")
+    expect_equal(got, message_text(final_message(env, ABOUT, 40)), "collect_text(stream)")
 
 
 @check("01.1", "an empty reply gives an empty string", visibility="after_published")
@@ -45,6 +45,6 @@ def ttft_before_total(env: Env) -> None:
 def stream_truncated(env: Env) -> None:
     pieces: list[str] = []
     got = env.call(env.learner(), env.client(), env.model, "Write 500 words about the ocean.", 12, pieces.append)
-    want = text_of(final_message(env, "Write 500 words about the ocean.", 12))
+    want = message_text(final_message(env, "Write 500 words about the ocean.", 12))
     expect_equal(got, want, "the returned text")
     expect(all(isinstance(p, str) for p in pieces), f"on_text must get strings, got {short(pieces)}")

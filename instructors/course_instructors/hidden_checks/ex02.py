@@ -6,8 +6,17 @@ from typing import Any
 
 from course_utils.checks.base import check, expect, expect_equal
 from course_utils.checks.env import Env
-from course_utils.checks.ex02 import ABOUT, accumulate_matches, decoded, expect_events, parse_in_chunks, raw_body, simplify, truth, \
-    wire_events
+from course_utils.checks.ex02 import (
+    ABOUT,
+    accumulate_matches,
+    decoded,
+    expect_events,
+    parse_in_chunks,
+    raw_body,
+    simplify,
+    truth,
+    wire_events,
+)
 
 MIXED = (b": a comment, e.g. a keep-alive\n"
          b"event: first\ndata: line one\ndata: line two\n\n"

@@ -6,9 +6,17 @@ import copy
 from typing import Any
 
 from course_utils.checks.base import LearnerError, check, expect
-from course_utils.checks.env import Env
-from course_utils.checks.ex04 import (PROMPTS, WEATHER_TOOL, conversation, count, expect_failed_turn_untouched, expect_trim, run_turn,
-                    text_of)
+from course_utils.checks.env import Env, as_messages
+from course_utils.checks.ex04 import (
+    PROMPTS,
+    WEATHER_TOOL,
+    content_text,
+    conversation,
+    count,
+    expect_failed_turn_untouched,
+    expect_trim,
+    run_turn,
+)
 
 
 @check("04.1", "a turn ended by an error event leaves the history as it was", visibility="after_published")
@@ -21,13 +29,14 @@ def tool_conversation(env: Env) -> list[dict[str, Any]]:
     client = env.client()
     history = conversation(env, ["Hi, my name is Ada."])
     history.append({"role": "user", "content": "What's the weather in Paris?"})
-    call = client.messages.create(model=env.model, max_tokens=200, tools=[WEATHER_TOOL], messages=history)
+    call = client.messages.create(model=env.model, max_tokens=200, tools=[WEATHER_TOOL], messages=as_messages(history))
     history.append({"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in call.content]})
     tool_use = next(b for b in call.content if b.type == "tool_use")
     history.append({"role": "user", "content": [{"type": "tool_result", "tool_use_id": tool_use.id,
                                                  "content": "18 °C and sunny"}]})
-    answer = client.messages.create(model=env.model, max_tokens=200, tools=[WEATHER_TOOL], messages=history)
-    history.append({"role": "assistant", "content": text_of(answer.content)})
+    answer = client.messages.create(model=env.model, max_tokens=200, tools=[WEATHER_TOOL],
+                                    messages=as_messages(history))
+    history.append({"role": "assistant", "content": content_text(answer.content)})
     return history + conversation(env, ["Tell me about coffee."])[-2:]
 
 

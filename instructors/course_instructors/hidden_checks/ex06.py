@@ -30,7 +30,7 @@ def relays_on_time(env: Env) -> None:
     env.sim.speed = 2
     with app_url(env) as url:
         _, _, events, stamps = post_chat(url, [{"role": "user", "content": "Write 500 words about the ocean."}], 150)
-    first = next((t for (e, _), t in zip(events, stamps) if e == "text"), None)
+    first = next((t for (e, _), t in zip(events, stamps, strict=True) if e == "text"), None)
     expect(first is not None and first < 0.6 * stamps[-1],
            f"the first text event came at {first} s of {stamps[-1]:.2f} s: yield each piece as it arrives")
 

@@ -5,8 +5,22 @@ from __future__ import annotations
 
 from course_utils.checks.base import CheckFailed, LearnerError, check, expect, expect_equal, short
 from course_utils.checks.env import Env
-from course_utils.checks.ex07 import (blocks_of, call, expect_results, expect_views, field, functions, results_of, roles, run_calls,
-                    run_loop, send_next, sleeper, text_in, thinking_step)
+from course_utils.checks.ex07 import (
+    blocks_of,
+    call,
+    expect_results,
+    expect_views,
+    field,
+    functions,
+    results_of,
+    roles,
+    run_calls,
+    run_loop,
+    send_next,
+    sleeper,
+    text_in,
+    thinking_step,
+)
 
 
 @check("07.1", "a question no tool answers: one request, end_turn", visibility="after_published", timeout=20)
