@@ -60,8 +60,10 @@ def page_address(port: int, host: str = "127.0.0.1", environ: Mapping[str, str] 
 
 def uvicorn_config(app: Any, *, log_level: str = "warning", graceful: float = 1.0, **options: Any) -> uvicorn.Config:
     """uvicorn's settings for the course's servers: quiet, and quick to stop even with streams open."""
+    # uvicorn annotates the shutdown timeout as int, but hands it to asyncio.wait_for: a fraction of a second works.
     return uvicorn.Config(app, log_level=log_level, access_log=False, lifespan="on", backlog=2048,
-                          timeout_graceful_shutdown=graceful, timeout_keep_alive=30, **options)
+                          timeout_graceful_shutdown=graceful,  # type: ignore[arg-type]
+                          timeout_keep_alive=30, **options)
 
 
 def uvicorn_server(app: Any, *, log_level: str = "warning", graceful: float = 1.0) -> uvicorn.Server:

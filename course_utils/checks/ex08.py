@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import json
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -29,12 +28,6 @@ TASKS = (
 TOKENS = ("check-token-Kq7", "other-token-Zw3")
 
 
-def learner_errors(env: Env) -> tuple[type[BaseException], ...]:
-    """What `env.call` wraps the learner's exceptions in: this module's LearnerError, and the one of the package
-    `env` comes from (the grader loads the checks afresh under another name, while the hidden checks import these
-    helpers by their own name)."""
-    theirs = getattr(sys.modules.get(type(env).__module__), "LearnerError", LearnerError)
-    return (LearnerError, theirs)
 HELLO = {"messages": [{"role": "user", "content": "Hello there"}], "max_tokens": 20}
 
 
@@ -108,7 +101,7 @@ def asked(env: Env, url: str, body: dict[str, Any], token: str | None) -> Any:
     given = copy.deepcopy(body)
     try:
         got = env.call(env.learner(), url, given, token)
-    except learner_errors(env) as exc:
+    except LearnerError as exc:
         return exc.error
     return got
 
@@ -280,7 +273,7 @@ def refused(env: Env, store: dict[str, Any], body: dict[str, Any], field: str) -
     sent = len(env.sent)
     try:
         got = env.call(env.learner(), env.client(), env.model, SYSTEM, store, copy.deepcopy(body), 40)
-    except learner_errors(env) as exc:
+    except LearnerError as exc:
         error = exc.error
         expect(isinstance(error, ValueError), f"a body with {short(body, 120)} should raise ValueError, got "
                                               f"{type(error).__name__}: {short(str(error), 120)}")
@@ -335,7 +328,7 @@ def failed_not_stored(env: Env) -> None:
     try:
         got = env.call(env.learner(), env.client(), env.model, SYSTEM, store,
                        {"conversation_id": "check-sea", "message": "Write 300 words about the sea."}, 40)
-    except learner_errors(env) as exc:
+    except LearnerError as exc:
         expect("Overloaded" in str(exc) or "overloaded" in str(exc),
                f"the stream's own error should go through, got {exc}")
     else:
@@ -374,7 +367,8 @@ class Flaky:
 
     MAX_OPENS = 40
 
-    def __init__(self, events: list[Any], cuts: set[int] = frozenset(), *, clean: set[int] = frozenset(),
+    def __init__(self, events: list[Any], cuts: frozenset[int] | set[int] = frozenset(), *,
+                 clean: frozenset[int] | set[int] = frozenset(),
                  repeat: int = 0, dead_after: int | None = None, error: Callable[[str], Exception] | None = None,
                  first_fails: bool = False) -> None:
         import httpx
@@ -419,30 +413,23 @@ class Flaky:
                 return
 
 
-def text_of(events: list[Any]) -> str:
+def answer_text(events: list[Any]) -> str:
+    """The text of an answer's `text` events, joined."""
     return "".join(json.loads(e.data)["text"] for e in events if e.event == "text")
-
-
-def own_failure(error: BaseException) -> None:
-    """Raise a check's own failure that came out of the learner's call (Flaky's, raised while their code read it)
-    as this check's: the grader's Env, from a package loaded under another name, takes it for the learner's error."""
-    if type(error).__name__ == "CheckFailed":
-        raise CheckFailed(str(error)) from None
 
 
 def follow(env: Env, source: Flaky, max_drops: int = 3) -> Any:
     """The learner's follow_answer on `source`: its answer (a str is required)."""
     try:
         got = env.call(env.learner(), source, max_drops)
-    except learner_errors(env) as exc:
-        own_failure(exc.error)  # type: ignore[attr-defined]
+    except LearnerError:
         raise
     expect(isinstance(got, str), f"follow_answer must return the answer's text, a str; got {short(got)}")
     return got
 
 
 def expect_text(got: str, events: list[Any], source: Flaky) -> None:
-    want = text_of(events)
+    want = answer_text(events)
     if got != want:
         hint = " (an event kept twice: skip any event whose number is not above the last one kept)" \
             if len(got) > len(want) else " (events missing: resume with the id of the last event kept)"
@@ -464,7 +451,7 @@ def two_drops(env: Env) -> None:
     source = Flaky(events, cuts={3, 8})
     try:
         got = follow(env, source)
-    except learner_errors(env) as exc:
+    except LearnerError as exc:
         raise CheckFailed(f"{exc}: a dropped connection raises httpx.TransportError while you iterate; catch it "
                           "and reconnect with open_events(<the last id>)") from None
     expect_text(got, events, source)
@@ -479,12 +466,12 @@ def error_event(env: Env) -> None:
     cut = env.learner("AnswerCut")
     try:
         got = follow(env, source)
-    except learner_errors(env) as exc:
+    except LearnerError as exc:
         error = exc.error
         expect(isinstance(error, cut), f"an `error` event should raise AnswerCut, got {type(error).__name__}: "
                                        f"{short(str(error), 120)}")
         expect_equal((getattr(error, "text", None), getattr(error, "type", None), getattr(error, "message", None)),
-                     (text_of(events), "overloaded_error", "The model is overloaded and stopped mid-answer."),
+                     (answer_text(events), "overloaded_error", "The model is overloaded and stopped mid-answer."),
                      "the AnswerCut's (text, type, message)")
     else:
         raise CheckFailed(f"follow_answer returned {short(got)} for an answer that ended with an `error` event: "

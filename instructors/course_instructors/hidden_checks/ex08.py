@@ -8,7 +8,7 @@ from __future__ import annotations
 import copy
 import random
 
-from course_utils.checks.base import CheckFailed, check, expect, expect_equal, short
+from course_utils.checks.base import CheckFailed, LearnerError, check, expect, expect_equal, short
 from course_utils.checks.env import Env
 from course_utils.checks.ex08 import (
     ANSWER,
@@ -29,8 +29,6 @@ from course_utils.checks.ex08 import (
     expect_text,
     expected_decision,
     follow,
-    learner_errors,
-    own_failure,
     refused,
     turn,
 )
@@ -155,7 +153,7 @@ def bounded_history(env: Env) -> None:
     try:
         answers = [turn(env, store, {"conversation_id": "check-many", "message": m}, max_turns=3)
                    for m in ("My name is Ada.", "Tell me about owls.", "What's my name?")]
-    except learner_errors(env) as exc:
+    except LearnerError as exc:
         if "BadRequestError" in str(exc):
             raise CheckFailed(f"{exc}: with max_turns=3 the stored turns must still start with a user turn (cut "
                               "the oldest assistant turn too), or the next request is refused") from None
@@ -204,7 +202,7 @@ def failed_first_turn(env: Env) -> None:
     try:
         env.call(env.learner(), env.client(), env.model, SYSTEM, store,
                  {"conversation_id": "check-new", "message": "Tell me about owls."}, 40)
-    except learner_errors(env):
+    except LearnerError:
         pass
     else:
         raise CheckFailed("held_turn returned although its stream failed: let the error through")
@@ -234,7 +232,7 @@ def other_cuts(env: Env) -> None:
     source = Flaky(events, clean={5})
     try:
         got = follow(env, source)
-    except learner_errors(env) as exc:
+    except LearnerError as exc:
         raise CheckFailed(f"{exc}: a connection that ends before `done` or `error` is cut: reconnect") from None
     expect(got != "".join(WORDS[:5]), "follow_answer returned the first five words: the connection ended before "
                                       "`done`, so the answer is not finished; reconnect")
@@ -243,7 +241,7 @@ def other_cuts(env: Env) -> None:
     source = Flaky(events, cuts={2, 6}, error=lambda text: httpx.ReadError(text))
     try:
         got = follow(env, source)
-    except learner_errors(env) as exc:
+    except LearnerError as exc:
         raise CheckFailed(f"{exc}: every httpx.TransportError is a dropped connection, not only "
                           "RemoteProtocolError") from None
     expect_text(got, events, source)
@@ -262,8 +260,7 @@ def gives_up(env: Env) -> None:
         source = Flaky(events, cuts={3}, dead_after=3, repeat=1)
         try:
             got = env.call(env.learner(), source, max_drops)
-        except learner_errors(env) as exc:
-            own_failure(exc.error)
+        except LearnerError as exc:
             expect(isinstance(exc.error, httpx.TransportError),
                    f"give up with the connection's error (an httpx.TransportError), got {type(exc.error).__name__}")
         else:
@@ -275,7 +272,7 @@ def gives_up(env: Env) -> None:
     source = Flaky(events, cuts=set(range(1, len(events))))  # every connection brings one event, then drops
     try:
         got = follow(env, source, max_drops=1)
-    except learner_errors(env) as exc:
+    except LearnerError as exc:
         raise CheckFailed(f"{exc}: each connection brought a new event, so the count of fruitless ones starts "
                           "again; only connections in a row with nothing new count") from None
     expect_text(got, events, source)
