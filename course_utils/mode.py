@@ -52,8 +52,8 @@ class Course:
 
         return anthropic.AsyncAnthropic(**options)
 
-    def fault_simulator(self) -> Simulator:
-        """A simulator for failure demos, in either mode (the real API cannot fail on demand)."""
+    def local_simulator(self) -> Simulator:
+        """The simulator on this machine, in either mode: failures, replays and counters the real API cannot give."""
         from .simulator import shared_simulator
 
         return self.simulator or shared_simulator()

@@ -2,7 +2,7 @@
 is "not written" everywhere, and the usual mistakes fail the check meant for them with a message that says why.
 
 The learner's names come from the notebooks themselves: the cell of shared definitions and each task's cell, run
-with `course.fault_simulator()` answered by the suite's simulator (the demos, which start servers, are left out).
+with `course.local_simulator()` answered by the suite's simulator (the demos, which start servers, are left out).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ EXERCISE = with_hidden("08")
 
 def names_of(path: Path, sim: Simulator, patches: tuple[tuple[str, str], ...] = ()) -> dict[str, Any]:
     """The names a learner's notebook defines: its shared cell and its task cells, with `patches` applied."""
-    namespace: dict[str, Any] = {"__name__": "__main__", "course": SimpleNamespace(fault_simulator=lambda: sim)}
+    namespace: dict[str, Any] = {"__name__": "__main__", "course": SimpleNamespace(local_simulator=lambda: sim)}
     cells = [c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
     wanted = [s for s in cells if "class ChatRefused" in s or "raise NotImplementedError" in s
               or "### BEGIN SOLUTION" in s]
