@@ -97,7 +97,7 @@ def setup(offline: bool | None = None, speed: float | None = None, quiet: bool =
     model = os.environ.get("COURSE_MODEL", "").strip() or DEFAULT_MODEL
 
     if not offline:
-        from .simulator.server import shared_base_url
+        from .simulator.running import shared_base_url
 
         ours = shared_base_url()
         if ours is not None and os.environ.get("ANTHROPIC_BASE_URL") == ours:

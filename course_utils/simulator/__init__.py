@@ -7,6 +7,6 @@
 from .app import SimulatorApp
 from .faults import KINDS as FAULTS
 from .faults import Fault
-from .server import Simulator, shared_simulator
+from .running import Simulator, shared_simulator
 
 __all__ = ["FAULTS", "Fault", "Simulator", "SimulatorApp", "shared_simulator"]

@@ -7,7 +7,7 @@ import signal
 import sys
 from types import FrameType
 
-from .server import check_speed, serve_forever, speed_from_env
+from .running import check_speed, serve_forever, speed_from_env
 
 
 def _interrupted(signum: int, frame: FrameType | None) -> None:
