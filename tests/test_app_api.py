@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import anthropic
 import httpx
@@ -20,7 +21,7 @@ import pytest
 
 from course_utils.server import (AppServer, ChatError, ChatSettings, create_app, server_errors, stream_chat,
                                  upstream_client)
-from course_utils.server.relay import UpstreamEvents
+from course_utils.server.relay import Upstream, UpstreamEvents
 from course_utils.server.schema import MAX_BODY_BYTES, MAX_CONTENT_CHARS, MAX_TOKENS_LIMIT, MAX_TURNS
 from course_utils.server.transport import UpstreamTransport
 from course_utils.simulator import Simulator
@@ -325,6 +326,56 @@ def test_full_upstream_pool_is_a_503(sim: Simulator, fresh_sim: Simulator) -> No
         assert second.status_code == 503 and second.json()["error"]["type"] == "overloaded_error"
 
 
+def test_the_direct_upstream_request_is_the_sdks(sim: Simulator, fresh_sim: Simulator) -> None:
+    # The app sends `POST /v1/messages` through the SDK's httpx2 client itself (relay.Upstream): it must be the
+    # request `client.messages.with_streaming_response.create(**params, stream=True)` sends, header for header.
+    sent: list[httpx2.Request] = []
+
+    async def record(request: httpx2.Request) -> None:
+        sent.append(request)
+
+    async def scenario() -> None:
+        client = upstream_client(ChatSettings(base_url=sim.base_url, api_key=KEY))
+        client._client.event_hooks["request"].append(record)  # noqa: SLF001
+        upstream = Upstream(client)
+        assert upstream.direct
+        params = {"model": MODEL, "max_tokens": 5, "messages": [{"role": "user", "content": "Héllo"}], "system": "Hi"}
+        async with client.messages.with_streaming_response.create(**params, stream=True) as response:
+            by_sdk = await response.read()
+        async with upstream.stream(params) as response:
+            direct = await response.read()
+        assert by_sdk.startswith(b"event: message_start") and direct.startswith(b"event: message_start")
+        sdk_request, our_request = sent
+        assert (our_request.method, our_request.url) == (sdk_request.method, sdk_request.url)
+        assert our_request.headers.raw == sdk_request.headers.raw  # the same names, values and order
+        assert json.loads(our_request.content) == json.loads(sdk_request.content)
+        assert our_request.extensions == sdk_request.extensions  # the same timeouts
+        # A client whose requests `create` would change (middleware here) keeps the SDK's own path.
+        async def passing(request: object, call_next: Any) -> Any:
+            return await call_next(request)
+
+        assert not Upstream(client.with_options(middleware=[passing])).direct
+        await client.close()
+
+    asyncio.run(scenario())
+
+
+def test_direct_upstream_retries_like_the_sdk(sim: Simulator, fresh_sim: Simulator) -> None:
+    async def scenario() -> None:
+        client = upstream_client(ChatSettings(base_url=sim.base_url, api_key=KEY, max_retries=1))
+        upstream = Upstream(client)
+        fresh_sim.inject("overloaded", retry_after=0.01)  # one 529, absorbed by the retry
+        async with upstream.stream({"model": MODEL, "max_tokens": 5, "messages": HELLO}) as response:
+            assert response.retries_taken == 1 and (await response.read()).startswith(b"event: message_start")
+        fresh_sim.inject("rate_limit", count=2, retry_after=0.01)  # past the one retry: the SDK's own exception
+        with pytest.raises(anthropic.RateLimitError):
+            async with upstream.stream({"model": MODEL, "max_tokens": 5, "messages": HELLO}):
+                pass
+        await client.close()
+
+    asyncio.run(scenario())
+
+
 # The relay's own HTTP/1.1 transport under the SDK (course_utils/server/transport.py), against a server that frames
 # its answers every way HTTP/1.1 allows, sends them in awkward pieces, and counts its connections.
 FRAMINGS = {
@@ -334,6 +385,9 @@ FRAMINGS = {
     "to-the-close": (b"HTTP/1.1 200 OK\r\n\r\nhello", [b" world"], False),
     "connection-close": (b"HTTP/1.1 200 OK\r\nContent-Length: 11\r\nConnection: close\r\n\r\n", [b"hello world"],
                          False),
+    # The server closes the connection after a complete answer that promised to keep it (its keep-alive timeout):
+    # the next request must notice and take a new connection, not fail on the dead one.
+    "closed-while-idle": (b"HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\n", [b"hello world"], False),
     "interim-first": (b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\n", [b"hello world"],
                       True),
 }

@@ -24,8 +24,8 @@ from starlette.exceptions import HTTPException
 from .answers import Answers, parse_last_event_id
 from .deploy import Owner, Turn, open_held_turn, open_turn, open_upstream_for, upstream_dependency
 from .errors import ChatError, error_body
-from .middleware import BodyLimit, QuietDisconnects
-from .relay import EVENT_STREAM_RESPONSE, EventStreamResponse, UpstreamResponse, log, relay
+from .middleware import BodyLimit, QuietDisconnects, StartGate
+from .relay import EVENT_STREAM_RESPONSE, EventStreamResponse, Upstream, UpstreamResponse, log, relay
 from .schema import MAX_BODY_BYTES, MAX_TOKENS_LIMIT
 from .settings import ChatSettings
 from .state import RedisState, make_state
@@ -99,6 +99,7 @@ def create_app(settings: ChatSettings | None = None, *, client: anthropic.AsyncA
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # One client, so one connection pool, for every request this process serves.
         app.state.client = client or upstream_client(settings)
+        app.state.upstream = Upstream(app.state.client)
         # Limits and conversations: in this process, or in Redis for every worker; made here, in the worker's loop.
         app.state.store = make_state(settings.redis_url, settings.history_turns, settings.history_seconds)
         answers = None
@@ -172,6 +173,7 @@ def create_app(settings: ChatSettings | None = None, *, client: anthropic.AsyncA
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
     app.add_middleware(QuietDisconnects)
+    app.add_middleware(StartGate, limit=settings.concurrent_starts)  # outermost: a waiting request costs nothing yet
     return app
 
 

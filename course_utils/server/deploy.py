@@ -20,7 +20,7 @@ from anthropic._response import AsyncAPIResponse
 from fastapi import Depends, Request
 
 from .errors import ChatError, from_upstream
-from .relay import Outcome, log
+from .relay import Outcome, Upstream, log
 from .schema import ChatRequest, TurnRequest
 from .settings import ChatSettings
 from .state import DAY, State, retry_after
@@ -158,11 +158,10 @@ async def open_held_turn(body: TurnRequest, request: Request, client: Client) ->
 
 async def open_upstream_for(turn: Turn, request: Request, stack: AsyncExitStack) -> AsyncAPIResponse[Any]:
     """Send the turn upstream inside `stack` (which then owns the response); a failure finishes the turn and raises."""
-    client: anthropic.AsyncAnthropic = request.app.state.client
+    upstream: Upstream = request.app.state.upstream
     try:
         # Entering sends the request and waits for the status line, after the SDK's retries; the body stays bytes.
-        return await stack.enter_async_context(
-            client.messages.with_streaming_response.create(**turn.params, stream=True))
+        return await stack.enter_async_context(upstream.stream(turn.params))
     except anthropic.APIError as exc:
         log.warning("upstream failed before the stream: %s", type(exc).__name__)
         await turn.finish()

@@ -18,6 +18,7 @@ What it keeps of httpcore2's contract, because the app relies on it:
 from __future__ import annotations
 
 import asyncio
+import select
 import socket
 import ssl
 from collections import deque
@@ -38,6 +39,7 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self.idle_since = 0.0
+        self.head_request = False  # an answer to HEAD has headers only
         self._reset()
 
     def _reset(self) -> None:
@@ -138,7 +140,7 @@ class _Connection(asyncio.Protocol):
                     self._length = int(value)
                 elif lower == b"connection" and b"close" in value.lower():
                     self.reusable = False
-            if status in NO_BODY:
+            if status in NO_BODY or self.head_request:
                 self._chunked, self._length = False, 0
             if self._chunked:
                 self._length = 0
@@ -251,12 +253,28 @@ class _Connection(asyncio.Protocol):
             self.transport.resume_reading()
         return data
 
-    def send(self, head: bytes, body: bytes) -> None:
+    def send(self, head: bytes, body: bytes, *, head_request: bool = False) -> None:
         """Start an answer: write the request (the kernel buffers it; the read timeout covers the wait)."""
         self._reset()
+        self.head_request = head_request
         self.transport.write(head + body if len(body) < 16384 else head)  # type: ignore[union-attr]
         if len(body) >= 16384:
             self.transport.write(body)  # type: ignore[union-attr]
+
+    def readable(self) -> bool:
+        """True if an idle connection has something to read: the server's close (or stray bytes) not yet delivered.
+
+        A server closes idle connections after its own keep-alive timeout; the close can be on its way while the
+        pool picks the connection, and a request written then is lost. Asking the socket first (httpcore does the
+        same) costs one system call, and only when a connection is reused.
+        """
+        sock = self.transport.get_extra_info("socket") if self.transport is not None else None
+        if sock is None:
+            return False
+        try:
+            return bool(select.select([sock], [], [], 0)[0])
+        except (OSError, ValueError):  # already closed
+            return True
 
     def close(self) -> None:
         """Close the connection now: the upstream sees its reader leave."""
@@ -326,7 +344,7 @@ class UpstreamTransport(httpx2.AsyncBaseTransport):
         conn = None
         try:
             conn = await self._connection((scheme, host, port), request, timeouts.get("connect"))
-            conn.send(head, body)
+            conn.send(head, body, head_request=request.method == "HEAD")
             status, reason, headers = await conn.response_head(timeouts.get("read"))
         except BaseException:
             if conn is not None:
@@ -383,7 +401,7 @@ class UpstreamTransport(httpx2.AsyncBaseTransport):
         now = loop.time()
         while idle:
             conn = idle.pop()  # the most recently used: the least likely to have been closed by the server
-            if not conn.closed and now - conn.idle_since < self.keepalive_expiry:
+            if not conn.closed and now - conn.idle_since < self.keepalive_expiry and not conn.readable():
                 return conn
             conn.close()
         scheme, host, port = origin
