@@ -24,7 +24,7 @@ from starlette.exceptions import HTTPException
 from .answers import Answers, parse_last_event_id
 from .deploy import Owner, Turn, open_held_turn, open_turn, open_upstream_for, upstream_dependency
 from .errors import ChatError, error_body
-from .middleware import BodyLimit, QuietDisconnects, StartGate
+from .middleware import BodyLimit, QuietDisconnects
 from .relay import EVENT_STREAM_RESPONSE, EventStreamResponse, Upstream, UpstreamResponse, log, relay
 from .schema import MAX_BODY_BYTES, MAX_TOKENS_LIMIT
 from .settings import ChatSettings
@@ -173,7 +173,6 @@ def create_app(settings: ChatSettings | None = None, *, client: anthropic.AsyncA
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
     app.add_middleware(QuietDisconnects)
-    app.add_middleware(StartGate, limit=settings.concurrent_starts)  # outermost: a waiting request costs nothing yet
     return app
 
 

@@ -1,9 +1,7 @@
-"""Small ASGI middlewares: a body limit that answers in the app's JSON error shape, quiet disconnects, and a gate on
-how many answers start at once."""
+"""Two small ASGI middlewares: a body limit that answers in the app's JSON error shape, and quiet disconnects."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 import anyio
@@ -76,42 +74,3 @@ class QuietDisconnects:
             if not started:
                 raise
             logging.getLogger("course_utils.server").debug("client left mid-stream: %r", group)
-
-
-class StartGate:
-    """At most `limit` answers being started at once: read, checked, sent upstream and answered with a status line.
-
-    Starting an answer costs the app a few milliseconds of CPU at once, relaying one event a tenth of one. When a burst
-    of requests arrives faster than one core can start them, every started step lands in the same event loop as the
-    events of the answers already streaming, and those answers stutter, all of them, for as long as the burst lasts.
-    Behind the gate the burst waits for its first byte instead (it waits either way: the core is full), and the answers
-    already streaming keep their pace. Nothing is refused: a request waits its turn, in arrival order.
-    """
-
-    def __init__(self, app: ASGIApp, limit: int | None, paths: tuple[str, ...] = ("/api/chat",)) -> None:
-        self.app, self.limit, self.paths = app, limit, paths
-        self._slots: asyncio.Semaphore | None = None  # made in the serving loop, at the first request
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        gated = self.limit is not None and scope["type"] == "http" and scope["path"] in self.paths
-        if not gated or scope["method"] != "POST":
-            await self.app(scope, receive, send)
-            return
-        if self._slots is None:
-            self._slots = asyncio.Semaphore(self.limit)  # type: ignore[arg-type]
-        slots = self._slots
-        await slots.acquire()
-        held = True
-
-        async def started(message: Message) -> None:
-            nonlocal held
-            if held and message["type"] == "http.response.start":  # a status line: this answer has started
-                held = False
-                slots.release()
-            await send(message)
-
-        try:
-            await self.app(scope, receive, started)
-        finally:
-            if held:
-                slots.release()

@@ -45,10 +45,6 @@ class ChatSettings:
     upstream_connections: int = 4096
     # The longest a request waits for a free upstream connection when all are in use, before a 503.
     pool_timeout: float = 5.0
-    # Answers being started at once (request read, checked, sent upstream, up to its status line); the others wait
-    # their turn, so that a burst of new chats delays its own first tokens rather than every answer already streaming
-    # (middleware.StartGate). None: no limit.
-    concurrent_starts: int | None = None
     offline: bool = False  # shown as a badge on the page
 
     # -- deployment (lesson 08): each is off until set, so lesson 06's app is unchanged ------------------------------
