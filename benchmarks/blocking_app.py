@@ -40,7 +40,7 @@ class ChatHandler(BaseHTTPRequestHandler):
     """One instance per connection, on its own thread; it blocks on the upstream while it relays."""
 
     protocol_version = "HTTP/1.1"  # keep-alive, and chunked bodies for streams of unknown length
-    server: "BlockingChatServer"
+    server: BlockingChatServer
 
     def log_message(self, format: str, *args: Any) -> None:
         """Silent, as the async app runs with uvicorn's access log off."""

@@ -66,8 +66,8 @@ def make_class(dest: Path, learners: int, exercises: list[str] | None = None, se
 
 def grade(submissions: list[Path], out: Path, jobs: int, cold: bool) -> dict[str, float | str]:
     """Run the grader's command line; its own figures, and the command's wall time."""
-    cmd = [sys.executable, "-m", "course_instructors.grade", *map(str, submissions), "--out", str(out), "--jobs", str(jobs),
-           "--quiet", *(["--cold"] if cold else [])]
+    cmd = [sys.executable, "-m", "course_instructors.grade", *map(str, submissions), "--out", str(out),
+           "--jobs", str(jobs), "--quiet", *(["--cold"] if cold else [])]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     began = time.monotonic()
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, check=True)

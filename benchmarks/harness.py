@@ -7,6 +7,7 @@ client or a simulator sharing the interpreter cannot steal its GIL.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import platform
@@ -106,7 +107,7 @@ class Service:
         if self.proc.stdout:
             self.proc.stdout.close()
 
-    def __enter__(self) -> "Service":
+    def __enter__(self) -> Service:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -130,7 +131,8 @@ def start_service(name: str, argv: list[str], *, cpus: set[int] | None = None, u
         if cpus:
             os.sched_setaffinity(0, cpus)
 
-    proc = subprocess.Popen([sys.executable, *argv], cwd=ROOT, stdout=subprocess.PIPE, stderr=None if os.environ.get("BENCH_DEBUG") else subprocess.DEVNULL,
+    stderr = None if os.environ.get("BENCH_DEBUG") else subprocess.DEVNULL  # BENCH_DEBUG=1: see a server's errors
+    proc = subprocess.Popen([sys.executable, *argv], cwd=ROOT, stdout=subprocess.PIPE, stderr=stderr,
                             text=True, preexec_fn=pin, env={**os.environ, **(env or {})})
     if url is None:
         url = _first_line(proc, timeout)
@@ -252,7 +254,7 @@ class Monitor:
             self._peak_cpu = max(self._peak_cpu, 100 * (cpu - last_cpu) / (now - last_t))
             last_cpu, last_t = cpu, now
 
-    def __enter__(self) -> "Monitor":
+    def __enter__(self) -> Monitor:
         self._cpu0, self._peak_rss = self._sample()
         self._t0 = time.perf_counter()
         self._thread.start()
@@ -330,7 +332,7 @@ class ChatResult:
     @property
     def gaps(self) -> list[float]:
         """Seconds between consecutive text events."""
-        return [b - a for a, b in zip(self.times, self.times[1:])]
+        return [b - a for a, b in itertools.pairwise(self.times)]
 
 
 class LoadClient:
@@ -348,7 +350,7 @@ class LoadClient:
         self._head = f"host: {parts.netloc}\r\ncontent-type: application/json\r\n{extra}"
         self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
 
-    async def __aenter__(self) -> "LoadClient":
+    async def __aenter__(self) -> LoadClient:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
