@@ -19,8 +19,15 @@ import httpx
 import httpx2
 import pytest
 
-from course_utils.server import (AppServer, ChatError, ChatSettings, create_app, server_errors, stream_chat,
-                                 upstream_client)
+from course_utils.server import (
+    AppServer,
+    ChatError,
+    ChatSettings,
+    create_app,
+    server_errors,
+    stream_chat,
+    upstream_client,
+)
 from course_utils.server.relay import Upstream, UpstreamEvents
 from course_utils.server.schema import MAX_BODY_BYTES, MAX_CONTENT_CHARS, MAX_TOKENS_LIMIT, MAX_TURNS
 from course_utils.server.transport import UpstreamTransport

@@ -38,7 +38,7 @@ class AppServer(BackgroundServer):
         """The base URL, ending in `/` (the chat page)."""
         return page_url(self.host, self.port)
 
-    def start(self) -> "AppServer":
+    def start(self) -> AppServer:
         """Start serving; returns once the app's lifespan has run and the port accepts connections."""
         super().start()
         return self
@@ -52,7 +52,7 @@ class AppServer(BackgroundServer):
             time.sleep(0.005)
         return True
 
-    def __enter__(self) -> "AppServer":
+    def __enter__(self) -> AppServer:
         return self.start()
 
     def __repr__(self) -> str:

@@ -44,7 +44,7 @@ class ChatRequest(BaseModel):
     model: Annotated[str, Field(strict=True)] | None = None
 
     @model_validator(mode="after")
-    def _conversation_shape(self) -> "ChatRequest":
+    def _conversation_shape(self) -> ChatRequest:
         if self.messages[-1].role != "user":
             raise ValueError("the last message must come from the user (the model answers the user's turn)")
         total = sum(len(m.content) for m in self.messages) + len(self.system or "")
