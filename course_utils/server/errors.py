@@ -67,6 +67,7 @@ _MIDSTREAM_MESSAGES = {
 
 def stream_error(exc: Exception) -> dict[str, str]:
     """The data of the `error` event for a failure after the first byte, when the 200 can no longer change."""
+    error_type: str  # the API's types, plus this app's own (`api_connection_error`, `internal_error`)
     if isinstance(exc, anthropic.APIStatusError):  # the upstream's own `event: error` (status_code is 200)
         error_type = exc.type or "api_error"
         message = _MIDSTREAM_MESSAGES.get(error_type, "The model reported an error mid-answer. Try again.")
