@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 import os
 import signal
@@ -18,6 +19,7 @@ import anthropic
 import httpx
 import httpx2
 import pytest
+from anthropic._models import FinalRequestOptions
 
 from course_utils.server import (
     AppServer,
@@ -28,7 +30,7 @@ from course_utils.server import (
     stream_chat,
     upstream_client,
 )
-from course_utils.server.relay import Upstream, UpstreamEvents
+from course_utils.server.relay import Upstream, UpstreamEvents, _Streamed
 from course_utils.server.schema import MAX_BODY_BYTES, MAX_CONTENT_CHARS, MAX_TOKENS_LIMIT, MAX_TURNS
 from course_utils.server.transport import UpstreamTransport
 from course_utils.simulator import Simulator
@@ -385,6 +387,7 @@ def test_direct_upstream_retries_like_the_sdk(sim: Simulator, fresh_sim: Simulat
 
 # The relay's own HTTP/1.1 transport under the SDK (course_utils/server/transport.py), against a server that frames
 # its answers every way HTTP/1.1 allows, sends them in awkward pieces, and counts its connections.
+GZIPPED = gzip.compress(b"hello world")
 FRAMINGS = {
     "chunked": (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
                 [b"5;ext=1\r\nhello\r\n", b"6", b"\r\n wor", b"ld\r\n0\r\nX-Trailer: 1\r\n", b"\r\n"], True),
@@ -395,6 +398,8 @@ FRAMINGS = {
     # The server closes the connection after a complete answer that promised to keep it (its keep-alive timeout):
     # the next request must notice and take a new connection, not fail on the dead one.
     "closed-while-idle": (b"HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\n", [b"hello world"], False),
+    "gzip": (b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n" % len(GZIPPED), [GZIPPED],
+             True),
     "interim-first": (b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\n", [b"hello world"],
                       True),
 }
@@ -455,6 +460,13 @@ def test_relay_transport_reads_every_framing_and_reuses_connections() -> None:
             # A complete answer that allowed it leaves its connection for the next request; the others do not.
             assert server.connections - before == (1 if keep else 2), name
         async with httpx2.AsyncClient(transport=UpstreamTransport()) as client:
+            # The relay reads an identity body straight from the transport, an encoded one decoded as the SDK would.
+            sdk = anthropic.AsyncAnthropic(api_key=KEY, base_url=url)
+            for name in ("content-length", "gzip"):
+                async with client.stream("GET", f"{url}/{name}") as response:
+                    body = _Streamed(raw=response, client=sdk, cast_to=httpx2.Response, stream=True, stream_cls=None,
+                                     options=FinalRequestOptions.construct(method="get", url="/"))
+                    assert b"".join([chunk async for chunk in body.iter_bytes()]) == b"hello world", name
             # Leaving a stream before its end closes its connection at once: the server's read ends.
             async with client.stream("GET", f"{url}/endless") as response:
                 assert await response.aiter_bytes().__anext__() == b"hello"

@@ -51,6 +51,24 @@ PING = b": ping\n\n"  # an SSE comment: proxies see bytes on a quiet connection,
 EVENT_STREAM_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}  # no caching, no nginx buffering
 
 
+class _Streamed(AsyncAPIResponse[Any]):
+    """The SDK's response object, whose bytes come straight from the transport's stream when they are not encoded:
+    httpx2's `aiter_bytes` and `aiter_raw` add two generator layers (a decoder, a byte counter) to every upstream read,
+    which an identity-encoded event stream does not need."""
+
+    async def iter_bytes(self, chunk_size: int | None = None) -> AsyncIterator[bytes]:
+        """The body as it arrives (`AsyncAPIResponse.iter_bytes` for an encoded body or a chunk size)."""
+        raw = self.http_response
+        if chunk_size is not None or raw.headers.get("content-encoding", "identity") != "identity":
+            async for chunk in super().iter_bytes(chunk_size):
+                yield chunk
+            return
+        stream = raw.stream
+        assert isinstance(stream, httpx2.AsyncByteStream)  # an async client's streamed response
+        async for chunk in stream:
+            yield chunk
+
+
 class Upstream:
     """`POST /v1/messages` with `stream: true` as the SDK sends it, for one SDK client: `stream(params)` is entered
     like `client.messages.with_streaming_response.create(**params, stream=True)` and gives the same response."""
@@ -102,8 +120,8 @@ class Upstream:
                 await asyncio.sleep(client._calculate_retry_timeout(retries - attempt, self.options))  # noqa: SLF001
                 continue
             if response.is_success:
-                return AsyncAPIResponse(raw=response, client=client, cast_to=httpx2.Response, stream=True,
-                                        stream_cls=None, options=self.options, retries_taken=attempt)
+                return _Streamed(raw=response, client=client, cast_to=httpx2.Response, stream=True,
+                                 stream_cls=None, options=self.options, retries_taken=attempt)
             if attempt < retries and client._should_retry(response):  # noqa: SLF001
                 await response.aclose()
                 await asyncio.sleep(client._calculate_retry_timeout(  # noqa: SLF001
