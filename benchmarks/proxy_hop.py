@@ -4,8 +4,8 @@ Five relays are served side by side by one app process and measured in the same 
 
     sdk-sse       the app's first relay: the SDK's `MessageStream.text_stream`, framed by FastAPI's `ServerSentEvent`
     sdk-bytes     the same SDK stream, framed by hand into bytes for a plain `StreamingResponse`
-    raw-sse       the upstream's own SSE bytes (SDK `with_streaming_response`, parsed by `course_utils.sse`), FastAPI
-                  framing
+    raw-sse       the upstream's own SSE bytes (the app's dependency: the SDK's request, sent by `relay.Upstream`),
+                  parsed by `course_utils.sse`, FastAPI framing
     raw-bytes     the upstream's bytes, parsed the same way, framed by hand (the shipped relay without keep-alive)
     raw-bytes-ka  raw-bytes plus a `: ping` comment when the upstream goes quiet: the app as shipped
                   (`course_utils/server/relay.py`), at `/api/chat`; `SHIPPED` names it
@@ -13,7 +13,8 @@ Five relays are served side by side by one app process and measured in the same 
 Every relay is first checked to send the same events as the direct SDK call (text deltas, `done` with the same stop
 reason and usage, the same `error` types and HTTP statuses under faults) and whether it keeps a stalled stream alive
 with `: ping` comments; a relay that sends wrong events is reported, not timed. The simulator runs with pacing off
-(speed 0), so every millisecond measured is the software's, on loopback.
+(speed 0), so every millisecond measured is the software's, on loopback. All five share the app's SDK client, so all
+run over its HTTP/1.1 transport (`course_utils/server/transport.py`): the rows differ in the relay alone.
 """
 
 from __future__ import annotations
