@@ -136,7 +136,8 @@ class Answers:
 
         flusher = asyncio.create_task(writer())
         try:
-            async with stack, contextlib.aclosing(relay(turn.response, turn.outcome)) as frames:  # type: ignore[arg-type]
+            # relay() is an async generator, typed as the iterator it returns; the response is set by now.
+            async with stack, contextlib.aclosing(relay(turn.response, turn.outcome)) as frames:  # type: ignore[arg-type,type-var]
                 async for chunk in frames:
                     pending.append((chunk, turn.outcome.seq))
                     wrote.set()

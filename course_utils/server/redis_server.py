@@ -34,7 +34,7 @@ class RedisServer:
         return shutil.which("redis-server") is not None and importlib.util.find_spec("redis") is not None
 
     @classmethod
-    def start(cls) -> "RedisServer | None":
+    def start(cls) -> RedisServer | None:
         """Start one and return once it accepts connections (its own 'Ready' line); None if unavailable."""
         path = shutil.which("redis-server")
         if path is None or not cls.available():
