@@ -418,12 +418,14 @@ def answer_text(events: list[Any]) -> str:
     return "".join(json.loads(e.data)["text"] for e in events if e.event == "text")
 
 
-def follow(env: Env, source: Flaky, max_drops: int = 3) -> Any:
-    """The learner's follow_answer on `source`: its answer (a str is required)."""
+def follow(env: Env, source: Flaky, max_drops: int = 3, *, if_it_raises: str | None = None) -> Any:
+    """The learner's follow_answer on `source`: its answer (a str is required); `if_it_raises` says what to fix."""
     try:
         got = env.call(env.learner(), source, max_drops)
-    except LearnerError:
-        raise
+    except LearnerError as exc:
+        if if_it_raises is None:
+            raise
+        raise CheckFailed(f"{exc}: {if_it_raises}") from None
     expect(isinstance(got, str), f"follow_answer must return the answer's text, a str; got {short(got)}")
     return got
 
@@ -449,11 +451,8 @@ def no_drop(env: Env) -> None:
 def two_drops(env: Env) -> None:
     events = answer_events()
     source = Flaky(events, cuts={3, 8})
-    try:
-        got = follow(env, source)
-    except LearnerError as exc:
-        raise CheckFailed(f"{exc}: a dropped connection raises httpx.TransportError while you iterate; catch it "
-                          "and reconnect with open_events(<the last id>)") from None
+    got = follow(env, source, if_it_raises="a dropped connection raises httpx.TransportError while you iterate; "
+                                           "catch it and reconnect with open_events(<the last id>)")
     expect_text(got, events, source)
     expect_equal(source.opened, [None, f"{ANSWER}:3", f"{ANSWER}:8"], "the calls of open_events")
 

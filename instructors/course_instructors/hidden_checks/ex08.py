@@ -230,20 +230,14 @@ def other_cuts(env: Env) -> None:
 
     events = answer_events()
     source = Flaky(events, clean={5})
-    try:
-        got = follow(env, source)
-    except LearnerError as exc:
-        raise CheckFailed(f"{exc}: a connection that ends before `done` or `error` is cut: reconnect") from None
+    got = follow(env, source, if_it_raises="a connection that ends before `done` or `error` is cut: reconnect")
     expect(got != "".join(WORDS[:5]), "follow_answer returned the first five words: the connection ended before "
                                       "`done`, so the answer is not finished; reconnect")
     expect_text(got, events, source)
     expect_equal(source.opened, [None, f"{ANSWER}:5"], "the calls of open_events after a connection that ended")
     source = Flaky(events, cuts={2, 6}, error=lambda text: httpx.ReadError(text))
-    try:
-        got = follow(env, source)
-    except LearnerError as exc:
-        raise CheckFailed(f"{exc}: every httpx.TransportError is a dropped connection, not only "
-                          "RemoteProtocolError") from None
+    got = follow(env, source, if_it_raises="every httpx.TransportError is a dropped connection, not only "
+                                           "RemoteProtocolError")
     expect_text(got, events, source)
     source = Flaky(events, first_fails=True)
     expect_text(follow(env, source), events, source)
