@@ -12,11 +12,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .base import Check, Outcome, Task, check, checks_in, expect, expect_equal
+from .base import Check, Outcome, Task, checks_in, expect, expect_equal, task_check
 from .env import Env
 from .run import run_check
 
-__all__ = ["Check", "Env", "Exercise", "Outcome", "Task", "check", "checks_in", "exercise", "exercises", "expect",
+__all__ = ["Check", "Env", "Exercise", "Outcome", "Task", "checks_in", "task_check", "exercise", "exercises", "expect",
            "expect_equal", "run_check"]
 
 

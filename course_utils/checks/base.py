@@ -138,7 +138,7 @@ def expect_equal(got: Any, want: Any, what: str) -> None:
         raise CheckFailed(f"{what}: expected {short(want)}, got {short(got)}")
 
 
-def check(task: str, title: str, *, points: float = 1.0, visibility: Visibility = "visible",
+def task_check(task: str, title: str, *, points: float = 1.0, visibility: Visibility = "visible",
           timeout: float = 15.0) -> Callable[[Callable[[Env], None]], Callable[[Env], None]]:
     """Mark a function `f(env)` as a check of `task`; the module's checks are collected in definition order."""
 

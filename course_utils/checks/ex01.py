@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from .base import Task, check, expect, expect_equal, short
+from .base import Task, expect, expect_equal, short, task_check
 from .env import Env
 
 if TYPE_CHECKING:
@@ -45,14 +45,14 @@ def message_text(message: Message) -> str:
 # -- 01.1 collect_text -------------------------------------------------------------------------------------------------
 
 
-@check("01.1", "joins the text of every text delta")
+@task_check("01.1", "joins the text of every text delta")
 def joins_text(env: Env) -> None:
     events = raw_events(env, ABOUT, 60)
     got = env.call(env.learner(), iter(events))
     expect_equal(got, message_text(final_message(env, ABOUT, 60)), "collect_text(events)")
 
 
-@check("01.1", "keeps only text, not a tool call's JSON")
+@task_check("01.1", "keeps only text, not a tool call's JSON")
 def skips_tool_json(env: Env) -> None:
     prompt, extra = "What's the weather in Paris?", {"tools": [WEATHER_TOOL]}
     events = raw_events(env, prompt, 200, **extra)
@@ -76,12 +76,12 @@ def _usage_matches(env: Env, prompt: str, max_tokens: int, **extra: object) -> d
     return got
 
 
-@check("01.2", "input and output tokens and the stop reason of a whole reply")
+@task_check("01.2", "input and output tokens and the stop reason of a whole reply")
 def usage_whole(env: Env) -> None:
     _usage_matches(env, ABOUT, 200)
 
 
-@check("01.2", "a reply cut short by max_tokens")
+@task_check("01.2", "a reply cut short by max_tokens")
 def usage_truncated(env: Env) -> None:
     got = _usage_matches(env, "Write 500 words about the ocean.", 25)
     expect_equal(got["output_tokens"], 25, "'output_tokens' when max_tokens=25 stops the reply")
@@ -113,7 +113,7 @@ def timed(env: Env, max_tokens: int) -> tuple[float, float, float, float]:
     return float(got[0]), float(got[1]), plan.first_delay + plan.delays[0], plan.total_seconds()
 
 
-@check("01.3", "time to first token matches the server's pace", timeout=20)
+@task_check("01.3", "time to first token matches the server's pace", timeout=20)
 def ttft_matches(env: Env) -> None:
     ttft, _, first, _ = timed(env, 60)
     expect(first - 0.06 <= ttft <= first + 0.25,
@@ -121,7 +121,7 @@ def ttft_matches(env: Env) -> None:
            "request, stop it at the first piece of text)")
 
 
-@check("01.3", "total time matches the server's pace", timeout=20)
+@task_check("01.3", "total time matches the server's pace", timeout=20)
 def total_matches(env: Env) -> None:
     _, total, _, whole = timed(env, 60)
     expect(whole - 0.05 <= total <= whole + 0.35,
@@ -131,7 +131,7 @@ def total_matches(env: Env) -> None:
 # -- 01.4 stream_to ----------------------------------------------------------------------------------------------------
 
 
-@check("01.4", "calls on_text with pieces that add up to the reply", timeout=20)
+@task_check("01.4", "calls on_text with pieces that add up to the reply", timeout=20)
 def pieces_add_up(env: Env) -> None:
     pieces: list[str] = []
     got = env.call(env.learner(), env.client(), env.model, ABOUT, 60, pieces.append)
@@ -141,7 +141,7 @@ def pieces_add_up(env: Env) -> None:
     expect_equal(got, want, "the returned text")
 
 
-@check("01.4", "shows each piece as soon as it arrives", timeout=20)
+@task_check("01.4", "shows each piece as soon as it arrives", timeout=20)
 def pieces_on_time(env: Env) -> None:
     warm_up(env)
     env.sim.speed = 2

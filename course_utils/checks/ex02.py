@@ -6,7 +6,7 @@ import json
 import time
 from typing import Any
 
-from .base import Task, check, expect, expect_equal, short
+from .base import Task, expect, expect_equal, short, task_check
 from .env import API_KEY, Env
 
 # The course's parser and accumulator, and the SDK's, would do these tasks for the learner.
@@ -68,13 +68,13 @@ def expect_events(got: list[tuple[Any, Any]], want: list[tuple[str | None, str]]
 # -- 02.1 EventParser --------------------------------------------------------------------------------------------------
 
 
-@check("02.1", "parses a whole stream fed in one chunk")
+@task_check("02.1", "parses a whole stream fed in one chunk")
 def parses_whole(env: Env) -> None:
     body = raw_body(env, ABOUT, 40)
     expect_events(parse_in_chunks(env, [body]), truth(body), "the whole body in one feed()")
 
 
-@check("02.1", "gives the same events whatever the chunk boundaries", timeout=30)
+@task_check("02.1", "gives the same events whatever the chunk boundaries", timeout=30)
 def any_boundary(env: Env) -> None:
     body = raw_body(env, "Hi", 8)
     want = truth(body)
@@ -83,7 +83,7 @@ def any_boundary(env: Env) -> None:
     expect_events(parse_in_chunks(env, [body[i:i + 1] for i in range(len(body))]), want, "one byte at a time")
 
 
-@check("02.1", "keeps a character whose bytes are split across chunks")
+@task_check("02.1", "keeps a character whose bytes are split across chunks")
 def split_character(env: Env) -> None:
     from course_utils.sse import encode_event
 
@@ -141,12 +141,12 @@ def accumulate_matches(env: Env, prompt: str, max_tokens: int, **extra: Any) -> 
         expect_equal(got[key], want[key], f"{key!r}")
 
 
-@check("02.2", "a text reply: text, stop reason and usage")
+@task_check("02.2", "a text reply: text, stop reason and usage")
 def accumulates_text(env: Env) -> None:
     accumulate_matches(env, ABOUT, 60)
 
 
-@check("02.2", "a tool call: its input JSON put together and parsed")
+@task_check("02.2", "a tool call: its input JSON put together and parsed")
 def accumulates_tool(env: Env) -> None:
     accumulate_matches(env, "What's the weather in Paris?", 200, tools=[WEATHER_TOOL])
 
@@ -161,7 +161,7 @@ def wire_events(env: Env, prompt: str, max_tokens: int) -> list[Any]:
     return got
 
 
-@check("02.3", "yields the JSON of every event, in order", timeout=20)
+@task_check("02.3", "yields the JSON of every event, in order", timeout=20)
 def every_event(env: Env) -> None:
     events = env.run("stream_events(...)", lambda: list(wire_events(env, ABOUT, 40)))
     want = [json.loads(data) for _, data in truth(raw_body(env, ABOUT, 40))]
@@ -172,7 +172,7 @@ def every_event(env: Env) -> None:
     expect_equal(events, want, "the events")
 
 
-@check("02.3", "yields each event as it arrives, not at the end", timeout=20)
+@task_check("02.3", "yields each event as it arrives, not at the end", timeout=20)
 def yields_early(env: Env) -> None:
     env.sim.speed = 2
     start = time.perf_counter()

@@ -7,7 +7,7 @@ import itertools
 import time
 from typing import Any
 
-from .base import Task, check, expect, expect_equal, short
+from .base import Task, expect, expect_equal, short, task_check
 from .env import Env
 
 TASKS = (
@@ -73,14 +73,14 @@ def expect_concurrent(wall: float, times: list[float]) -> None:
 # -- 03.1 gather_replies -----------------------------------------------------------------------------------------------
 
 
-@check("03.1", "returns every reply's text, in the order of the prompts")
+@task_check("03.1", "returns every reply's text, in the order of the prompts")
 def gathers_in_order(env: Env) -> None:
     got, _ = run_learner(env, PROMPTS)
     expect(isinstance(got, list), f"gather_replies must return a list of texts, got {short(got)}")
     expect_equal(got, texts(env, PROMPTS, MAX_TOKENS), "the texts")
 
 
-@check("03.1", "streams them at the same time", timeout=20)
+@task_check("03.1", "streams them at the same time", timeout=20)
 def gathers_concurrently(env: Env) -> None:
     env.sim.speed = 2
     _, wall = run_learner(env, PROMPTS)
@@ -103,7 +103,7 @@ def expect_finish_order(env: Env, prompts: list[str]) -> None:
     expect_concurrent(wall, times)
 
 
-@check("03.2", "gives the prompts' indices in the order their streams finished", timeout=20)
+@task_check("03.2", "gives the prompts' indices in the order their streams finished", timeout=20)
 def order_of_finish(env: Env) -> None:
     expect_finish_order(env, PROMPTS)
 
@@ -121,12 +121,12 @@ def expect_first(env: Env, prompts: list[str]) -> None:
     expect_equal(got[1], texts(env, [prompts[first]], MAX_TOKENS)[0], "its text")
 
 
-@check("03.3", "returns the index and text of the first reply to finish", timeout=20)
+@task_check("03.3", "returns the index and text of the first reply to finish", timeout=20)
 def first_wins(env: Env) -> None:
     expect_first(env, PROMPTS)
 
 
-@check("03.3", "cancels the other streams, closing their connections", timeout=20)
+@task_check("03.3", "cancels the other streams, closing their connections", timeout=20)
 def others_cancelled(env: Env) -> None:
     env.sim.speed = 2
     got, wall = run_learner(env, PROMPTS, settle=True)

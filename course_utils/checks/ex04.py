@@ -6,7 +6,7 @@ import asyncio
 import copy
 from typing import TYPE_CHECKING, Any
 
-from .base import LearnerError, Task, check, expect, expect_equal, short
+from .base import LearnerError, Task, expect, expect_equal, short, task_check
 from .env import Env, as_messages
 
 if TYPE_CHECKING:
@@ -52,7 +52,7 @@ def expect_turns(history: Any, texts: list[tuple[str, str]]) -> None:
 # -- 04.1 chat_turn ----------------------------------------------------------------------------------------------------
 
 
-@check("04.1", "the next turn remembers what the user said")
+@task_check("04.1", "the next turn remembers what the user said")
 def remembers(env: Env) -> None:
     history: list[dict[str, Any]] = []
     client = env.client()
@@ -63,7 +63,7 @@ def remembers(env: Env) -> None:
                            "send the whole history with every request")
 
 
-@check("04.1", "records the user turn and one whole assistant message per turn")
+@task_check("04.1", "records the user turn and one whole assistant message per turn")
 def one_message_per_turn(env: Env) -> None:
     history: list[dict[str, Any]] = []
     client = env.client()
@@ -75,7 +75,7 @@ def one_message_per_turn(env: Env) -> None:
     expect_equal(second, content_text(want.content), "the returned text")
 
 
-@check("04.1", "streams the reply")
+@task_check("04.1", "streams the reply")
 def streams(env: Env) -> None:
     history: list[dict[str, Any]] = []
     env.call(env.learner(), env.client(), env.model, history, "Tell me about the ocean.")
@@ -103,7 +103,7 @@ def expect_failed_turn_untouched(env: Env, fault: str) -> None:
                               f"it has {len(history)}: record the turn only once the stream has ended")
 
 
-@check("04.1", "a turn that fails mid-stream leaves the history as it was")
+@task_check("04.1", "a turn that fails mid-stream leaves the history as it was")
 def failed_turn(env: Env) -> None:
     expect_failed_turn_untouched(env, "disconnect_midstream")
 
@@ -158,14 +158,14 @@ PROMPTS = ["Hi, my name is Ada.", "Tell me about the ocean.", "Tell me about cof
            "What's my name?"]
 
 
-@check("04.2", "keeps the most recent whole exchanges that fit the budget", timeout=20)
+@task_check("04.2", "keeps the most recent whole exchanges that fit the budget", timeout=20)
 def trims_to_budget(env: Env) -> None:
     history = conversation(env, PROMPTS)
     expect_trim(env, history, count(env, history[-6:]), "with a budget that fits the last three exchanges")
     expect_trim(env, history, count(env, history[-4:]) + 5, "with a budget that fits the last two exchanges and a bit")
 
 
-@check("04.2", "keeps everything when it all fits", timeout=20)
+@task_check("04.2", "keeps everything when it all fits", timeout=20)
 def keeps_all(env: Env) -> None:
     history = conversation(env, PROMPTS[:3])
     expect_trim(env, history, count(env, history) + 100, "with a budget larger than the whole history")
@@ -204,7 +204,7 @@ def run_turn(env: Env, history: list[dict[str, Any]], text: str, stop_after: int
     return result, pieces, error
 
 
-@check("04.3", "a turn that completes: text as it arrives, then one message", timeout=20)
+@task_check("04.3", "a turn that completes: text as it arrives, then one message", timeout=20)
 def stoppable_completes(env: Env) -> None:
     history: list[dict[str, Any]] = []
     reply, pieces, _ = run_turn(env, history, "Tell me about the ocean.")
@@ -213,7 +213,7 @@ def stoppable_completes(env: Env) -> None:
     expect_turns(history, [("Tell me about the ocean.", reply)])
 
 
-@check("04.3", "a stopped turn leaves no trace and closes its stream", timeout=20)
+@task_check("04.3", "a stopped turn leaves no trace and closes its stream", timeout=20)
 def stoppable_stops(env: Env) -> None:
     env.sim.speed = 2
     history = [{"role": "user", "content": "Hi, my name is Ada."}, {"role": "assistant", "content": "Hello, Ada!"}]

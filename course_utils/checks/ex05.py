@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from .base import Task, check, expect, expect_equal, short
+from .base import Task, expect, expect_equal, short, task_check
 from .env import Env
 
 _RESILIENCE = ("course_utils.resilience", "course_utils.history")
@@ -46,21 +46,21 @@ def expect_verdict(env: Env, error: BaseException, want: bool, what: str) -> Non
 # -- 05.1 is_retryable -------------------------------------------------------------------------------------------------
 
 
-@check("05.1", "retries overloads, rate limits and server errors before the stream")
+@task_check("05.1", "retries overloads, rate limits and server errors before the stream")
 def retries_pre_stream(env: Env) -> None:
     for fault, what in (("overloaded", "a 529 overload"), ("rate_limit", "a 429 rate limit"),
                         ("api_error", "a 500 server error")):
         expect_verdict(env, error_from(env, fault), True, what)
 
 
-@check("05.1", "retries failures in the stream: an error event, a dropped connection, a stall")
+@task_check("05.1", "retries failures in the stream: an error event, a dropped connection, a stall")
 def retries_mid_stream(env: Env) -> None:
     expect_verdict(env, error_from(env, "error_midstream"), True, "an overloaded_error event after the 200")
     expect_verdict(env, error_from(env, "disconnect_midstream"), True, "a connection dropped mid-stream")
     expect_verdict(env, error_from(env, "stall_midstream", read_timeout=0.3), True, "a stall past the read timeout")
 
 
-@check("05.1", "does not retry what another attempt cannot fix")
+@task_check("05.1", "does not retry what another attempt cannot fix")
 def refuses_hopeless(env: Env) -> None:
     expect_verdict(env, error_from(env, model="claude-sonnet-4-5-20250514"), False, "an unknown model (404)")
     expect_verdict(env, error_from(env, messages=[{"role": "user", "content": ""}]), False,
@@ -100,7 +100,7 @@ def retried(env: Env, *, prompt: str = ABOUT, max_tokens: int = 200, max_attempt
     return got
 
 
-@check("05.2", "a stream that does not fail: complete after one attempt")
+@task_check("05.2", "a stream that does not fail: complete after one attempt")
 def no_failure(env: Env) -> None:
     got = retried(env)
     expect_equal((got["status"], got["attempts"], got["partials"]), ("complete", 1, []),
@@ -108,7 +108,7 @@ def no_failure(env: Env) -> None:
     expect_text(got["text"], full_text(env), got["partials"], "the text")
 
 
-@check("05.2", "restarts a dropped stream from scratch and keeps its partial text")
+@task_check("05.2", "restarts a dropped stream from scratch and keeps its partial text")
 def restarts_after_drop(env: Env) -> None:
     env.sim.inject("disconnect_midstream", after=10)
     got = retried(env)
@@ -122,7 +122,7 @@ def restarts_after_drop(env: Env) -> None:
     expect_equal(requests, 2, "the number of requests sent")
 
 
-@check("05.2", "gives up after max_attempts, keeping every partial text")
+@task_check("05.2", "gives up after max_attempts, keeping every partial text")
 def gives_up(env: Env) -> None:
     env.sim.inject("error_midstream", count=3, after=5)
     got = retried(env, max_attempts=3)
@@ -149,13 +149,13 @@ def deadline_run(env: Env, prompt: str, max_tokens: int, seconds: float) -> tupl
     return got[0], got[1], elapsed
 
 
-@check("05.3", "the whole reply when it arrives in time")
+@task_check("05.3", "the whole reply when it arrives in time")
 def in_time(env: Env) -> None:
     text, finished, _ = deadline_run(env, ABOUT, 200, 10.0)
     expect_equal((text, finished), (full_text(env), True), "(text, finished)")
 
 
-@check("05.3", "stops at the deadline, keeps what arrived, and closes the stream", timeout=20)
+@task_check("05.3", "stops at the deadline, keeps what arrived, and closes the stream", timeout=20)
 def at_deadline(env: Env) -> None:
     env.sim.speed = 2
     text, finished, elapsed = deadline_run(env, LONG, 400, 0.8)

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from .base import Task, check, expect, expect_equal, short
+from .base import Task, expect, expect_equal, short, task_check
 from .env import Env, as_messages
 
 _APP_HELPERS = ("course_utils.server", "course_utils.sse")
@@ -41,7 +41,7 @@ def framed(env: Env, event: str, data: Any) -> str:
     return got
 
 
-@check("06.1", "an event whose data is JSON")
+@task_check("06.1", "an event whose data is JSON")
 def frames_json(env: Env) -> None:
     data = {"text": "Hello", "n": 2}
     events = parse(framed(env, "text", data))
@@ -49,7 +49,7 @@ def frames_json(env: Env) -> None:
     expect_equal(json.loads(events[0][1]), data, "the event's data, decoded")
 
 
-@check("06.1", "text with line breaks becomes several data lines")
+@task_check("06.1", "text with line breaks becomes several data lines")
 def frames_lines(env: Env) -> None:
     text = "line one\nline two\n\nline four"
     events = parse(framed(env, "note", text))
@@ -122,7 +122,7 @@ def expect_relayed(env: Env, events: list[tuple[str | None, Any]], messages: lis
                  (want.usage.input_tokens, want.usage.output_tokens), "the `done` event's usage (input, output)")
 
 
-@check("06.2", "streams text events, then one done event with the stop reason and usage", timeout=20)
+@task_check("06.2", "streams text events, then one done event with the stop reason and usage", timeout=20)
 def relays_a_reply(env: Env) -> None:
     with app_url(env) as url:
         status, headers, events, _ = post_chat(url, HELLO)
@@ -132,7 +132,7 @@ def relays_a_reply(env: Env) -> None:
     expect_relayed(env, events, HELLO)
 
 
-@check("06.2", "sends the whole conversation upstream", timeout=20)
+@task_check("06.2", "sends the whole conversation upstream", timeout=20)
 def relays_history(env: Env) -> None:
     history = [{"role": "user", "content": "Hi, my name is Ada."},
                {"role": "assistant", "content": "Hello, Ada! Nice to meet you."},
@@ -145,7 +145,7 @@ def relays_history(env: Env) -> None:
 # -- 06.3 failures and disconnects -------------------------------------------------------------------------------------
 
 
-@check("06.3", "an error after the first byte ends the stream with one error event", timeout=20)
+@task_check("06.3", "an error after the first byte ends the stream with one error event", timeout=20)
 def error_event(env: Env) -> None:
     env.sim.inject("error_midstream", after=5)
     with app_url(env) as url:
@@ -159,7 +159,7 @@ def error_event(env: Env) -> None:
            f"the `error` event's data should be {{\"type\": ..., \"message\": ...}}, got {short(data)}")
 
 
-@check("06.3", "an error before the stream is an HTTP status, not a 200", timeout=20)
+@task_check("06.3", "an error before the stream is an HTTP status, not a 200", timeout=20)
 def status_before_stream(env: Env) -> None:
     env.sim.inject("rate_limit", retry_after=0.01)
     with app_url(env) as url:
@@ -169,7 +169,7 @@ def status_before_stream(env: Env) -> None:
                           "yield dependency)")
 
 
-@check("06.3", "a client that leaves closes the upstream stream", timeout=20)
+@task_check("06.3", "a client that leaves closes the upstream stream", timeout=20)
 def disconnect_closes_upstream(env: Env) -> None:
     env.sim.speed = 2
     with app_url(env) as url:

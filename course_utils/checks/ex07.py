@@ -9,7 +9,7 @@ import json
 import time
 from typing import TYPE_CHECKING, Any
 
-from .base import CheckFailed, LearnerError, Task, check, expect, expect_equal, short
+from .base import CheckFailed, LearnerError, Task, expect, expect_equal, short, task_check
 from .env import Env, as_messages
 
 if TYPE_CHECKING:
@@ -115,7 +115,7 @@ def results_of(message: Any) -> list[Any]:
     return [b for b in blocks_of(message) if field(b, "type") == "tool_result"]
 
 
-@check("07.1", "a calculation: one tool call, its result sent back, then the answer", timeout=20)
+@task_check("07.1", "a calculation: one tool call, its result sent back, then the answer", timeout=20)
 def loop_answers(env: Env) -> None:
     calls: list[str] = []
     messages, stopped_by = run_loop(env, "What is 17 * 23?", funcs=functions(calls))
@@ -136,7 +136,7 @@ def loop_answers(env: Env) -> None:
     expect_equal(len(env.sent), 2, "the number of requests your loop sent")
 
 
-@check("07.1", "the step limit: stops after max_steps requests and says so", timeout=20)
+@task_check("07.1", "the step limit: stops after max_steps requests and says so", timeout=20)
 def loop_step_limit(env: Env) -> None:
     messages, stopped_by = run_loop(env, "What is 17 * 23?", max_steps=1)
     expect(len(env.sent) == 1, f"with max_steps=1 your loop sent {len(env.sent)} requests: count each model call "
@@ -145,7 +145,7 @@ def loop_step_limit(env: Env) -> None:
     expect(roles(messages)[:2] == ["user", "assistant"], f"the messages' roles: {roles(messages)}")
 
 
-@check("07.1", "a tool that raises becomes a tool_result with is_error, and the loop goes on", timeout=20)
+@task_check("07.1", "a tool that raises becomes a tool_result with is_error, and the loop goes on", timeout=20)
 def loop_tool_error(env: Env) -> None:
     def broken(expression: str) -> str:
         raise ZeroDivisionError("division by zero")
@@ -214,12 +214,12 @@ def expect_views(env: Env, fragments: list[str], what: str) -> None:
             raise CheckFailed(f"{what}: after {joined!r} the view should be {short(theirs)}, got {short(mine)}{hint}")
 
 
-@check("07.2", "a view after every fragment, a half-written string included")
+@task_check("07.2", "a view after every fragment, a half-written string included")
 def views_follow_fragments(env: Env) -> None:
     expect_views(env, fragments_for(env, "What is 1234 * 5678?"), "a calculator's input")
 
 
-@check("07.2", "the empty first fragment gives an empty view")
+@task_check("07.2", "the empty first fragment gives an empty view")
 def empty_first(env: Env) -> None:
     fragments = fragments_for(env, "What is the population of Tokyo?")
     expect(fragments[0] == "", "the simulator's first fragment is empty")
@@ -275,7 +275,7 @@ def expect_results(got: list[Any], calls: list[dict[str, Any]]) -> None:
            f"{[c['id'] for c in calls]}: one result per call, in the calls' order")
 
 
-@check("07.3", "two slow calls run at the same time; results in the calls' order", timeout=20)
+@task_check("07.3", "two slow calls run at the same time; results in the calls' order", timeout=20)
 def concurrent_calls(env: Env) -> None:
     calls = [call(1, "get_weather", city="Paris"), call(2, "get_weather", city="Tokyo")]
     got, wall = run_calls(env, calls, {"get_weather": sleeper(0.5, "18 °C and sunny")})
@@ -285,7 +285,7 @@ def concurrent_calls(env: Env) -> None:
     expect([b["content"] for b in got] == ["18 °C and sunny"] * 2, f"the results' content: {short(got)}")
 
 
-@check("07.3", "a tool that raises gives is_error: true; the other calls still run", timeout=20)
+@task_check("07.3", "a tool that raises gives is_error: true; the other calls still run", timeout=20)
 def raising_call(env: Env) -> None:
     def broken(**_: Any) -> str:
         raise ValueError("no such city")
@@ -340,14 +340,14 @@ def send_next(env: Env, history: list[dict[str, Any]], message: Any, results: li
         raise CheckFailed(f"the API refused your messages (400: {short(text, 160)}){hint}") from None
 
 
-@check("07.4", "the next request is accepted with thinking on, and the answer uses the result", timeout=20)
+@task_check("07.4", "the next request is accepted with thinking on, and the answer uses the result", timeout=20)
 def keeps_thinking(env: Env) -> None:
     history, message, results = thinking_step(env)
     answer = send_next(env, history, message, results)
     expect("391" in text_in(answer), f"the answer should use the tool's result, got {short(text_in(answer))}")
 
 
-@check("07.4", "the assistant turn holds every block of the message, in order", timeout=20)
+@task_check("07.4", "the assistant turn holds every block of the message, in order", timeout=20)
 def every_block(env: Env) -> None:
     history, message, results = thinking_step(env)
     got = env.call(env.learner(), history, message, copy.deepcopy(results))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from course_utils.checks.base import check, expect, expect_equal
+from course_utils.checks.base import expect, expect_equal, task_check
 from course_utils.checks.env import Env
 from course_utils.checks.ex02 import (
     ABOUT,
@@ -25,7 +25,7 @@ MIXED = (b": a comment, e.g. a keep-alive\n"
          b"event: \xc3\xa9t\xc3\xa9\ndata:  two spaces keep one\n\n")
 
 
-@check("02.1", "the rest of the format: comments, multi-line data, no event name", visibility="after_published")
+@task_check("02.1", "the rest of the format: comments, multi-line data, no event name", visibility="after_published")
 def sse_format(env: Env) -> None:
     want = truth(MIXED)
     expect_events(parse_in_chunks(env, [MIXED]), want, "a stream with comments and multi-line data")
@@ -33,7 +33,7 @@ def sse_format(env: Env) -> None:
                   "the same in 3-byte chunks")
 
 
-@check("02.1", "CRLF line endings, even split between the CR and the LF", visibility="after_published", timeout=30)
+@task_check("02.1", "CRLF line endings, even split between the CR and the LF", visibility="after_published", timeout=30)
 def crlf(env: Env) -> None:
     body = raw_body(env, "Hi", 8).replace(b"\n", b"\r\n")
     want = truth(body)
@@ -41,7 +41,7 @@ def crlf(env: Env) -> None:
         expect_events(parse_in_chunks(env, [body[:cut], body[cut:]]), want, f"CRLF lines split at byte {cut}")
 
 
-@check("02.1", "two parsers do not share state", visibility="after_published")
+@task_check("02.1", "two parsers do not share state", visibility="after_published")
 def independent_parsers(env: Env) -> None:
     body = raw_body(env, ABOUT, 30)
     first, second = env.call(env.learner()), env.call(env.learner())
@@ -54,12 +54,12 @@ def independent_parsers(env: Env) -> None:
     expect_events(list(got_second), want, "a second parser used in between")
 
 
-@check("02.2", "a reply cut short by max_tokens", visibility="after_published")
+@task_check("02.2", "a reply cut short by max_tokens", visibility="after_published")
 def accumulates_truncated(env: Env) -> None:
     accumulate_matches(env, "Write 500 words about the ocean.", 15)
 
 
-@check("02.2", "ignores pings and event types it does not know", visibility="after_published")
+@task_check("02.2", "ignores pings and event types it does not know", visibility="after_published")
 def accumulates_unknown(env: Env) -> None:
     events = decoded(raw_body(env, ABOUT, 30))
     noisy: list[dict[str, Any]] = []
@@ -72,7 +72,7 @@ def accumulates_unknown(env: Env) -> None:
     expect_equal(got, want, "the message from the same events with pings and an unknown event added")
 
 
-@check("02.3", "yields the error event that ends a failed stream", visibility="after_published", timeout=20)
+@task_check("02.3", "yields the error event that ends a failed stream", visibility="after_published", timeout=20)
 def error_event(env: Env) -> None:
     env.sim.inject("error_midstream", after=5)
     events = env.run("stream_events(...)", lambda: list(wire_events(env, ABOUT, 60)))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from course_utils.checks.base import LearnerError, check, expect
+from course_utils.checks.base import LearnerError, expect, task_check
 from course_utils.checks.env import Env, as_messages
 from course_utils.checks.ex04 import (
     PROMPTS,
@@ -19,7 +19,7 @@ from course_utils.checks.ex04 import (
 )
 
 
-@check("04.1", "a turn ended by an error event leaves the history as it was", visibility="after_published")
+@task_check("04.1", "a turn ended by an error event leaves the history as it was", visibility="after_published")
 def error_event_turn(env: Env) -> None:
     expect_failed_turn_untouched(env, "error_midstream")
 
@@ -40,7 +40,7 @@ def tool_conversation(env: Env) -> list[dict[str, Any]]:
     return history + conversation(env, ["Tell me about coffee."])[-2:]
 
 
-@check("04.2", "never separates a tool call from its result", visibility="after_published", timeout=20)
+@task_check("04.2", "never separates a tool call from its result", visibility="after_published", timeout=20)
 def keeps_tool_exchange_whole(env: Env) -> None:
     history = tool_conversation(env)
     # Just too small for the tail from the question that led to the call: a cut at the tool_result (a tail the API
@@ -48,13 +48,13 @@ def keeps_tool_exchange_whole(env: Env) -> None:
     expect_trim(env, history, count(env, history[2:]) - 1, "with a budget that would cut a tool exchange in half")
 
 
-@check("04.2", "an empty list when not even the last exchange fits", visibility="after_published", timeout=20)
+@task_check("04.2", "an empty list when not even the last exchange fits", visibility="after_published", timeout=20)
 def nothing_fits(env: Env) -> None:
     history = conversation(env, PROMPTS[:2])
     expect_trim(env, history, 3, "with a budget of 3 tokens")
 
 
-@check("04.3", "a turn that fails mid-stream leaves no trace", visibility="after_published", timeout=20)
+@task_check("04.3", "a turn that fails mid-stream leaves no trace", visibility="after_published", timeout=20)
 def stoppable_fails(env: Env) -> None:
     history: list[dict[str, Any]] = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}]
     before = copy.deepcopy(history)

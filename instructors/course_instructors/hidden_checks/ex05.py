@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import time
 
-from course_utils.checks.base import check, expect, expect_equal
+from course_utils.checks.base import expect, expect_equal, task_check
 from course_utils.checks.env import API_KEY, Env
 from course_utils.checks.ex05 import ABOUT, LONG, deadline_run, expect_verdict, full_text, retried
 
 
-@check("05.1", "an error event that another attempt cannot fix, and plain bugs", visibility="after_published")
+@task_check("05.1", "an error event that another attempt cannot fix, and plain bugs", visibility="after_published")
 def refuses_other_errors(env: Env) -> None:
     import anthropic
     import httpx2
@@ -22,7 +22,7 @@ def refuses_other_errors(env: Env) -> None:
     expect_verdict(env, KeyError("text"), False, "a KeyError from your own code")
 
 
-@check("05.1", "retries a connection that could not be made", visibility="after_published")
+@task_check("05.1", "retries a connection that could not be made", visibility="after_published")
 def retries_refused_connection(env: Env) -> None:
     import anthropic
 
@@ -35,21 +35,21 @@ def retries_refused_connection(env: Env) -> None:
         raise AssertionError("port 9 answered")
 
 
-@check("05.2", "does not retry a failure another attempt cannot fix", visibility="after_published")
+@task_check("05.2", "does not retry a failure another attempt cannot fix", visibility="after_published")
 def no_hopeless_retry(env: Env) -> None:
     got = retried(env, model="claude-sonnet-4-5-20250514")  # a model id that never existed: 404
     expect_equal((got["status"], got["attempts"]), ("failed", 1), "(status, attempts) after a 404")
     expect_equal(env.sim.stats()["requests"], 1, "the number of requests sent")
 
 
-@check("05.2", "a reply cut short by max_tokens is truncated, not retried", visibility="after_published")
+@task_check("05.2", "a reply cut short by max_tokens is truncated, not retried", visibility="after_published")
 def truncated_not_retried(env: Env) -> None:
     got = retried(env, prompt=LONG, max_tokens=12)
     expect_equal((got["status"], got["attempts"]), ("truncated", 1), "(status, attempts)")
     expect_equal(got["text"], full_text(env, LONG, 12), "the text")
 
 
-@check("05.2", "an overload before the stream: retried, with an empty partial", visibility="after_published")
+@task_check("05.2", "an overload before the stream: retried, with an empty partial", visibility="after_published")
 def retries_overload(env: Env) -> None:
     env.sim.inject("overloaded", retry_after=0.01)
     got = retried(env)
@@ -57,7 +57,7 @@ def retries_overload(env: Env) -> None:
                  "(status, attempts, partials)")
 
 
-@check("05.2", "waits longer before each retry", visibility="after_published", timeout=20)
+@task_check("05.2", "waits longer before each retry", visibility="after_published", timeout=20)
 def backs_off(env: Env) -> None:
     env.sim.inject("error_midstream", count=3, after=2)
     start = time.perf_counter()
@@ -67,7 +67,7 @@ def backs_off(env: Env) -> None:
                                           "twice that, before the retries")
 
 
-@check("05.3", "a deadline shorter than the first token", visibility="after_published", timeout=20)
+@task_check("05.3", "a deadline shorter than the first token", visibility="after_published", timeout=20)
 def tiny_deadline(env: Env) -> None:
     env.sim.speed = 2
     text, finished, elapsed = deadline_run(env, LONG, 400, 0.01)

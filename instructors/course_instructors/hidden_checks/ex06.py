@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 
-from course_utils.checks.base import check, expect, expect_equal, short
+from course_utils.checks.base import expect, expect_equal, short, task_check
 from course_utils.checks.env import Env
 from course_utils.checks.ex06 import HELLO, app_url, expect_relayed, framed, parse, post_chat
 
 
-@check("06.1", "non-ASCII text and a JSON list", visibility="after_published")
+@task_check("06.1", "non-ASCII text and a JSON list", visibility="after_published")
 def frames_unicode(env: Env) -> None:
     expect_equal(parse(framed(env, "text", "Café ☕ 🌊")), [("text", "Café ☕ 🌊")], "a text event with accents")
     events = parse(framed(env, "items", [1, "été", {"a": None}]))
@@ -17,7 +17,7 @@ def frames_unicode(env: Env) -> None:
     expect_equal(json.loads(events[0][1]), [1, "été", {"a": None}], "the list, decoded")
 
 
-@check("06.2", "honours max_tokens from the request", visibility="after_published", timeout=20)
+@task_check("06.2", "honours max_tokens from the request", visibility="after_published", timeout=20)
 def relays_max_tokens(env: Env) -> None:
     long = [{"role": "user", "content": "Write 500 words about the ocean."}]
     with app_url(env) as url:
@@ -25,7 +25,7 @@ def relays_max_tokens(env: Env) -> None:
     expect_relayed(env, events, long, 20)
 
 
-@check("06.2", "relays each piece as it arrives, not at the end", visibility="after_published", timeout=20)
+@task_check("06.2", "relays each piece as it arrives, not at the end", visibility="after_published", timeout=20)
 def relays_on_time(env: Env) -> None:
     env.sim.speed = 2
     with app_url(env) as url:
@@ -35,7 +35,8 @@ def relays_on_time(env: Env) -> None:
            f"the first text event came at {first} s of {stamps[-1]:.2f} s: yield each piece as it arrives")
 
 
-@check("06.3", "an overload before the stream is a 5xx status, not a 200", visibility="after_published", timeout=20)
+@task_check("06.3", "an overload before the stream is a 5xx status, not a 200",
+            visibility="after_published", timeout=20)
 def overload_status(env: Env) -> None:
     env.sim.inject("overloaded", retry_after=0.01)
     with app_url(env) as url:
@@ -43,7 +44,7 @@ def overload_status(env: Env) -> None:
     expect(status >= 500, f"an upstream 529 before the stream should answer a 5xx (503 or 502), got {status}")
 
 
-@check("06.3", "a dropped upstream connection ends with an error event", visibility="after_published", timeout=20)
+@task_check("06.3", "a dropped upstream connection ends with an error event", visibility="after_published", timeout=20)
 def dropped_upstream(env: Env) -> None:
     env.sim.inject("disconnect_midstream", after=5)
     with app_url(env) as url:

@@ -3,7 +3,7 @@ anywhere, hanging and unknown tools, slow-first ordering, and two results after 
 
 from __future__ import annotations
 
-from course_utils.checks.base import CheckFailed, LearnerError, check, expect, expect_equal, short
+from course_utils.checks.base import CheckFailed, LearnerError, expect, expect_equal, short, task_check
 from course_utils.checks.env import Env
 from course_utils.checks.ex07 import (
     blocks_of,
@@ -23,7 +23,7 @@ from course_utils.checks.ex07 import (
 )
 
 
-@check("07.1", "a question no tool answers: one request, end_turn", visibility="after_published", timeout=20)
+@task_check("07.1", "a question no tool answers: one request, end_turn", visibility="after_published", timeout=20)
 def no_tool_needed(env: Env) -> None:
     calls: list[str] = []
     messages, stopped_by = run_loop(env, "Tell me about the ocean.", funcs=functions(calls))
@@ -32,7 +32,7 @@ def no_tool_needed(env: Env) -> None:
     expect("ocean" in text_in(messages[1]).lower(), f"the answer: {short(text_in(messages[1]))}")
 
 
-@check("07.1", "two calls in one message: both results in ONE user turn", visibility="after_published", timeout=20)
+@task_check("07.1", "two calls in one message: both results in ONE user turn", visibility="after_published", timeout=20)
 def parallel_in_one_turn(env: Env) -> None:
     calls: list[str] = []
     messages, stopped_by = run_loop(env, "What is the population of Lagos and what is 12 * 7?",
@@ -47,8 +47,8 @@ def parallel_in_one_turn(env: Env) -> None:
     expect_equal(stopped_by, "end_turn", "stopped_by")
 
 
-@check("07.1", "a stream that breaks inside a tool call: nothing runs, the error reaches the caller",
-       visibility="after_published", timeout=20)
+@task_check("07.1", "a stream that breaks inside a tool call: nothing runs, the error reaches the caller",
+            visibility="after_published", timeout=20)
 def broken_stream_runs_nothing(env: Env) -> None:
     calls: list[str] = []
     env.sim.inject("error_midstream", after=14)  # inside the calculator's JSON
@@ -62,15 +62,15 @@ def broken_stream_runs_nothing(env: Env) -> None:
                         "whole message has arrived (get_final_message)")
 
 
-@check("07.2", "JSON cut inside keys, numbers, lists and nested objects", visibility="after_published")
+@task_check("07.2", "JSON cut inside keys, numbers, lists and nested objects", visibility="after_published")
 def cut_anywhere(env: Env) -> None:
     expect_views(env, ["", '{"ci', 'ty": "Par', 'is", "days": [1, ', '2], "opt', 'ions": {"unit', 's": "c', '"}}'],
                  "a made-up input")
     expect_views(env, ["", '{"n": 12', '34, "ok": tr', 'ue}'], "numbers and booleans")
 
 
-@check("07.3", "a call that hangs is cut off by the time limit, as an error result", visibility="after_published",
-       timeout=20)
+@task_check("07.3", "a call that hangs is cut off by the time limit, as an error result", visibility="after_published",
+            timeout=20)
 def hanging_call(env: Env) -> None:
     calls = [call(1, "get_weather", city="Oslo"), call(2, "calculator", expression="17 * 23")]
     got, wall = run_calls(env, calls, {"get_weather": sleeper(3600, "never"),
@@ -82,8 +82,8 @@ def hanging_call(env: Env) -> None:
     expect(got[1].get("content") == "391", f"the other call should still succeed, got {short(got[1])}")
 
 
-@check("07.3", "an unknown tool and a sync tool; the order holds when the first call is the slowest",
-       visibility="after_published", timeout=20)
+@task_check("07.3", "an unknown tool and a sync tool; the order holds when the first call is the slowest",
+            visibility="after_published", timeout=20)
 def unknown_and_order(env: Env) -> None:
     calls = [call(1, "get_weather", city="Paris"), call(2, "calculator", expression="12 * 7"),
              call(3, "teleport", city="Mars")]
@@ -94,8 +94,8 @@ def unknown_and_order(env: Env) -> None:
                                            f"{short(got[2])}")
 
 
-@check("07.4", "two results after a thinking message go back in one user turn", visibility="after_published",
-       timeout=20)
+@task_check("07.4", "two results after a thinking message go back in one user turn", visibility="after_published",
+            timeout=20)
 def two_results(env: Env) -> None:
     history, message, results = thinking_step(env, "What is the population of Lagos and what is 12 * 7?")
     expect(len(results) == 2, "the simulator asked for two calls")
@@ -104,7 +104,7 @@ def two_results(env: Env) -> None:
            f"the answer should use both results, got {short(text_in(answer), 160)}")
 
 
-@check("07.4", "a longer history is kept as it was, in front", visibility="after_published", timeout=20)
+@task_check("07.4", "a longer history is kept as it was, in front", visibility="after_published", timeout=20)
 def longer_history(env: Env) -> None:
     first, message, results = thinking_step(env)
     earlier = [{"role": "user", "content": "Hi, my name is Ada."},

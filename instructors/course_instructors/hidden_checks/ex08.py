@@ -8,7 +8,7 @@ from __future__ import annotations
 import copy
 import random
 
-from course_utils.checks.base import CheckFailed, LearnerError, check, expect, expect_equal, short
+from course_utils.checks.base import CheckFailed, LearnerError, expect, expect_equal, short, task_check
 from course_utils.checks.env import Env
 from course_utils.checks.ex08 import (
     ANSWER,
@@ -36,8 +36,8 @@ from course_utils.checks.ex08 import (
 # -- 08.1 ask ----------------------------------------------------------------------------------------------------------
 
 
-@check("08.1", "the day's quota cuts an answer in-band: AnswerCut with the text that came",
-       visibility="after_published", timeout=20)
+@task_check("08.1", "the day's quota cuts an answer in-band: AnswerCut with the text that came",
+            visibility="after_published", timeout=20)
 def quota_cut(env: Env) -> None:
     long_ask = {"messages": [{"role": "user", "content": "Write 500 words about owls"}], "max_tokens": 200}
     with deployment(env, tokens=TOKENS, tokens_per_day=12) as (url, _):
@@ -53,8 +53,8 @@ def quota_cut(env: Env) -> None:
                  (answer_of(events), data["type"], data["message"]), "the AnswerCut's (text, type, message)")
 
 
-@check("08.1", "a 422 on another field, and a status with no class of its own: ChatRefused",
-       visibility="after_published", timeout=20)
+@task_check("08.1", "a 422 on another field, and a status with no class of its own: ChatRefused",
+            visibility="after_published", timeout=20)
 def other_refusals(env: Env) -> None:
     with deployment(env, tokens=TOKENS) as (url, _):
         bad = asked(env, url, {**HELLO, "max_tokens": 0}, TOKENS[0])
@@ -70,8 +70,8 @@ def other_refusals(env: Env) -> None:
     expect_equal((busy.status, busy.type), (503, "overloaded_error"), "the ChatRefused's (status, type)")
 
 
-@check("08.1", "no token: no Authorization header at all; a base URL without its final slash",
-       visibility="after_published", timeout=20)
+@task_check("08.1", "no token: no Authorization header at all; a base URL without its final slash",
+            visibility="after_published", timeout=20)
 def no_token_no_header(env: Env) -> None:
     with deployment(env, requests_per_minute=5) as (url, seen):
         status, events = direct(url, HELLO)
@@ -92,14 +92,14 @@ def no_token_no_header(env: Env) -> None:
 # -- 08.2 rate_decision ------------------------------------------------------------------------------------------------
 
 
-@check("08.2", "idle time banks no more than the limit", visibility="after_published")
+@task_check("08.2", "idle time banks no more than the limit", visibility="after_published")
 def idle_banks_nothing(env: Env) -> None:
     tat = expect_sequence(env, 4, [0.0] * 4)
     expect_sequence(env, 4, [3600.0] * 5, tat, "after an hour idle: ")
     expect_sequence(env, 5, [1000.0] * 6, 1.0, "a tat long past: ")
 
 
-@check("08.2", "the wait is whole seconds rounded up, at least 1", visibility="after_published")
+@task_check("08.2", "the wait is whole seconds rounded up, at least 1", visibility="after_published")
 def waits_round_up(env: Env) -> None:
     for tat, now, limit in [(60.2, 0.0, 1), (70.0, 0.5, 2), (119.5, 10.0, 1), (90.0, 0.01, 2), (60.0, 0.0, 60)]:
         want = expected_decision(tat, now, limit)
@@ -109,8 +109,8 @@ def waits_round_up(env: Env) -> None:
                                   f"at least 1), got {got[1]}")
 
 
-@check("08.2", "a limit that does not divide 60: a request exactly one interval later passes",
-       visibility="after_published")
+@task_check("08.2", "a limit that does not divide 60: a request exactly one interval later passes",
+            visibility="after_published")
 def floating_point(env: Env) -> None:
     for limit in (7, 9, 11, 13):
         interval = 60 / limit
@@ -119,7 +119,7 @@ def floating_point(env: Env) -> None:
                         "exactly one interval after another (allow 1e-9 s for floating point): ")
 
 
-@check("08.2", "the same decisions as the course's limiter on a long random run", visibility="after_published")
+@task_check("08.2", "the same decisions as the course's limiter on a long random run", visibility="after_published")
 def random_run(env: Env) -> None:
     rng = random.Random(808)
     for limit in (1, 2, 5, 30, 120):
@@ -144,8 +144,9 @@ def expect_bounded(store: dict, key: str, want: list, max_turns: int) -> None:
                           f"{hint}")
 
 
-@check("08.3", "the history keeps at most max_turns turns, starting with a user turn", visibility="after_published",
-       timeout=20)
+@task_check("08.3", "the history keeps at most max_turns turns, starting with a user turn",
+            visibility="after_published",
+            timeout=20)
 def bounded_history(env: Env) -> None:
     from course_utils.server.state import bounded
 
@@ -170,8 +171,8 @@ def bounded_history(env: Env) -> None:
     expect_equal(store["check-four"][0], everything[2], "the oldest turn kept with max_turns=4")
 
 
-@check("08.3", "a blank message, no conversation_id, an unknown field: refused, nothing sent",
-       visibility="after_published", timeout=20)
+@task_check("08.3", "a blank message, no conversation_id, an unknown field: refused, nothing sent",
+            visibility="after_published", timeout=20)
 def other_bad_bodies(env: Env) -> None:
     store: dict = {}
     refused(env, store, {"conversation_id": "check-blank", "message": "   "}, "message")
@@ -182,7 +183,7 @@ def other_bad_bodies(env: Env) -> None:
     refused(env, store, {"conversation_id": "check-blank", "message": ["Hello"]}, "message")
 
 
-@check("08.3", "two conversations are kept apart", visibility="after_published", timeout=20)
+@task_check("08.3", "two conversations are kept apart", visibility="after_published", timeout=20)
 def kept_apart(env: Env) -> None:
     store: dict = {}
     turn(env, store, {"conversation_id": "check-ada", "message": "My name is Ada."})
@@ -194,8 +195,8 @@ def kept_apart(env: Env) -> None:
     expect_equal([len(store[k]) for k in ("check-ada", "check-bob")], [2, 2], "the turns of each conversation")
 
 
-@check("08.3", "a failed first turn leaves no conversation behind; the next one starts clean",
-       visibility="after_published", timeout=20)
+@task_check("08.3", "a failed first turn leaves no conversation behind; the next one starts clean",
+            visibility="after_published", timeout=20)
 def failed_first_turn(env: Env) -> None:
     store: dict = {}
     env.sim.inject("error_midstream", after=3)
@@ -215,7 +216,7 @@ def failed_first_turn(env: Env) -> None:
 # -- 08.4 follow_answer ------------------------------------------------------------------------------------------------
 
 
-@check("08.4", "a resume that sends again events you already have: none kept twice", visibility="after_published")
+@task_check("08.4", "a resume that sends again events you already have: none kept twice", visibility="after_published")
 def repeats_skipped(env: Env) -> None:
     events = answer_events()
     source = Flaky(events, cuts={4, 9}, repeat=3)
@@ -223,8 +224,9 @@ def repeats_skipped(env: Env) -> None:
     expect_equal(source.opened, [None, f"{ANSWER}:4", f"{ANSWER}:9"], "the calls of open_events")
 
 
-@check("08.4", "a connection that just ends early, another kind of drop, and one that fails before its first event",
-       visibility="after_published")
+@task_check("08.4", "a connection that just ends early, another kind of drop, and one that fails before its "
+            "first event",
+            visibility="after_published")
 def other_cuts(env: Env) -> None:
     import httpx
 
@@ -244,8 +246,9 @@ def other_cuts(env: Env) -> None:
     expect_equal(source.opened, [None, None], "the calls of open_events when the first fails before any event")
 
 
-@check("08.4", "gives up after max_drops fruitless connections in a row, with the error; progress resets the count",
-       visibility="after_published")
+@task_check("08.4", "gives up after max_drops fruitless connections in a row, with the error; progress resets "
+            "the count",
+            visibility="after_published")
 def gives_up(env: Env) -> None:
     import httpx
 
