@@ -395,6 +395,30 @@ def test_a_dropped_connection_generates_for_the_grace_period_then_closes(fresh_s
     assert SENT[-1]["messages"] == [{"role": "user", "content": "Hello"}]
 
 
+def test_an_expired_key_does_not_end_an_answer_somebody_is_reading(fresh_sim: Simulator, redis_db: str) -> None:
+    # On a loaded machine the worker can refresh its readers' key too late, and Redis expires it. The reader is
+    # connected the whole time, so the answer must not be ended as abandoned: the key is deleted again and again
+    # here, as a late refresh would let it expire, while the page reads on.
+    import redis
+
+    fresh_sim.speed = 5
+    with held_history_app(fresh_sim, redis_db, resume_grace=0.5) as app:
+        with httpx.stream("POST", app.url + "api/chat", json=turn("conv-busy-001", "Write 200 words about owls",
+                                                                   max_tokens=120), timeout=20) as response:
+            answer = response.headers["x-answer-id"]
+            received = stream_events(response)
+            rest = take(received, 2)
+            with redis.Redis.from_url(redis_db) as store:
+                for _ in range(40):  # 40 reads of 1 event each, the key gone before each: seconds of "expired"
+                    store.delete(f"course:answer:{answer}:seen")
+                    rest += take(received, 1)
+                    if rest[-1][0] != "text":
+                        break
+            rest += take(received)
+        assert rest[-1][0] == "done", rest[-1]
+        assert fresh_sim.wait_idle(5.0) and fresh_sim.stats()["streams_abandoned"] == 0
+
+
 def test_someone_elses_answer_is_not_found(fresh_sim: Simulator, redis_db: str) -> None:
     with held_history_app(fresh_sim, redis_db, tokens=(TOKEN, "other")) as app:
         response = post(app, turn("conv-mine-001", "Hello", max_tokens=10), AUTH)

@@ -9,8 +9,11 @@ and gets events n+1... of the same answer, never a second generation.
 What a disconnect means changes, so it is explicit:
 - Stop is a request of its own (`POST /api/answers/<answer>/cancel`, to any worker): it reaches the producer through
   Redis pub/sub and closes the upstream at once.
-- A dropped connection is not a Stop: the producer keeps generating while some reader has been seen within the last
-  `resume_grace` seconds (readers refresh a key with that expiry); when the key expires, it closes the upstream.
+- A dropped connection is not a Stop: the producer keeps generating while some reader is here, and closes the upstream
+  once none has been for `resume_grace` seconds. A reader is here while it is connected and not stuck handing one
+  chunk to its client for the whole grace period (a client that stopped reading is gone too). Each worker refreshes a
+  key with that expiry for the answers it has readers of; the producer's worker also asks its own readers directly,
+  so a busy event loop that refreshed late never ends an answer somebody is reading.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import logging
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
+from dataclasses import dataclass
 from typing import Any
 
 from .deploy import Turn
@@ -55,22 +59,52 @@ def _is_last(chunk: bytes) -> bool:
     return chunk.startswith(ENDINGS, start)
 
 
+@dataclass(eq=False)
+class _Reader:
+    """One connection reading an answer on this worker."""
+
+    sending_since: float | None = None  # loop time it handed a chunk to its client, until the client took it
+
+
 class Answers:
     """The producers running on this worker, and reading any worker's answers back from Redis."""
 
     def __init__(self, redis: Any, grace: float) -> None:
         """Use the app's Redis client; `grace` is how long an answer with no reader keeps generating."""
         self.redis, self.grace = redis, grace
-        self.beat = max(0.05, min(1.0, grace / 4))  # how often readers say "still here", and the producer checks
+        self.beat = max(0.05, min(1.0, grace / 4))  # how often this worker says "still here", and the producer checks
         self.producers: dict[str, asyncio.Task[None]] = {}
+        self.readers: dict[str, set[_Reader]] = {}
         self._why: dict[str, str] = {}
-        self._listener: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
-        """Listen for cancels from every worker."""
+        """Listen for cancels from every worker, and say which answers this worker's readers are here for."""
         pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
         await pubsub.subscribe(CHANNEL)
-        self._listener = asyncio.create_task(self._listen(pubsub))
+        self._tasks = [asyncio.create_task(self._listen(pubsub)), asyncio.create_task(self._heartbeat())]
+
+    def here(self, answer: str) -> bool:
+        """True if a reader on this worker is reading `answer` (connected, and its client not stuck for the grace)."""
+        now = asyncio.get_running_loop().time()
+        return any(r.sending_since is None or now - r.sending_since < self.grace
+                   for r in self.readers.get(answer, ()))
+
+    async def _seen(self, answers: list[str]) -> None:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for answer in answers:
+                pipe.set(_key(answer, ":seen"), 1, px=int(self.grace * 1000))
+            await pipe.execute()
+
+    async def _heartbeat(self) -> None:
+        # One round trip per beat for all of this worker's readers, however many; a failed beat is retried next beat.
+        while True:
+            await asyncio.sleep(self.beat)
+            if answers := [answer for answer in self.readers if self.here(answer)]:
+                try:
+                    await self._seen(answers)
+                except Exception:
+                    log.warning("could not tell Redis this worker's readers are here", exc_info=True)
 
     async def _listen(self, pubsub: Any) -> None:
         try:
@@ -92,10 +126,9 @@ class Answers:
             self._why.setdefault(answer, "shutdown")
             task.cancel()
         await asyncio.gather(*self.producers.values(), return_exceptions=True)
-        if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def begin(self, turn: Turn, stack: AsyncExitStack) -> str:
         """Start generating `turn` (its upstream open in `stack`, now the producer's) and return the answer's id."""
@@ -167,6 +200,9 @@ class Answers:
         while True:
             await asyncio.sleep(self.beat)
             if not await self.redis.exists(_key(answer, ":seen")):
+                if self.here(answer):  # this worker's own reader: the key expired only because the loop was busy
+                    await self._seen([answer])
+                    continue
                 if (task := self.producers.get(answer)) is not None:
                     self._why.setdefault(answer, "abandoned")
                     task.cancel()
@@ -184,28 +220,36 @@ class Answers:
 
     async def read(self, answer: str, after: int = 0) -> AsyncIterator[bytes]:
         """The answer's events after number `after`, as they are generated, up to and including its last one."""
-        key, last, seen = _key(answer), f"0-{after}", 0.0
+        key, last = _key(answer), f"0-{after}"
         loop = asyncio.get_running_loop()
-        while True:
-            if loop.time() - seen >= self.beat:
-                seen = loop.time()
-                await self.redis.set(_key(answer, ":seen"), 1, px=int(self.grace * 1000))
-            reply = await self.redis.xread({key: last}, count=256, block=int(self.beat * 1000))
-            if not reply:
-                continue
-            chunks, end = [], False
-            for entry, fields in reply[0][1]:
-                chunk, first = fields[b"f"], int(fields[b"a"])
-                if first <= after:  # the reader has the start of this entry: drop the events it has
-                    kept = chunk.split(b"\n\n")[after - first + 1:]
-                    chunk = b"\n\n".join(kept)
-                chunks.append(chunk)
-                last, end = entry.decode(), fields[b"end"] == b"1"
+        reader = _Reader()
+        self.readers.setdefault(answer, set()).add(reader)
+        try:
+            await self._seen([answer])  # a resume may come just before the key expires: here from now on
+            while True:
+                reply = await self.redis.xread({key: last}, count=256, block=int(self.beat * 1000))
+                if not reply:
+                    continue
+                chunks, end = [], False
+                for entry, fields in reply[0][1]:
+                    chunk, first = fields[b"f"], int(fields[b"a"])
+                    if first <= after:  # the reader has the start of this entry: drop the events it has
+                        kept = chunk.split(b"\n\n")[after - first + 1:]
+                        chunk = b"\n\n".join(kept)
+                    chunks.append(chunk)
+                    last, end = entry.decode(), fields[b"end"] == b"1"
+                    if end:
+                        break
+                reader.sending_since = loop.time()
+                yield b"".join(chunks)
+                reader.sending_since = None
                 if end:
-                    break
-            yield b"".join(chunks)
-            if end:
-                return
+                    return
+        finally:  # no await in here: it runs whole even when the response is cancelled
+            readers = self.readers.get(answer, set())
+            readers.discard(reader)
+            if not readers:
+                self.readers.pop(answer, None)
 
 
 def answer_json(answer: str) -> str:
