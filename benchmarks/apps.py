@@ -1,6 +1,6 @@
 """`python -m benchmarks.apps --app async|blocking --upstream URL --port P`: serve a chat app for the benchmarks.
 
-`async` is the course's app (`course_utils.server.create_app`) plus the comparison relays of `proxy_hop`, under
+`async` is the course's app (`course_utils.chat_app.create_app`) plus the comparison relays of `proxy_hop`, under
 uvicorn with the event loop, HTTP parser and worker count given; `blocking` is `blocking_app`. Both answer
 upstream from `--upstream` (a simulator) with the course's default settings otherwise.
 """
@@ -14,7 +14,7 @@ import fastapi.routing
 import uvicorn
 from fastapi import FastAPI
 
-from course_utils.server import ChatSettings, create_app
+from course_utils.chat_app import ChatSettings, create_app
 
 from .harness import MODEL
 
@@ -55,9 +55,19 @@ def main(argv: list[str] | None = None) -> None:
         serve(settings(args.upstream), args.host, args.port)
         return
     os.environ[UPSTREAM_ENV] = args.upstream  # the workers import the factory and read it from there
-    uvicorn.run("benchmarks.apps:async_app", factory=True, host=args.host, port=args.port, loop=args.loop,
-                http=args.http, workers=args.workers, log_level="warning", access_log=False, backlog=2048,
-                timeout_graceful_shutdown=1)
+    uvicorn.run(
+        "benchmarks.apps:async_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        loop=args.loop,
+        http=args.http,
+        workers=args.workers,
+        log_level="warning",
+        access_log=False,
+        backlog=2048,
+        timeout_graceful_shutdown=1,
+    )
 
 
 if __name__ == "__main__":

@@ -19,16 +19,17 @@ import httpx2  # the SDK's transport: mid-stream drops and stalls surface as its
 import pydantic
 from fastapi.sse import format_sse_event
 
-from course_utils.server.errors import error_body, from_upstream, stream_error
-from course_utils.server.schema import MAX_BODY_BYTES, ChatRequest
-from course_utils.server.settings import ChatSettings
+from course_utils.chat_app.errors import error_body, from_upstream, stream_error
+from course_utils.chat_app.schema import MAX_BODY_BYTES, ChatRequest
+from course_utils.chat_app.settings import ChatSettings
 
 
 def sync_upstream(settings: ChatSettings) -> anthropic.Anthropic:
     """The synchronous twin of the app's upstream client: same retries, same timeouts."""
     timeout = anthropic.Timeout(settings.read_timeout, connect=settings.connect_timeout)
-    return anthropic.Anthropic(base_url=settings.base_url, api_key=settings.api_key,
-                               max_retries=settings.max_retries, timeout=timeout)
+    return anthropic.Anthropic(
+        base_url=settings.base_url, api_key=settings.api_key, max_retries=settings.max_retries, timeout=timeout
+    )
 
 
 def sse(event: str, data: dict[str, Any]) -> bytes:
@@ -80,8 +81,12 @@ class ChatHandler(BaseHTTPRequestHandler):
 
     def _relay(self, stream: anthropic.MessageStream) -> None:
         self.send_response(200)
-        for name, value in (("content-type", "text/event-stream; charset=utf-8"), ("cache-control", "no-cache"),
-                            ("x-accel-buffering", "no"), ("transfer-encoding", "chunked")):
+        for name, value in (
+            ("content-type", "text/event-stream; charset=utf-8"),
+            ("cache-control", "no-cache"),
+            ("x-accel-buffering", "no"),
+            ("transfer-encoding", "chunked"),
+        ):
             self.send_header(name, value)
         self.end_headers()
         try:

@@ -59,21 +59,50 @@ class Config:
 CONFIGS = (
     Config("direct", None, client_cpus=frozenset({1}), label="direct to the simulator (no app)"),
     # The app rows' own floor: the same load with the client on the simulator's core, where it runs in every app row.
-    Config("direct-shared-core", None, client_cpus=frozenset({0}),
-           label="direct to the simulator, the client sharing its core as in the app rows (no app)"),
+    Config(
+        "direct-shared-core",
+        None,
+        client_cpus=frozenset({0}),
+        label="direct to the simulator, the client sharing its core as in the app rows (no app)",
+    ),
     Config("async-asyncio-h11", "async", loop="asyncio", http="h11", label="async app, asyncio + h11"),
-    Config("async-uvloop-httptools", "async", loop="uvloop", http="httptools",
-           label="async app, uvloop + httptools (what `./course app` runs): the shipped relay"),
-    Config("blocking-threads", "blocking",
-           label="blocking app, a thread per request (sync SDK, events framed by hand)"),
+    Config(
+        "async-uvloop-httptools",
+        "async",
+        loop="uvloop",
+        http="httptools",
+        label="async app, uvloop + httptools (what `./course app` runs): the shipped relay",
+    ),
+    Config(
+        "blocking-threads", "blocking", label="blocking app, a thread per request (sync SDK, events framed by hand)"
+    ),
     # The like-for-like twin of the blocking app: the same per-event work (SDK stream, hand-framed bytes), async.
-    Config("async-sdk-bytes", "async", loop="uvloop", http="httptools", path=RELAYS["sdk-bytes"],
-           label="async app, uvloop + httptools, SDK stream framed by hand (the blocking app's work, async)"),
-    Config("async-uvloop-2-workers", "async", loop="uvloop", http="httptools", workers=2,
-           app_cpus=frozenset({0, 1}), label="async app, uvloop + httptools, 2 workers on both cores"),
-    Config("async-sdk-sse", "async", loop="uvloop", http="httptools", path=RELAYS["sdk-sse"],
-           label="async app, uvloop + httptools, the first relay: SDK events framed by FastAPI's SSE (proxy_hop's "
-                 "sdk-sse)"),
+    Config(
+        "async-sdk-bytes",
+        "async",
+        loop="uvloop",
+        http="httptools",
+        path=RELAYS["sdk-bytes"],
+        label="async app, uvloop + httptools, SDK stream framed by hand (the blocking app's work, async)",
+    ),
+    Config(
+        "async-uvloop-2-workers",
+        "async",
+        loop="uvloop",
+        http="httptools",
+        workers=2,
+        app_cpus=frozenset({0, 1}),
+        label="async app, uvloop + httptools, 2 workers on both cores",
+    ),
+    Config(
+        "async-sdk-sse",
+        "async",
+        loop="uvloop",
+        http="httptools",
+        path=RELAYS["sdk-sse"],
+        label="async app, uvloop + httptools, the first relay: SDK events framed by FastAPI's SSE (proxy_hop's "
+        "sdk-sse)",
+    ),
 )
 SHIPPED = "async-uvloop-httptools"  # the shipped app as `./course app` serves it
 SIZES = (10, 100, 250, 500, 1000)
@@ -114,8 +143,14 @@ def expected_replies(sim_url: str) -> list[Expected]:
         plan = make_plan(body, compose(body), msg_id="msg_schedule", model=MODEL, speed=1.0)
         text_delays = plan.delays[: len(plan.text_chunks)]
         usage = {"input_tokens": message.usage.input_tokens, "output_tokens": message.usage.output_tokens}
-        replies.append(Expected(texts, {"stop_reason": message.stop_reason, "usage": usage},
-                                plan.first_delay + text_delays[0], text_delays[1:]))
+        replies.append(
+            Expected(
+                texts,
+                {"stop_reason": message.stop_reason, "usage": usage},
+                plan.first_delay + text_delays[0],
+                text_delays[1:],
+            )
+        )
     client.close()
     return replies
 
@@ -150,8 +185,11 @@ def check(results: list[harness.ChatResult], expected: list[Expected]) -> dict[s
         lost += max(0, len(want.texts) - len(got)) + (result.terminal != "done")
         if result.terminal == "done" and result.terminal_data != want.done:
             garbled += 1
-    return {"events_expected": sum(len(expected[i % len(expected)].texts) + 1 for i in range(len(results))),
-            "events_lost": lost, "events_garbled": garbled}
+    return {
+        "events_expected": sum(len(expected[i % len(expected)].texts) + 1 for i in range(len(results))),
+        "events_lost": lost,
+        "events_garbled": garbled,
+    }
 
 
 def why(result: harness.ChatResult) -> str | None:
@@ -195,13 +233,18 @@ def summarize(results: list[harness.ChatResult], expected: list[Expected]) -> di
     }
 
 
-def run_one(config: Config, n: int, sim: harness.Service, expected: list[Expected],
-            quiet_wait: float = QUIET_WAIT) -> dict[str, Any]:
+def run_one(
+    config: Config, n: int, sim: harness.Service, expected: list[Expected], quiet_wait: float = QUIET_WAIT
+) -> dict[str, Any]:
     """Load one configuration with N streams and report latency, correctness and each process's usage."""
     harness.reset_simulator(sim)
-    app = None if config.app is None else harness.start_app(config.app, sim.url, cpus=set(config.app_cpus),
-                                                           loop=config.loop, http=config.http,
-                                                           workers=config.workers)
+    app = (
+        None
+        if config.app is None
+        else harness.start_app(
+            config.app, sim.url, cpus=set(config.app_cpus), loop=config.loop, http=config.http, workers=config.workers
+        )
+    )
     url = sim.url if app is None else app.url
     waited = harness.wait_for_quiet(quiet_wait)
     main_thread_cpus = os.sched_getaffinity(0)
@@ -227,17 +270,26 @@ def run_one(config: Config, n: int, sim: harness.Service, expected: list[Expecte
         time.sleep(0.05)
     row: dict[str, Any] = {"config": config.name, "n": n, **summarize(results, expected), **check(results, expected)}
     delivered = sum(len(r.texts) for r in results)
-    row.update({
-        "wall_s": round(wall, 2), "text_events_per_s": round(delivered / wall),
-        "app": app_usage.to_dict() if app_usage else None,
-        "simulator": sim_usage.usage.to_dict() if sim_usage.usage else None,
-        "client": {"cpu_seconds": round(client_cpu, 3), "cpu_percent": round(100 * client_cpu / wall, 1)},
-        # CPU that other programs on the machine took during the run, in % of one core: the noise in these figures.
-        "other_programs_cpu_percent": round(100 * max(0.0, busy - client_cpu - sim_usage.usage.cpu_seconds
-                                                      - (app_usage.cpu_seconds if app_usage else 0.0)) / wall, 1),
-        "waited_for_quiet_s": waited,
-        "upstream_streams_open_after": stats["streams_open"],
-    })
+    row.update(
+        {
+            "wall_s": round(wall, 2),
+            "text_events_per_s": round(delivered / wall),
+            "app": app_usage.to_dict() if app_usage else None,
+            "simulator": sim_usage.usage.to_dict() if sim_usage.usage else None,
+            "client": {"cpu_seconds": round(client_cpu, 3), "cpu_percent": round(100 * client_cpu / wall, 1)},
+            # CPU that other programs on the machine took during the run, in % of one core: the noise in these figures.
+            "other_programs_cpu_percent": round(
+                100
+                * max(
+                    0.0, busy - client_cpu - sim_usage.usage.cpu_seconds - (app_usage.cpu_seconds if app_usage else 0.0)
+                )
+                / wall,
+                1,
+            ),
+            "waited_for_quiet_s": waited,
+            "upstream_streams_open_after": stats["streams_open"],
+        }
+    )
     return row
 
 
@@ -254,8 +306,14 @@ def run(sizes: tuple[int, ...] = SIZES, configs: tuple[Config, ...] = CONFIGS) -
                 budget = QUIET_BUDGET - sum(row["waited_for_quiet_s"] for row in rows)
                 rows.append(run_one(config, n, sim, expected, quiet_wait=max(0.0, min(QUIET_WAIT, budget))))
                 print(json.dumps(rows[-1]), flush=True)
-    return {"tokens_per_stream": TOKENS, "ramp_s": RAMP, "pacing": "simulator speed 1",
-            "configs": {c.name: c.label for c in configs}, "runs": rows, "saturation": saturation(rows)}
+    return {
+        "tokens_per_stream": TOKENS,
+        "ramp_s": RAMP,
+        "pacing": "simulator speed 1",
+        "configs": {c.name: c.label for c in configs},
+        "runs": rows,
+        "saturation": saturation(rows),
+    }
 
 
 def saturation(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -264,8 +322,12 @@ def saturation(rows: list[dict[str, Any]]) -> dict[str, Any]:
     verdict: dict[str, Any] = {}
     for row in rows:
         late_start = (row["ttft_ms"]["p99"] or float("inf")) - row["ttft_scheduled_ms"]["p99"]
-        ok = (row["events_lost"] == 0 and row["events_garbled"] == 0 and late_start < 500
-              and (row["stream_lag_ms"]["p99"] or float("inf")) < 500)
+        ok = (
+            row["events_lost"] == 0
+            and row["events_garbled"] == 0
+            and late_start < 500
+            and (row["stream_lag_ms"]["p99"] or float("inf")) < 500
+        )
         entry = verdict.setdefault(row["config"], {"largest_n_on_schedule": None, "first_n_late": None})
         if ok and entry["first_n_late"] is None:
             entry["largest_n_on_schedule"] = row["n"]

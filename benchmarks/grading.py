@@ -33,8 +33,9 @@ ROOT = Path(__file__).resolve().parents[1]
 KINDS = ("full", "empty", "partial")
 
 
-def partly_done(solution: nbformat.NotebookNode, exercise: nbformat.NotebookNode,
-                rng: random.Random) -> nbformat.NotebookNode:
+def partly_done(
+    solution: nbformat.NotebookNode, exercise: nbformat.NotebookNode, rng: random.Random
+) -> nbformat.NotebookNode:
     """The solution with some of its answered cells put back to the exercise's stubs (at least one of each)."""
     nb = copy.deepcopy(solution)
     answered = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and "### BEGIN SOLUTION" in c.source]
@@ -50,9 +51,11 @@ def make_class(dest: Path, learners: int, exercises: list[str] | None = None, se
     """Write `learners` folders of one notebook per exercise; returns how many of each kind were written."""
     rng = random.Random(seed)
     counts = dict.fromkeys(KINDS, 0)
-    pairs = [(nbformat.read(s, as_version=4), nbformat.read(ROOT / "exercises" / s.name, as_version=4), s.name)
-             for s in sorted((ROOT / "solutions").glob("[0-9][0-9]_*.ipynb"))
-             if exercises is None or s.name[:2] in exercises]
+    pairs = [
+        (nbformat.read(s, as_version=4), nbformat.read(ROOT / "exercises" / s.name, as_version=4), s.name)
+        for s in sorted((ROOT / "solutions").glob("[0-9][0-9]_*.ipynb"))
+        if exercises is None or s.name[:2] in exercises
+    ]
     for n in range(1, learners + 1):
         folder = dest / f"learner{n:02d}"
         folder.mkdir(parents=True)
@@ -66,8 +69,18 @@ def make_class(dest: Path, learners: int, exercises: list[str] | None = None, se
 
 def grade(submissions: list[Path], out: Path, jobs: int, cold: bool) -> dict[str, float | str]:
     """Run the grader's command line; its own figures, and the command's wall time."""
-    cmd = [sys.executable, "-m", "course_instructors.grade", *map(str, submissions), "--out", str(out),
-           "--jobs", str(jobs), "--quiet", *(["--cold"] if cold else [])]
+    cmd = [
+        sys.executable,
+        "-m",
+        "course_instructors.grade",
+        *map(str, submissions),
+        "--out",
+        str(out),
+        "--jobs",
+        str(jobs),
+        "--quiet",
+        *(["--cold"] if cold else []),
+    ]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     began = time.monotonic()
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, check=True)
@@ -79,20 +92,31 @@ def grade(submissions: list[Path], out: Path, jobs: int, cold: bool) -> dict[str
     errors = proc.stderr.count("could not be graded")
     if not graded or not over:
         raise SystemExit(f"unexpected grader output:\n{proc.stdout}\n{proc.stderr}")
-    return {"mode": "cold" if cold else "warm", "jobs": jobs, "notebooks": int(graded.group(1)),
-            "grader_seconds": float(graded.group(2)), "command_seconds": round(wall, 1),
-            "overhead_median": float(over.group(1)), "overhead_p90": float(over.group(2)),
-            "overhead_max": float(over.group(3)), "grader_errors": errors, "cpu_seconds": round(cpu, 1),
-            "load_after": round(os.getloadavg()[0], 2)}
+    return {
+        "mode": "cold" if cold else "warm",
+        "jobs": jobs,
+        "notebooks": int(graded.group(1)),
+        "grader_seconds": float(graded.group(2)),
+        "command_seconds": round(wall, 1),
+        "overhead_median": float(over.group(1)),
+        "overhead_p90": float(over.group(2)),
+        "overhead_max": float(over.group(3)),
+        "grader_errors": errors,
+        "cpu_seconds": round(cpu, 1),
+        "load_after": round(os.getloadavg()[0], 2),
+    }
 
 
 def show(label: str, r: dict[str, float | str]) -> None:
     per = float(r["grader_seconds"]) / max(1, int(r["notebooks"]))
-    print(f"{label:<34} {r['mode']:<4}  --jobs {r['jobs']}  {r['notebooks']:>3} notebook(s) in "
-          f"{r['grader_seconds']:7.1f} s ({per:.1f} s each; whole command {r['command_seconds']} s); overhead beyond "
-          f"the notebooks' own cells: median {r['overhead_median']:.2f} s, p90 {r['overhead_p90']:.2f} s, "
-          f"max {r['overhead_max']:.2f} s; CPU {r['cpu_seconds']} s ({float(r['cpu_seconds']) / per_nb(r):.1f} s per "
-          f"notebook); grader errors: {r['grader_errors']}; load average after: {r['load_after']}", flush=True)
+    print(
+        f"{label:<34} {r['mode']:<4}  --jobs {r['jobs']}  {r['notebooks']:>3} notebook(s) in "
+        f"{r['grader_seconds']:7.1f} s ({per:.1f} s each; whole command {r['command_seconds']} s); overhead beyond "
+        f"the notebooks' own cells: median {r['overhead_median']:.2f} s, p90 {r['overhead_p90']:.2f} s, "
+        f"max {r['overhead_max']:.2f} s; CPU {r['cpu_seconds']} s ({float(r['cpu_seconds']) / per_nb(r):.1f} s per "
+        f"notebook); grader errors: {r['grader_errors']}; load average after: {r['load_after']}",
+        flush=True,
+    )
 
 
 def per_nb(r: dict[str, float | str]) -> int:
@@ -103,12 +127,18 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--learners", type=int, default=30, help="learners in the class (default 30: 180 notebooks)")
     parser.add_argument("--jobs", type=int, default=2, help="--jobs for the class (default 2)")
-    parser.add_argument("--cold", action="store_true",
-                        help="also grade the class with cold kernels, as a baseline (the single notebook always is)")
+    parser.add_argument(
+        "--cold",
+        action="store_true",
+        help="also grade the class with cold kernels, as a baseline (the single notebook always is)",
+    )
     parser.add_argument("--single", default="02_sse_events.ipynb", help="the solution graded alone with --jobs 1")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
-    parser.add_argument("--exercises", default="01,02,03,04,05,06",
-                        help="the exercises each learner hands in (default: 01-06, the six the goal was set with)")
+    parser.add_argument(
+        "--exercises",
+        default="01,02,03,04,05,06",
+        help="the exercises each learner hands in (default: 01-06, the six the goal was set with)",
+    )
     args = parser.parse_args()
 
     load = os.getloadavg()
@@ -121,23 +151,36 @@ def main() -> int:
             show(f"one notebook ({args.single})", r)
             runs.append({"what": f"one notebook ({args.single})", **r})
         counts = make_class(Path(tmp) / "class", args.learners, [e.strip() for e in args.exercises.split(",")])
-        print(f"class: {args.learners} learners, {sum(counts.values())} notebooks "
-              f"({', '.join(f'{v} {k}' for k, v in counts.items())})", flush=True)
+        print(
+            f"class: {args.learners} learners, {sum(counts.values())} notebooks "
+            f"({', '.join(f'{v} {k}' for k, v in counts.items())})",
+            flush=True,
+        )
         learners = sorted((Path(tmp) / "class").iterdir())
-        for cold in ([False, True] if args.cold else [False]):
+        for cold in [False, True] if args.cold else [False]:
             r = grade(learners, Path(tmp) / f"class-{cold}", args.jobs, cold)
             show(f"class of {args.learners}", r)
             runs.append({"what": f"class of {args.learners}", "kinds": counts, **r})
     goal = next((r for r in runs if r["what"].startswith("class") and r["mode"] == "warm"), None)
     if goal is not None and goal["notebooks"] == 180:
-        print(f"goal: 180 notebooks in <= 360 s with --jobs 2: {goal['grader_seconds']:.0f} s, "
-              f"{'met' if float(goal['grader_seconds']) <= 360 else 'NOT met'}; overhead median <= 3 s: "
-              f"{goal['overhead_median']:.2f} s, {'met' if float(goal['overhead_median']) <= 3 else 'NOT met'}")
+        print(
+            f"goal: 180 notebooks in <= 360 s with --jobs 2: {goal['grader_seconds']:.0f} s, "
+            f"{'met' if float(goal['grader_seconds']) <= 360 else 'NOT met'}; overhead median <= 3 s: "
+            f"{goal['overhead_median']:.2f} s, {'met' if float(goal['overhead_median']) <= 3 else 'NOT met'}"
+        )
     if args.json:
-        args.json.write_text(json.dumps({"measured": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-                                         "machine": {"cores": os.cpu_count(),
-                                                     "load_at_start": [round(x, 2) for x in load]},
-                                         "runs": runs}, indent=1) + "\n", encoding="utf-8")
+        args.json.write_text(
+            json.dumps(
+                {
+                    "measured": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                    "machine": {"cores": os.cpu_count(), "load_at_start": [round(x, 2) for x in load]},
+                    "runs": runs,
+                },
+                indent=1,
+            )
+            + "\n",
+            encoding="utf-8",
+        )
         print(f"written: {args.json}")
     return 0
 

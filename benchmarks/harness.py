@@ -45,9 +45,14 @@ def machine() -> dict[str, Any]:
     except OSError:
         pass
     packages = ("anthropic", "fastapi", "starlette", "uvicorn", "uvloop", "httptools", "httpx")
-    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
-            "os": f"{platform.system()} {platform.release()}", "python": platform.python_version(),
-            "packages": {name: version(name) for name in packages}}
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "os": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "packages": {name: version(name) for name in packages},
+    }
 
 
 # -- numbers ---------------------------------------------------------------------------------------------------------
@@ -122,18 +127,33 @@ def raise_file_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
 
 
-def start_service(name: str, argv: list[str], *, cpus: set[int] | None = None, url: str | None = None,
-                  env: dict[str, str] | None = None, timeout: float = 90.0) -> Service:
+def start_service(
+    name: str,
+    argv: list[str],
+    *,
+    cpus: set[int] | None = None,
+    url: str | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 90.0,
+) -> Service:
     """Start `python argv...` pinned to `cpus`; its URL is `url`, else the first line it prints. Waits until ready
     (a busy machine can take half a minute just to import the app)."""
+
     def pin() -> None:  # runs in the child before exec: every thread and worker it starts inherits the pinning
         raise_file_limit()
         if cpus:
             os.sched_setaffinity(0, cpus)
 
     stderr = None if os.environ.get("BENCH_DEBUG") else subprocess.DEVNULL  # BENCH_DEBUG=1: see a server's errors
-    proc = subprocess.Popen([sys.executable, *argv], cwd=ROOT, stdout=subprocess.PIPE, stderr=stderr,
-                            text=True, preexec_fn=pin, env={**os.environ, **(env or {})})
+    proc = subprocess.Popen(
+        [sys.executable, *argv],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=stderr,
+        text=True,
+        preexec_fn=pin,
+        env={**os.environ, **(env or {})},
+    )
     if url is None:
         url = _first_line(proc, timeout)
     service = Service(name, url.rstrip("/"), proc, cpus)
@@ -153,8 +173,7 @@ def start_service(name: str, argv: list[str], *, cpus: set[int] | None = None, u
 
 def _first_line(proc: subprocess.Popen[str], timeout: float) -> str:
     result: list[str] = []
-    reader = threading.Thread(target=lambda: result.append(proc.stdout.readline() if proc.stdout else ""),
-                              daemon=True)
+    reader = threading.Thread(target=lambda: result.append(proc.stdout.readline() if proc.stdout else ""), daemon=True)
     reader.start()
     reader.join(timeout)
     if not result or not result[0].strip():
@@ -165,8 +184,9 @@ def _first_line(proc: subprocess.Popen[str], timeout: float) -> str:
 
 def start_simulator(speed: float, cpus: set[int] | None = None) -> Service:
     """The course's simulator, `python -m course_utils.simulator`, in its own process."""
-    return start_service("simulator", ["-m", "course_utils.simulator", "--port", "0", "--speed", f"{speed:g}"],
-                         cpus=cpus)
+    return start_service(
+        "simulator", ["-m", "course_utils.simulator", "--port", "0", "--speed", f"{speed:g}"], cpus=cpus
+    )
 
 
 def set_speed(simulator: Service, speed: float) -> None:
@@ -184,12 +204,34 @@ def sim_stats(simulator: Service) -> dict[str, Any]:
     return httpx.get(simulator.url + "/_sim/stats", timeout=5).json()
 
 
-def start_app(kind: str, upstream: str, *, cpus: set[int] | None = None, loop: str = "auto",
-              http: str = "auto", workers: int = 1, env: dict[str, str] | None = None) -> Service:
+def start_app(
+    kind: str,
+    upstream: str,
+    *,
+    cpus: set[int] | None = None,
+    loop: str = "auto",
+    http: str = "auto",
+    workers: int = 1,
+    env: dict[str, str] | None = None,
+) -> Service:
     """The chat app (`kind` "async": the course's FastAPI app; "blocking": thread per request) in its own process."""
     port = free_port()
-    argv = ["-m", "benchmarks.apps", "--app", kind, "--upstream", upstream, "--port", str(port), "--loop", loop,
-            "--http", http, "--workers", str(workers)]
+    argv = [
+        "-m",
+        "benchmarks.apps",
+        "--app",
+        kind,
+        "--upstream",
+        upstream,
+        "--port",
+        str(port),
+        "--loop",
+        loop,
+        "--http",
+        http,
+        "--workers",
+        str(workers),
+    ]
     return start_service(f"{kind} app", argv, cpus=cpus, url=f"http://127.0.0.1:{port}", env=env)
 
 
@@ -212,8 +254,12 @@ class Usage:
 
     def to_dict(self) -> dict[str, float]:
         """The usage as report-ready numbers."""
-        return {"cpu_seconds": round(self.cpu_seconds, 3), "cpu_percent": round(self.cpu_percent, 1),
-                "peak_cpu_percent": round(self.peak_cpu_percent, 1), "peak_rss_mib": round(self.peak_rss_mib, 1)}
+        return {
+            "cpu_seconds": round(self.cpu_seconds, 3),
+            "cpu_percent": round(self.cpu_percent, 1),
+            "peak_cpu_percent": round(self.peak_cpu_percent, 1),
+            "peak_rss_mib": round(self.peak_rss_mib, 1),
+        }
 
 
 class Monitor:
@@ -264,8 +310,9 @@ class Monitor:
         self._stop.set()
         self._thread.join()
         cpu, rss = self._sample()
-        self.usage = Usage(cpu - self._cpu0, time.perf_counter() - self._t0, self._peak_cpu,
-                           max(self._peak_rss, rss) / 2**20)
+        self.usage = Usage(
+            cpu - self._cpu0, time.perf_counter() - self._t0, self._peak_cpu, max(self._peak_rss, rss) / 2**20
+        )
 
 
 def cpu_seconds(pid: int) -> float:
@@ -358,8 +405,9 @@ class LoadClient:
             writer.close()
         self._idle.clear()
 
-    async def chat(self, path: str, body: dict[str, Any], *, stop_after: int | None = None,
-                   api: bool = False) -> ChatResult:
+    async def chat(
+        self, path: str, body: dict[str, Any], *, stop_after: int | None = None, api: bool = False
+    ) -> ChatResult:
         """POST one chat and read its SSE stream to the end (or leave after `stop_after` text events).
 
         `api=True` reads the Messages API's own events (a request straight to the simulator) into the same result:
@@ -406,8 +454,9 @@ async def _chunks(reader: asyncio.StreamReader, headers: dict[str, str]) -> Asyn
     await reader.readexactly(2)  # the blank line after the last, empty chunk
 
 
-async def _read_body(reader: asyncio.StreamReader, headers: dict[str, str], result: ChatResult,
-                     stop_after: int | None, api: bool) -> bool:
+async def _read_body(
+    reader: asyncio.StreamReader, headers: dict[str, str], result: ChatResult, stop_after: int | None, api: bool
+) -> bool:
     """Read a response body into `result`; True if it was read to its end (the connection may be reused)."""
     if result.status != 200:
         try:

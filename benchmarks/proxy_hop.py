@@ -8,13 +8,13 @@ Five relays are served side by side by one app process and measured in the same 
                   parsed by `course_utils.sse`, FastAPI framing
     raw-bytes     the upstream's bytes, parsed the same way, framed by hand (the shipped relay without keep-alive)
     raw-bytes-ka  raw-bytes plus a `: ping` comment when the upstream goes quiet: the app as shipped
-                  (`course_utils/server/relay.py`), at `/api/chat`; `SHIPPED` names it
+                  (`course_utils/chat_app/relay.py`), at `/api/chat`; `SHIPPED` names it
 
 Every relay is first checked to send the same events as the direct SDK call (text deltas, `done` with the same stop
 reason and usage, the same `error` types and HTTP statuses under faults) and whether it keeps a stalled stream alive
 with `: ping` comments; a relay that sends wrong events is reported, not timed. The simulator runs with pacing off
 (speed 0), so every millisecond measured is the software's, on loopback. All five share the app's SDK client, so all
-run over its HTTP/1.1 transport (`course_utils/server/transport.py`): the rows differ in the relay alone.
+run over its HTTP/1.1 transport (`course_utils/chat_app/transport.py`): the rows differ in the relay alone.
 """
 
 from __future__ import annotations
@@ -34,18 +34,23 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import StreamingResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent, format_sse_event
 
-from course_utils.server.errors import ChatError, from_upstream, stream_error
-from course_utils.server.relay import EventStreamResponse, UpstreamResponse, relay
-from course_utils.server.schema import ChatRequest
+from course_utils.chat_app.errors import ChatError, from_upstream, stream_error
+from course_utils.chat_app.relay import EventStreamResponse, UpstreamResponse, relay
+from course_utils.chat_app.schema import ChatRequest
 from course_utils.sse import SSEParser
 
 from . import harness
 from .harness import MODEL, ms, percentile
 
 Event = tuple[str, dict[str, Any]]  # ("text" | "done" | "error", data)
-RELAYS = {"sdk-sse": "/bench/sdk-sse", "sdk-bytes": "/bench/sdk-bytes", "raw-sse": "/bench/raw-sse",
-          "raw-bytes": "/bench/raw-bytes", "raw-bytes-ka": "/api/chat"}
-SHIPPED = "raw-bytes-ka"  # the relay `/api/chat` runs (course_utils/server/relay.py)
+RELAYS = {
+    "sdk-sse": "/bench/sdk-sse",
+    "sdk-bytes": "/bench/sdk-bytes",
+    "raw-sse": "/bench/raw-sse",
+    "raw-bytes": "/bench/raw-bytes",
+    "raw-bytes-ka": "/api/chat",
+}
+SHIPPED = "raw-bytes-ka"  # the relay `/api/chat` runs (course_utils/chat_app/relay.py)
 REFERENCE = "sdk-sse"  # under faults every relay must do what the SDK's own stream does
 PING_ENV = "BENCH_PING_INTERVAL"  # seconds of upstream silence before a keep-alive comment (the app's default: 15)
 PING_CHECK = 0.4  # the keep-alive interval the apps run with here, so the stall check takes a second, not a minute
@@ -90,7 +95,7 @@ RawUpstream = UpstreamResponse  # the shipped dependency: the upstream's bytes, 
 
 
 async def raw_events(response: AsyncAPIResponse[Any]) -> AsyncIterator[Event]:
-    """The shipped relay's decoding (`course_utils.server.relay.relay`) as event tuples, for FastAPI's framing."""
+    """The shipped relay's decoding (`course_utils.chat_app.relay.relay`) as event tuples, for FastAPI's framing."""
     parser = SSEParser(strict_eof=True)
     usage = {"input_tokens": 0, "output_tokens": 0}
     stop_reason = None
@@ -186,8 +191,9 @@ def outcome(result: harness.ChatResult) -> Any:
     return (result.terminal, result.texts, result.terminal_data, result.garbled, result.failure)
 
 
-async def check_relays(sim: harness.Service, client: anthropic.AsyncAnthropic,
-                       http: harness.LoadClient) -> tuple[dict[str, list[str]], dict[str, bool]]:
+async def check_relays(
+    sim: harness.Service, client: anthropic.AsyncAnthropic, http: harness.LoadClient
+) -> tuple[dict[str, list[str]], dict[str, bool]]:
     """Per relay: where its events differ from the direct call (under faults, from the SDK stream's); and whether
     it keeps a stalled stream alive with comments."""
     problems: dict[str, list[str]] = {name: [] for name in RELAYS}
@@ -235,13 +241,12 @@ async def measure(rounds: int) -> dict[str, Any]:
             cpu = {name: {"short": 0.0, "long": 0.0, "short_events": 0, "long_events": 0} for name in paths}
             events_per_long_reply = 0
             for i in range(rounds):
-                order = list(paths)[i % len(paths):] + list(paths)[: i % len(paths)]  # no relay always goes first
+                order = list(paths)[i % len(paths) :] + list(paths)[: i % len(paths)]  # no relay always goes first
                 for name in order:
                     for size, tokens in (("short", SHORT_TOKENS), ("long", LONG_TOKENS)):
                         chat, path = body(f"topic {i}", tokens), paths[name]
                         cpu0 = harness.cpu_seconds(app.pid)
-                        result = (await direct(client, chat) if path is None
-                                  else await http.chat(path, chat))
+                        result = await direct(client, chat) if path is None else await http.chat(path, chat)
                         cpu[name][size] += harness.cpu_seconds(app.pid) - cpu0
                         cpu[name][f"{size}_events"] += len(result.texts)
                         if result.terminal != "done" or not result.times:
@@ -251,29 +256,41 @@ async def measure(rounds: int) -> dict[str, Any]:
                         else:
                             total[name].append(result.times[-1] - result.started)
                             events_per_long_reply = len(result.texts)
-    report: dict[str, Any] = {"rounds": rounds, "long_reply_text_events": events_per_long_reply,
-                              "keepalive_interval_s": PING_CHECK, "paths": {}}
+    report: dict[str, Any] = {
+        "rounds": rounds,
+        "long_reply_text_events": events_per_long_reply,
+        "keepalive_interval_s": PING_CHECK,
+        "paths": {},
+    }
     base_ttft, base_total = percentile(ttft["direct"], 50) or 0.0, percentile(total["direct"], 50) or 0.0
     for name in paths:
         ttft50, total50 = percentile(ttft[name], 50) or 0.0, percentile(total[name], 50) or 0.0
         row: dict[str, Any] = {
-            "ttft_ms_p50": ms(ttft50), "ttft_ms_p99": ms(percentile(ttft[name], 99)),
+            "ttft_ms_p50": ms(ttft50),
+            "ttft_ms_p99": ms(percentile(ttft[name], 99)),
             "ttft_ratio_vs_direct": round(ttft50 / base_ttft, 2) if base_ttft else None,
-            "long_reply_ms_p50": ms(total50), "per_token_wall_ms": ms(total50 / max(1, events_per_long_reply)),
+            "long_reply_ms_p50": ms(total50),
+            "per_token_wall_ms": ms(total50 / max(1, events_per_long_reply)),
             "long_reply_ratio_vs_direct": round(total50 / base_total, 2) if base_total else None,
         }
         if name != "direct":
             used = cpu[name]
             # Short replies cost the request; the difference per extra event is the relay's cost per token.
             per_token = (used["long"] - used["short"]) / max(1, used["long_events"] - used["short_events"])
-            row.update({"app_cpu_ms_per_request": ms(used["short"] / rounds), "app_cpu_ms_per_token": ms(per_token),
-                        "streams_per_core_at_30_events_s": round(1 / (per_token * 30)) if per_token > 0 else None,
-                        "keepalive": keepalive[name]})
+            row.update(
+                {
+                    "app_cpu_ms_per_request": ms(used["short"] / rounds),
+                    "app_cpu_ms_per_token": ms(per_token),
+                    "streams_per_core_at_30_events_s": round(1 / (per_token * 30)) if per_token > 0 else None,
+                    "keepalive": keepalive[name],
+                }
+            )
         report["paths"][name] = row
     report["problems"] = {name: found for name, found in problems.items() if found}
     correct = [name for name in RELAYS if name in paths and keepalive[name] and name not in report["problems"]]
-    report["fastest_correct_relay"] = min(correct, key=lambda n: report["paths"][n]["app_cpu_ms_per_token"],
-                                          default=None)
+    report["fastest_correct_relay"] = min(
+        correct, key=lambda n: report["paths"][n]["app_cpu_ms_per_token"], default=None
+    )
     return report
 
 

@@ -31,8 +31,12 @@ from benchmarks.harness import Monitor, machine, ms, percentile, process_cpu, ru
 
 RESULTS = Path(__file__).resolve().parent / "results" / "simulator.json"
 # "Write 500 words" makes a long answer; max_tokens cuts it at exactly 500 tokens.
-REQUEST = {"model": "claude-haiku-4-5", "max_tokens": 500, "stream": True,
-           "messages": [{"role": "user", "content": "Write 500 words about the ocean"}]}
+REQUEST = {
+    "model": "claude-haiku-4-5",
+    "max_tokens": 500,
+    "stream": True,
+    "messages": [{"role": "user", "content": "Write 500 words about the ocean"}],
+}
 HEADERS = {"x-api-key": "benchmark", "anthropic-version": "2023-06-01"}  # as the real API requires
 END_OF_BODY = b"\r\n0\r\n\r\n"  # the last chunk of a chunked HTTP/1.1 body
 
@@ -54,10 +58,14 @@ def latency(base_url: str, runs: int) -> dict[str, Any]:
     events = body.count(b"\n\n")
     final_usage = json.loads(body.rsplit(b"event: message_delta\ndata: ", 1)[1].split(b"\n", 1)[0])["usage"]
     assert final_usage["output_tokens"] == REQUEST["max_tokens"], final_usage
-    return {"runs": runs, "output_tokens": final_usage["output_tokens"], "events_per_stream": events,
-            "bytes_per_stream": len(body),
-            "first_byte_ms": {"median": ms(statistics.median(first)), "p90": ms(percentile(first, 90))},
-            "full_stream_ms": {"median": ms(statistics.median(total)), "p90": ms(percentile(total, 90))}}
+    return {
+        "runs": runs,
+        "output_tokens": final_usage["output_tokens"],
+        "events_per_stream": events,
+        "bytes_per_stream": len(body),
+        "first_byte_ms": {"median": ms(statistics.median(first)), "p90": ms(percentile(first, 90))},
+        "full_stream_ms": {"median": ms(statistics.median(total)), "p90": ms(percentile(total, 90))},
+    }
 
 
 async def _stream_forever(host: str, port: int, request: bytes, deadline: float) -> int:
@@ -72,7 +80,7 @@ async def _stream_forever(host: str, port: int, request: bytes, deadline: float)
                 chunk = await reader.read(1 << 16)
                 if not chunk:
                     raise ConnectionError("the server closed the connection")
-                tail = (tail + chunk)[-len(END_OF_BODY):]
+                tail = (tail + chunk)[-len(END_OF_BODY) :]
             streams += 1
     finally:
         writer.close()
@@ -83,14 +91,17 @@ def throughput(base_url: str, server_pid: int, concurrency: int, seconds: float,
     """Events per second with `concurrency` connections streaming back to back, and the server's CPU use."""
     parts = urlsplit(base_url)
     body = json.dumps(REQUEST).encode()
-    request = (f"POST /v1/messages HTTP/1.1\r\nhost: {parts.netloc}\r\nx-api-key: benchmark\r\n"
-               f"anthropic-version: 2023-06-01\r\ncontent-type: application/json\r\n"
-               f"content-length: {len(body)}\r\n\r\n").encode() + body
+    request = (
+        f"POST /v1/messages HTTP/1.1\r\nhost: {parts.netloc}\r\nx-api-key: benchmark\r\n"
+        f"anthropic-version: 2023-06-01\r\ncontent-type: application/json\r\n"
+        f"content-length: {len(body)}\r\n\r\n"
+    ).encode() + body
 
     async def run() -> int:
         deadline = time.perf_counter() + seconds
-        counts = await asyncio.gather(*(_stream_forever(parts.hostname, parts.port, request, deadline)
-                                        for _ in range(concurrency)))
+        counts = await asyncio.gather(
+            *(_stream_forever(parts.hostname, parts.port, request, deadline) for _ in range(concurrency))
+        )
         return sum(counts)
 
     client_cpu = process_cpu()
@@ -99,11 +110,15 @@ def throughput(base_url: str, server_pid: int, concurrency: int, seconds: float,
     client_cpu = process_cpu() - client_cpu
     usage = monitor.usage
     events = streams * events_per_stream
-    return {"concurrency": concurrency, "streams": streams, "events": events,
-            "events_per_second": round(events / usage.wall_seconds),
-            "server_cpu_percent": round(usage.cpu_percent, 1),
-            "events_per_server_cpu_second": round(events / usage.cpu_seconds) if usage.cpu_seconds else None,
-            "client_cpu_percent": round(100 * client_cpu / usage.wall_seconds, 1)}
+    return {
+        "concurrency": concurrency,
+        "streams": streams,
+        "events": events,
+        "events_per_second": round(events / usage.wall_seconds),
+        "server_cpu_percent": round(usage.cpu_percent, 1),
+        "events_per_server_cpu_second": round(events / usage.cpu_seconds) if usage.cpu_seconds else None,
+        "client_cpu_percent": round(100 * client_cpu / usage.wall_seconds, 1),
+    }
 
 
 def main() -> None:
@@ -117,16 +132,19 @@ def main() -> None:
         os.sched_setaffinity(0, {1})  # the client on core 1; the simulator alone on core 0
     with start_simulator(speed=0, cpus={0} if two_cores else None) as simulator:
         lat = latency(simulator.url, runs)
-        loads = [throughput(simulator.url, simulator.pid, n, seconds, lat["events_per_stream"])
-                 for n in (1, 4, 16, 64)]
+        loads = [throughput(simulator.url, simulator.pid, n, seconds, lat["events_per_stream"]) for n in (1, 4, 16, 64)]
     best = max(loads, key=lambda load: load["events_per_second"])
-    report = {"what": "the course's simulator, pacing off (speed 0), one process pinned to one core",
-              "machine": machine(), "pinned": two_cores,
-              # Other work on the machine takes the simulator's core from it: it lowers events/s, not events/CPU-s.
-              "load_average_1min": round(os.getloadavg()[0], 2),
-              "latency_500_tokens": lat, "throughput": loads,
-              "events_per_second_one_core": best["events_per_second"],
-              "events_per_server_cpu_second": max(load["events_per_server_cpu_second"] or 0 for load in loads)}
+    report = {
+        "what": "the course's simulator, pacing off (speed 0), one process pinned to one core",
+        "machine": machine(),
+        "pinned": two_cores,
+        # Other work on the machine takes the simulator's core from it: it lowers events/s, not events/CPU-s.
+        "load_average_1min": round(os.getloadavg()[0], 2),
+        "latency_500_tokens": lat,
+        "throughput": loads,
+        "events_per_second_one_core": best["events_per_second"],
+        "events_per_server_cpu_second": max(load["events_per_server_cpu_second"] or 0 for load in loads),
+    }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(report, indent=2) + "\n")
 
@@ -135,11 +153,15 @@ def main() -> None:
     print(f"  whole stream {lat['full_stream_ms']['median']:8.2f} ms  (p90 {lat['full_stream_ms']['p90']:.2f} ms)")
     print("events/s with the simulator on one core:")
     for load in loads:
-        print(f"  {load['concurrency']:3d} connections: {load['events_per_second']:>8,} events/s, "
-              f"server CPU {load['server_cpu_percent']:5.1f} %, client CPU {load['client_cpu_percent']:5.1f} %, "
-              f"{load['events_per_server_cpu_second']:,} events per server CPU-second")
-    print(f"best: {report['events_per_second_one_core']:,} events/s "
-          f"(load average {report['load_average_1min']:.1f} on {os.cpu_count()} cores); written to {RESULTS}")
+        print(
+            f"  {load['concurrency']:3d} connections: {load['events_per_second']:>8,} events/s, "
+            f"server CPU {load['server_cpu_percent']:5.1f} %, client CPU {load['client_cpu_percent']:5.1f} %, "
+            f"{load['events_per_server_cpu_second']:,} events per server CPU-second"
+        )
+    print(
+        f"best: {report['events_per_second_one_core']:,} events/s "
+        f"(load average {report['load_average_1min']:.1f} on {os.cpu_count()} cores); written to {RESULTS}"
+    )
 
 
 if __name__ == "__main__":

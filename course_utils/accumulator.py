@@ -153,7 +153,5 @@ def accumulate_sse(body: bytes) -> dict[str, Any]:
     # The SDK's Stream skips pings, events without an `event:` line and empty data, and types
     # each event by its JSON "type" rather than by its SSE name. We filter the same way.
     return accumulate(
-        sse.json()
-        for sse in parse_sse([body])
-        if sse.event is not None and sse.event != "ping" and sse.data
+        sse.json() for sse in parse_sse([body]) if sse.event is not None and sse.event != "ping" and sse.data
     )

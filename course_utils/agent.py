@@ -31,13 +31,37 @@ if TYPE_CHECKING:
     from anthropic.types import MessageParam
     from matplotlib.axes import Axes
 
-__all__ = ["AgentEvent", "AgentFailed", "AgentRun", "Phase", "Tool", "ToolRecord", "partial_json", "plot_timeline",
-           "print_event", "run_agent", "run_tools", "thinking_for"]
+__all__ = [
+    "AgentEvent",
+    "AgentFailed",
+    "AgentRun",
+    "Phase",
+    "Tool",
+    "ToolRecord",
+    "partial_json",
+    "plot_timeline",
+    "print_event",
+    "run_agent",
+    "run_tools",
+    "thinking_for",
+]
 
-PHASE_COLORS = {"waiting": "0.8", "thinking": "#8172b3", "text": "#4c72b0", "tool_input": "#dd8452",
-                "tool_running": "#55a868", "tool_failed": "#c44e52"}
-PHASE_LABELS = {"waiting": "waiting for the model", "thinking": "thinking", "text": "text",
-                "tool_input": "tool input streaming", "tool_running": "tool running", "tool_failed": "tool failed"}
+PHASE_COLORS = {
+    "waiting": "0.8",
+    "thinking": "#8172b3",
+    "text": "#4c72b0",
+    "tool_input": "#dd8452",
+    "tool_running": "#55a868",
+    "tool_failed": "#c44e52",
+}
+PHASE_LABELS = {
+    "waiting": "waiting for the model",
+    "thinking": "thinking",
+    "text": "text",
+    "tool_input": "tool input streaming",
+    "tool_running": "tool running",
+    "tool_failed": "tool failed",
+}
 
 
 # -- tools -------------------------------------------------------------------------------------------------------------
@@ -62,8 +86,11 @@ class Tool:
         """The JSON schema the API receives."""
         if self.params.get("type") == "object":
             return self.params
-        return {"type": "object", "properties": {k: {"type": v} for k, v in self.params.items()},
-                "required": list(self.params)}
+        return {
+            "type": "object",
+            "properties": {k: {"type": v} for k, v in self.params.items()},
+            "required": list(self.params),
+        }
 
     def to_param(self) -> dict[str, Any]:
         """The tool as the `tools=` list of a Messages request carries it."""
@@ -125,8 +152,9 @@ async def run_tool(tool: Tool | None, record: ToolRecord, clock: Callable[[], fl
     return record
 
 
-async def run_tools(calls: Sequence[Any], tools: Sequence[Tool], step: int = 1,
-                    clock: Callable[[], float] = time.perf_counter) -> list[ToolRecord]:
+async def run_tools(
+    calls: Sequence[Any], tools: Sequence[Tool], step: int = 1, clock: Callable[[], float] = time.perf_counter
+) -> list[ToolRecord]:
     """Run a message's tool_use blocks concurrently; the records come back in the calls' order."""
     by_name = {t.name: t for t in tools}
     records = [ToolRecord(step, _get(c, "id"), _get(c, "name"), dict(_get(c, "input") or {})) for c in calls]
@@ -154,8 +182,9 @@ def partial_json(buffer: str) -> Any:
 # -- thinking ----------------------------------------------------------------------------------------------------------
 
 
-def thinking_for(client: anthropic.Anthropic | anthropic.AsyncAnthropic, model: str, budget: int = 1024,
-                 display: str | None = None) -> Any:
+def thinking_for(
+    client: anthropic.Anthropic | anthropic.AsyncAnthropic, model: str, budget: int = 1024, display: str | None = None
+) -> Any:
     """The `thinking=` setting a model supports, from its capabilities: adaptive if it can, else a budget, else
     None (a coroutine with an async client)."""
 
@@ -172,8 +201,10 @@ def thinking_for(client: anthropic.Anthropic | anthropic.AsyncAnthropic, model: 
 
     found = client.models.retrieve(model)
     if inspect.isawaitable(found):
+
         async def later() -> dict[str, Any] | None:
             return choose(await found)
+
         return later()
     return choose(found)
 
@@ -245,10 +276,19 @@ def block_param(block: Any) -> dict[str, Any]:
     return block.model_dump(exclude_none=True) if hasattr(block, "model_dump") else dict(block)
 
 
-async def run_agent(client: anthropic.AsyncAnthropic, model: str, prompt: str | list[dict[str, Any]],
-                    tools: Sequence[Tool], *, max_steps: int = 5, max_tokens: int = 2048,
-                    thinking: dict[str, Any] | None = None, system: str | None = None,
-                    on_event: Callable[[AgentEvent], Any] | None = None, **request: Any) -> AgentRun:
+async def run_agent(
+    client: anthropic.AsyncAnthropic,
+    model: str,
+    prompt: str | list[dict[str, Any]],
+    tools: Sequence[Tool],
+    *,
+    max_steps: int = 5,
+    max_tokens: int = 2048,
+    thinking: dict[str, Any] | None = None,
+    system: str | None = None,
+    on_event: Callable[[AgentEvent], Any] | None = None,
+    **request: Any,
+) -> AgentRun:
     """Stream, run the tools asked for, send their results, and repeat until the model ends its turn or `max_steps`
     model calls have been made. Raises AgentFailed when a stream breaks (nothing of the broken step is run)."""
     messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else [dict(m) for m in prompt]
@@ -262,8 +302,12 @@ async def run_agent(client: anthropic.AsyncAnthropic, model: str, prompt: str | 
         if on_event is not None:
             on_event(event)
 
-    options: dict[str, Any] = {"model": model, "max_tokens": max_tokens, "tools": [t.to_param() for t in tools],
-                               **request}
+    options: dict[str, Any] = {
+        "model": model,
+        "max_tokens": max_tokens,
+        "tools": [t.to_param() for t in tools],
+        **request,
+    }
     if thinking:
         options["thinking"] = thinking
     if system:
@@ -294,8 +338,15 @@ async def run_agent(client: anthropic.AsyncAnthropic, model: str, prompt: str | 
                 emit(AgentEvent("tool_start", step, name=call.name, tool_id=call.id, input=call.input))
             records = await run_tools(calls, tools, step, clock)
             for record in records:
-                run.phases.append(Phase("tool_failed" if record.is_error else "tool_running", step, record.start,
-                                        record.end, f"{record.name}"))
+                run.phases.append(
+                    Phase(
+                        "tool_failed" if record.is_error else "tool_running",
+                        step,
+                        record.start,
+                        record.end,
+                        f"{record.name}",
+                    )
+                )
                 emit(AgentEvent("tool_done", step, name=record.name, tool_id=record.id, record=record))
             run.tool_calls += records
             # Every result of the turn goes back in ONE user message, in the order the calls were made.
@@ -306,8 +357,14 @@ async def run_agent(client: anthropic.AsyncAnthropic, model: str, prompt: str | 
     return run
 
 
-async def _stream_step(client: anthropic.AsyncAnthropic, options: dict[str, Any], run: AgentRun, step: int,
-                       clock: Callable[[], float], emit: Callable[[AgentEvent], None]) -> Any:
+async def _stream_step(
+    client: anthropic.AsyncAnthropic,
+    options: dict[str, Any],
+    run: AgentRun,
+    step: int,
+    clock: Callable[[], float],
+    emit: Callable[[AgentEvent], None],
+) -> Any:
     """One model call, streamed: phases timed, pieces passed to `emit`; returns the complete message."""
     sent: float | None = clock()  # None once the first block has started
     open_phase: Phase | None = None
@@ -323,13 +380,20 @@ async def _stream_step(client: anthropic.AsyncAnthropic, options: dict[str, Any]
                         run.phases.append(Phase("waiting", step, sent, clock()))
                         sent = None
                     block = event.content_block
-                    kind = {"thinking": "thinking", "redacted_thinking": "thinking", "text": "text",
-                            "tool_use": "tool_input"}.get(block.type, block.type)
+                    kind = {
+                        "thinking": "thinking",
+                        "redacted_thinking": "thinking",
+                        "text": "text",
+                        "tool_use": "tool_input",
+                    }.get(block.type, block.type)
                     open_phase = Phase(kind, step, clock(), clock(), getattr(block, "name", "") or "")
                     if block.type == "tool_use":
                         buffers[event.index] = ""
-                        emit(AgentEvent("tool_input", step, index=event.index, name=block.name, tool_id=block.id,
-                                        input={}))
+                        emit(
+                            AgentEvent(
+                                "tool_input", step, index=event.index, name=block.name, tool_id=block.id, input={}
+                            )
+                        )
                 elif event.type == "thinking":
                     emit(AgentEvent("thinking", step, text=event.thinking))
                 elif event.type == "text":
@@ -349,8 +413,16 @@ async def _stream_step(client: anthropic.AsyncAnthropic, options: dict[str, Any]
                         open_phase = None
                     block = event.content_block
                     if block.type == "tool_use":
-                        emit(AgentEvent("tool_ready", step, index=event.index, name=block.name, tool_id=block.id,
-                                        input=block.input))
+                        emit(
+                            AgentEvent(
+                                "tool_ready",
+                                step,
+                                index=event.index,
+                                name=block.name,
+                                tool_id=block.id,
+                                input=block.input,
+                            )
+                        )
             return await stream.get_final_message()
     except Exception as exc:
         if open_phase is not None:
@@ -433,8 +505,15 @@ def plot_timeline(run: AgentRun, *, ax: Axes | None = None, title: str = "One ag
             ax.barh(y, max(p.end - p.start, visible), left=p.start, height=0.6, color=PHASE_COLORS[p.kind])
             if p.kind in ("tool_running", "tool_failed"):
                 took = p.end - p.start
-                ax.annotate(f"{took:.2f} s" if took >= 0.01 else "< 0.01 s", (max(p.end, p.start + visible), y),
-                            xytext=(4, 0), textcoords="offset points", va="center", fontsize=8, color="0.3")
+                ax.annotate(
+                    f"{took:.2f} s" if took >= 0.01 else "< 0.01 s",
+                    (max(p.end, p.start + visible), y),
+                    xytext=(4, 0),
+                    textcoords="offset points",
+                    va="center",
+                    fontsize=8,
+                    color="0.3",
+                )
     ax.set_yticks(range(len(rows)), [label for label, _ in rows])
     ax.invert_yaxis()
     ax.set(xlabel="seconds since the run started")
@@ -443,6 +522,13 @@ def plot_timeline(run: AgentRun, *, ax: Axes | None = None, title: str = "One ag
     ax.grid(True, axis="x", color="0.92")
     ax.set_axisbelow(True)
     used = [k for k in PHASE_COLORS if any(p.kind == k for p in run.phases)]
-    ax.legend(handles=[Patch(color=PHASE_COLORS[k], label=PHASE_LABELS[k]) for k in used], loc="lower left",
-              bbox_to_anchor=(0, 1.0), ncol=len(used), fontsize=8, frameon=False, borderaxespad=0.2)
+    ax.legend(
+        handles=[Patch(color=PHASE_COLORS[k], label=PHASE_LABELS[k]) for k in used],
+        loc="lower left",
+        bbox_to_anchor=(0, 1.0),
+        ncol=len(used),
+        fontsize=8,
+        frameon=False,
+        borderaxespad=0.2,
+    )
     return ax

@@ -27,17 +27,24 @@ from .chat_widget import BackgroundWidget, _LoopThread
 
 __all__ = ["AgentView", "AgentWidget"]
 
-_THINKING = ("<details open style='margin:4px 0'><summary style='color:#888;font-size:90%'>thinking{note}</summary>"
-             "<div style='color:#888;font-style:italic;font-size:90%;white-space:pre-wrap;border-left:3px solid #ddd;"
-             "padding-left:8px'>{text}</div></details>")
+_THINKING = (
+    "<details open style='margin:4px 0'><summary style='color:#888;font-size:90%'>thinking{note}</summary>"
+    "<div style='color:#888;font-style:italic;font-size:90%;white-space:pre-wrap;border-left:3px solid #ddd;"
+    "padding-left:8px'>{text}</div></details>"
+)
 _TEXT = "<div style='white-space:pre-wrap;line-height:1.4;margin:4px 0'>{text}</div>"
-_CARD = ("<div style='border:1px solid {border};border-radius:6px;padding:4px 8px;margin:4px 0;font-size:90%'>"
-         "<b>🔧 {name}</b> <span style='color:{color}'>{status}</span>"
-         "<pre style='margin:2px 0;white-space:pre-wrap'>{input}</pre>{result}</div>")
-_STATUS = {"input": ("input streaming…", "#dd8452", "#f0c8a8"), "ready": ("waiting for the message to end", "#777",
-                                                                          "#ddd"),
-           "running": ("running…", "#55a868", "#b5dcbf"), "done": ("done", "#55a868", "#b5dcbf"),
-           "error": ("failed", "#c44e52", "#e8b4b5")}
+_CARD = (
+    "<div style='border:1px solid {border};border-radius:6px;padding:4px 8px;margin:4px 0;font-size:90%'>"
+    "<b>🔧 {name}</b> <span style='color:{color}'>{status}</span>"
+    "<pre style='margin:2px 0;white-space:pre-wrap'>{input}</pre>{result}</div>"
+)
+_STATUS = {
+    "input": ("input streaming…", "#dd8452", "#f0c8a8"),
+    "ready": ("waiting for the message to end", "#777", "#ddd"),
+    "running": ("running…", "#55a868", "#b5dcbf"),
+    "done": ("done", "#55a868", "#b5dcbf"),
+    "error": ("failed", "#c44e52", "#e8b4b5"),
+}
 
 
 class _Card:
@@ -51,10 +58,15 @@ class _Card:
 
     def draw(self) -> None:
         label, color, border = _STATUS[self.status]
-        result = (f"<div style='color:{color}'>→ {html.escape(self.result)}</div>" if self.result else "")
-        self.widget.value = _CARD.format(name=html.escape(self.name), status=label, color=color, border=border,
-                                         input=html.escape(json.dumps(self.input, ensure_ascii=False)),
-                                         result=result)
+        result = f"<div style='color:{color}'>→ {html.escape(self.result)}</div>" if self.result else ""
+        self.widget.value = _CARD.format(
+            name=html.escape(self.name),
+            status=label,
+            color=color,
+            border=border,
+            input=html.escape(json.dumps(self.input, ensure_ascii=False)),
+            result=result,
+        )
 
 
 class AgentView(widgets.VBox):
@@ -120,9 +132,11 @@ class AgentView(widgets.VBox):
             card.draw()
         elif kind == "end":
             self.ended = event.stop_reason
-            notes = {"end_turn": "", "step_limit": f"stopped: the step limit ({event.step}) was reached before the "
-                                                   "model finished",
-                     "max_tokens": "stopped: max_tokens was reached (an unfinished tool call is never run)"}
+            notes = {
+                "end_turn": "",
+                "step_limit": f"stopped: the step limit ({event.step}) was reached before the model finished",
+                "max_tokens": "stopped: max_tokens was reached (an unfinished tool call is never run)",
+            }
             note = notes.get(event.stop_reason or "", f"ended: {event.stop_reason}")
             self.status.value = f"<span style='color:#b00'>{html.escape(note)}</span>" if note else ""
 
@@ -132,8 +146,10 @@ class AgentView(widgets.VBox):
             if card.status in ("input", "ready"):
                 card.status, card.result = "error", "not run: its message never completed"
                 card.draw()
-        self.status.value = (f"<span style='color:#b00'>failed: {html.escape(type(error).__name__)}; nothing of the "
-                             "unfinished step was run</span>")
+        self.status.value = (
+            f"<span style='color:#b00'>failed: {html.escape(type(error).__name__)}; nothing of the "
+            "unfinished step was run</span>"
+        )
 
 
 class AgentWidget(BackgroundWidget):
@@ -173,8 +189,9 @@ class AgentWidget(BackgroundWidget):
 
     async def _run(self, text: str, view: AgentView) -> None:
         try:
-            self.last_run = await run_agent(self.client, self.model, text, self.tools, on_event=view.handle,
-                                            **self.options)
+            self.last_run = await run_agent(
+                self.client, self.model, text, self.tools, on_event=view.handle, **self.options
+            )
         except asyncio.CancelledError:
             view.status.value = "<span style='color:#b00'>stopped</span>"
             raise

@@ -28,17 +28,20 @@ from .pricing import PRICES_CHECKED, cost, format_cost
 __all__ = ["ChatWidget"]
 
 TYPING = "<i style='color:#777'>Claude is typing…</i>"
-_BUBBLE = ("<div style='margin:4px 0;padding:6px 10px;border-radius:8px;white-space:pre-wrap;line-height:1.4;"
-           "max-width:85%;{style}'>"
-           "<b>{who}</b> {text}{note}</div>")
+_BUBBLE = (
+    "<div style='margin:4px 0;padding:6px 10px;border-radius:8px;white-space:pre-wrap;line-height:1.4;"
+    "max-width:85%;{style}'>"
+    "<b>{who}</b> {text}{note}</div>"
+)
 _STYLES = {"user": "background:#e3efff;margin-left:auto", "assistant": "background:#f1f1f1"}
 
 
 def _bubble(role: str, text: str, note: str = "") -> str:
     """One message as HTML (text escaped: a reply is data, not markup)."""
     shown = f" <span style='color:#b00'>[{html.escape(note)}]</span>" if note else ""
-    return _BUBBLE.format(style=_STYLES[role], who="You:" if role == "user" else "Claude:",
-                          text=html.escape(text), note=shown)
+    return _BUBBLE.format(
+        style=_STYLES[role], who="You:" if role == "user" else "Claude:", text=html.escape(text), note=shown
+    )
 
 
 class _LoopThread:
@@ -104,8 +107,9 @@ class ChatWidget(BackgroundWidget):
         self._start_background()
         self.send_button.on_click(self._on_send)
         self.stop_button.on_click(self._on_stop)
-        super().__init__([self.transcript, widgets.HBox([self.input, self.send_button, self.stop_button]),
-                          self.status, self.counter])
+        super().__init__(
+            [self.transcript, widgets.HBox([self.input, self.send_button, self.stop_button]), self.status, self.counter]
+        )
         self._redraw_history()
 
     @property
@@ -149,14 +153,18 @@ class ChatWidget(BackgroundWidget):
         except asyncio.CancelledError:
             reply.value = _bubble("assistant", "".join(pieces), "stopped")
             self._count_unfinished("".join(pieces))
-            self.status.value = ("Stopped. The partial reply is shown but not kept in the history "
-                                 "(tokens generated before Stop may still be billed).")
+            self.status.value = (
+                "Stopped. The partial reply is shown but not kept in the history "
+                "(tokens generated before Stop may still be billed)."
+            )
             raise
         except TurnFailed as failed:
             reply.value = _bubble("assistant", failed.partial_text, f"failed: {type(failed.error).__name__}")
             self._count_unfinished(failed.partial_text)
-            self.status.value = (f"The reply failed ({html.escape(type(failed.error).__name__)}) and was not kept. "
-                                 "Your message is back in the box: press Send to try again.")
+            self.status.value = (
+                f"The reply failed ({html.escape(type(failed.error).__name__)}) and was not kept. "
+                "Your message is back in the box: press Send to try again."
+            )
             self.input.value = text
         else:
             self.last_result = result
@@ -173,21 +181,28 @@ class ChatWidget(BackgroundWidget):
         self.spent_usd += charged.total_usd if charged else 0.0
         turns = self.conversation.usage_per_turn
         total = sum(u.input_tokens + u.output_tokens for u in turns)
-        self.counter.value = (f"turn {len(turns)}: {usage.input_tokens} in + {usage.output_tokens} out tokens, "
-                              f"{format_cost(charged)} · conversation: {total} tokens, ${self.spent_usd:.6f} "
-                              f"<span style='color:#777'>(list prices as of {PRICES_CHECKED})</span>")
+        self.counter.value = (
+            f"turn {len(turns)}: {usage.input_tokens} in + {usage.output_tokens} out tokens, "
+            f"{format_cost(charged)} · conversation: {total} tokens, ${self.spent_usd:.6f} "
+            f"<span style='color:#777'>(list prices as of {PRICES_CHECKED})</span>"
+        )
 
     def _count_unfinished(self, text: str) -> None:
-        self.counter.value = (f"this reply: ≈{_estimate_tokens(text)} tokens before it ended (an estimate: a reply "
-                              "that does not finish reports no usage)")
+        self.counter.value = (
+            f"this reply: ≈{_estimate_tokens(text)} tokens before it ended (an estimate: a reply "
+            "that does not finish reports no usage)"
+        )
 
     def _redraw_history(self) -> None:
         """Show turns the conversation already had (a loaded one, for instance)."""
         bubbles = []
         for message in self.conversation.messages:
             content = message["content"]
-            text = content if isinstance(content, str) else " ".join(
-                str(b.get("text", f"[{b.get('type')}]")) for b in content if isinstance(b, dict))
+            text = (
+                content
+                if isinstance(content, str)
+                else " ".join(str(b.get("text", f"[{b.get('type')}]")) for b in content if isinstance(b, dict))
+            )
             bubbles.append(widgets.HTML(_bubble(message["role"], text)))
         self.transcript.children = bubbles
 

@@ -62,8 +62,11 @@ def _in_checkout(what: str, command: Callable[[Path], list[str]]) -> Callable[[l
     def run(args: list[str]) -> int:
         root = checkout_root()
         if root is None or not (root / "tests").is_dir():
-            print(f"course {what}: run this inside a checkout of the course's repository (it needs tests/, "
-                  "benchmarks/ and tools/, which the installed package does not carry).", file=sys.stderr)
+            print(
+                f"course {what}: run this inside a checkout of the course's repository (it needs tests/, "
+                "benchmarks/ and tools/, which the installed package does not carry).",
+                file=sys.stderr,
+            )
             return 2
         return subprocess.call([*command(root), *args], cwd=root)
 
@@ -103,15 +106,16 @@ def test_command() -> list[str]:
 COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "lab": _lab,
     "sim": _module("course_utils.simulator"),
-    "app": _module("course_utils.server"),
+    "app": _module("course_utils.chat_app"),
     "test": _in_checkout("test", lambda root: test_command()),
     "bench": _in_checkout("bench", lambda root: [sys.executable, "-m", "benchmarks"]),
     "conformance": _in_checkout("conformance", lambda root: [sys.executable, str(root / "tools" / "conformance.py")]),
 }
 
 
-def main(argv: list[str] | None = None, commands: dict[str, Callable[[list[str]], int]] | None = None,
-         more_usage: str = "") -> int:
+def main(
+    argv: list[str] | None = None, commands: dict[str, Callable[[list[str]], int]] | None = None, more_usage: str = ""
+) -> int:
     """Dispatch `course COMMAND ARGS...`; `help` (or nothing) prints the commands.
 
     `commands` and `more_usage` let the instructors' command (`course_instructors.console`) add its own.

@@ -29,8 +29,21 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
     from matplotlib.text import Annotation
 
-__all__ = ["EVENT_TYPES", "LiveMarkdown", "Table", "event_table", "kernel_stdout_sends", "plot_arrivals",
-           "plot_cut", "plot_events", "plot_lane_groups", "plot_lanes", "plot_route", "summarize_event", "table"]
+__all__ = [
+    "EVENT_TYPES",
+    "LiveMarkdown",
+    "Table",
+    "event_table",
+    "kernel_stdout_sends",
+    "plot_arrivals",
+    "plot_cut",
+    "plot_events",
+    "plot_lane_groups",
+    "plot_lanes",
+    "plot_route",
+    "summarize_event",
+    "table",
+]
 
 WAITING_COLOR = "0.72"  # the grey of "nothing on screen yet"
 
@@ -52,14 +65,23 @@ def _axes(ax: Axes | None, size: tuple[float, float]) -> Axes:
 
 def _note(ax: Axes, text: str, xy: tuple[float, float], offset: tuple[float, float], color: str) -> Annotation:
     """A small label with an arrow pointing at `xy`, `offset` points away from it."""
-    return ax.annotate(text, xy=xy, xytext=offset, textcoords="offset points", fontsize=9, color=color,
-                       ha="left" if offset[0] >= 0 else "right", va="center",
-                       arrowprops={"arrowstyle": "-", "color": color, "lw": 0.8, "shrinkB": 2},
-                       bbox={"boxstyle": "round,pad=0.25", "fc": "white", "ec": "none", "alpha": 0.6})
+    return ax.annotate(
+        text,
+        xy=xy,
+        xytext=offset,
+        textcoords="offset points",
+        fontsize=9,
+        color=color,
+        ha="left" if offset[0] >= 0 else "right",
+        va="center",
+        arrowprops={"arrowstyle": "-", "color": color, "lw": 0.8, "shrinkB": 2},
+        bbox={"boxstyle": "round,pad=0.25", "fc": "white", "ec": "none", "alpha": 0.6},
+    )
 
 
-def plot_arrivals(timelines: Sequence[Timeline], *, ax: Axes | None = None,
-                  title: str = "Characters on screen over time") -> Axes:
+def plot_arrivals(
+    timelines: Sequence[Timeline], *, ax: Axes | None = None, title: str = "Characters on screen over time"
+) -> Axes:
     """Step plot of characters received against time since each request, one line per timeline, annotated."""
     ax = _axes(ax, (8.5, 4.2))
     top = max((t.chars for t in timelines), default=0) or 1
@@ -94,8 +116,13 @@ def plot_arrivals(timelines: Sequence[Timeline], *, ax: Axes | None = None,
     return ax
 
 
-def plot_lanes(timelines: Sequence[Timeline], *, ax: Axes | None = None,
-               title: str = "One lane per stream: a tick for each piece of text", legend: bool = True) -> Axes:
+def plot_lanes(
+    timelines: Sequence[Timeline],
+    *,
+    ax: Axes | None = None,
+    title: str = "One lane per stream: a tick for each piece of text",
+    legend: bool = True,
+) -> Axes:
     """One horizontal lane per timeline on a shared clock: waiting in grey, then a tick per arrival."""
     from matplotlib.lines import Line2D
 
@@ -120,10 +147,12 @@ def plot_lanes(timelines: Sequence[Timeline], *, ax: Axes | None = None,
     ax.set_xlabel("seconds since the first request was sent")
     ax.set_title(title, loc="left", fontsize=12)
     if legend:
-        handles = [Line2D([], [], color="0.35", marker=">", ls="none", label="request sent"),
-                   Line2D([], [], color=WAITING_COLOR, lw=3, label="waiting for the\nfirst token"),
-                   Line2D([], [], color="0.2", marker="|", ms=9, ls="none", label="a piece of text"),
-                   Line2D([], [], color="0.2", marker="|", ms=14, mew=2, ls="none", label="stream ended")]
+        handles = [
+            Line2D([], [], color="0.35", marker=">", ls="none", label="request sent"),
+            Line2D([], [], color=WAITING_COLOR, lw=3, label="waiting for the\nfirst token"),
+            Line2D([], [], color="0.2", marker="|", ms=9, ls="none", label="a piece of text"),
+            Line2D([], [], color="0.2", marker="|", ms=14, mew=2, ls="none", label="stream ended"),
+        ]
         ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=9)
     return ax
 
@@ -133,9 +162,15 @@ def plot_lane_groups(groups: Mapping[str, Sequence[Timeline]], *, title: str = "
     import matplotlib.pyplot as plt
 
     sizes = [max(1, len(timelines)) for timelines in groups.values()]
-    fig, axes = plt.subplots(len(sizes), 1, sharex=True, squeeze=False, layout="constrained",
-                             figsize=(9, 0.6 + sum(0.55 * n + 0.6 for n in sizes)),
-                             gridspec_kw={"height_ratios": [n + 0.8 for n in sizes]})
+    fig, axes = plt.subplots(
+        len(sizes),
+        1,
+        sharex=True,
+        squeeze=False,
+        layout="constrained",
+        figsize=(9, 0.6 + sum(0.55 * n + 0.6 for n in sizes)),
+        gridspec_kw={"height_ratios": [n + 0.8 for n in sizes]},
+    )
     for i, (ax, (name, timelines)) in enumerate(zip(axes[:, 0], groups.items(), strict=True)):
         plot_lanes(timelines, ax=ax, title=name, legend=i == 0)
         if i < len(sizes) - 1:
@@ -155,11 +190,15 @@ def plot_route(mode: str, base_url: str, *, title: str = "Where a request goes")
     ax.set_xlim(0, 10)
     ax.set_ylim(0, 3.2)
     simulated = mode == "offline" or "anthropic.com" not in base_url  # live mode may point at a simulator too
-    boxes = [(0.1, 1.3, "your notebook", "client.messages.stream(...)"),
-             (2.6, 1.3, "anthropic SDK", "reads ANTHROPIC_API_KEY\nand ANTHROPIC_BASE_URL"),
-             (5.1, 1.3, "ANTHROPIC_BASE_URL", base_url)]
-    ends = [(7.6, 2.15, "a simulator", "the course's: no key, no cost", simulated),
-            (7.6, 0.25, "real Claude API", "your key, billed per token", not simulated)]
+    boxes = [
+        (0.1, 1.3, "your notebook", "client.messages.stream(...)"),
+        (2.6, 1.3, "anthropic SDK", "reads ANTHROPIC_API_KEY\nand ANTHROPIC_BASE_URL"),
+        (5.1, 1.3, "ANTHROPIC_BASE_URL", base_url),
+    ]
+    ends = [
+        (7.6, 2.15, "a simulator", "the course's: no key, no cost", simulated),
+        (7.6, 0.25, "real Claude API", "your key, billed per token", not simulated),
+    ]
     for x, y, head, body in boxes:
         ax.add_patch(FancyBboxPatch((x, y), 2.1, 1.0, boxstyle="round,pad=0.05", fc="#eef3fb", ec="C0", lw=1.5))
         ax.text(x + 1.05, y + 0.7, head, ha="center", va="center", fontsize=10, weight="bold")
@@ -168,27 +207,51 @@ def plot_route(mode: str, base_url: str, *, title: str = "Where a request goes")
         ax.annotate("", xy=(x + 0.4, 1.8), xytext=(x, 1.8), arrowprops={"arrowstyle": "-|>", "color": "0.3", "lw": 1.5})
     for x, y, head, body, chosen in ends:
         color = "C2" if chosen else "0.7"
-        ax.add_patch(FancyBboxPatch((x, y), 2.2, 0.8, boxstyle="round,pad=0.05", fc="#eefaef" if chosen else "0.97",
-                                    ec=color, lw=2.2 if chosen else 1, ls="-" if chosen else "--"))
-        ax.text(x + 1.1, y + 0.55, head + (" (now)" if chosen else ""), ha="center", va="center", fontsize=10,
-                weight="bold" if chosen else "normal", color="0.1" if chosen else "0.5")
+        ax.add_patch(
+            FancyBboxPatch(
+                (x, y),
+                2.2,
+                0.8,
+                boxstyle="round,pad=0.05",
+                fc="#eefaef" if chosen else "0.97",
+                ec=color,
+                lw=2.2 if chosen else 1,
+                ls="-" if chosen else "--",
+            )
+        )
+        ax.text(
+            x + 1.1,
+            y + 0.55,
+            head + (" (now)" if chosen else ""),
+            ha="center",
+            va="center",
+            fontsize=10,
+            weight="bold" if chosen else "normal",
+            color="0.1" if chosen else "0.5",
+        )
         ax.text(x + 1.1, y + 0.22, body, ha="center", va="center", fontsize=8, color="0.2" if chosen else "0.55")
-        ax.annotate("", xy=(x, y + 0.4), xytext=(7.25, 1.8),
-                    arrowprops={"arrowstyle": "-|>", "color": color, "lw": 1.8 if chosen else 1,
-                                "ls": "-" if chosen else "--"})
+        ax.annotate(
+            "",
+            xy=(x, y + 0.4),
+            xytext=(7.25, 1.8),
+            arrowprops={"arrowstyle": "-|>", "color": color, "lw": 1.8 if chosen else 1, "ls": "-" if chosen else "--"},
+        )
     ax.set_title(f"{title}: {mode} mode", loc="left", fontsize=12)
     return ax
 
 
-def plot_cut(body: bytes, cuts: Sequence[int], *, title: str = "Events against chunks: where the network cut falls"
-             ) -> Axes:
+def plot_cut(
+    body: bytes, cuts: Sequence[int], *, title: str = "Events against chunks: where the network cut falls"
+) -> Axes:
     """Event boundaries (each blank line) above, network chunks below, on one byte axis; each cut marked in red."""
     ax = _axes(None, (10, 3.2))
     ax.grid(False)
     ends = [i + 2 for i in range(len(body)) if body.startswith(b"\n\n", i)]  # an event ends after its blank line
     starts = [0, *ends][: len(ends)]  # each event starts where the one before it ended
-    names = [body[a:b].split(b"\n", 1)[0].removeprefix(b"event: ").decode(errors="replace")
-             for a, b in zip(starts, ends, strict=True)]
+    names = [
+        body[a:b].split(b"\n", 1)[0].removeprefix(b"event: ").decode(errors="replace")
+        for a, b in zip(starts, ends, strict=True)
+    ]
     for number, (a, b) in enumerate(zip(starts, ends, strict=True), start=1):
         ax.barh(1, b - a, left=a, height=0.55, color=f"C{number % 2}", alpha=0.55, ec="white")
         ax.text((a + b) / 2, 1, str(number), ha="center", va="center", fontsize=8)
@@ -200,8 +263,15 @@ def plot_cut(body: bytes, cuts: Sequence[int], *, title: str = "Events against c
         ax.axvline(cut, color="C3", lw=2)
         hit = next(n for n, (a, b) in enumerate(zip(starts, ends, strict=True), start=1) if a <= cut < b)
         where = "between events" if cut in starts else f"inside event {hit} ({names[hit - 1]})"
-        ax.annotate(f"cut at byte {cut}: {where}", xy=(cut, 1.3), xytext=(8, 12), textcoords="offset points",
-                    color="C3", fontsize=9, arrowprops={"arrowstyle": "-", "color": "C3"})
+        ax.annotate(
+            f"cut at byte {cut}: {where}",
+            xy=(cut, 1.3),
+            xytext=(8, 12),
+            textcoords="offset points",
+            color="C3",
+            fontsize=9,
+            arrowprops={"arrowstyle": "-", "color": "C3"},
+        )
     ax.set_yticks([0, 1], ["network chunks", "events (end at\na blank line)"])
     ax.set_ylim(-0.5, 1.9)
     ax.set_xlim(0, len(body))
@@ -210,12 +280,21 @@ def plot_cut(body: bytes, cuts: Sequence[int], *, title: str = "Events against c
     return ax
 
 
-EVENT_TYPES = ("message_start", "content_block_start", "ping", "content_block_delta", "content_block_stop",
-               "message_delta", "message_stop", "error")
+EVENT_TYPES = (
+    "message_start",
+    "content_block_start",
+    "ping",
+    "content_block_delta",
+    "content_block_stop",
+    "message_delta",
+    "message_stop",
+    "error",
+)
 
 
-def plot_events(events: Sequence[Any], *, ax: Axes | None = None,
-                title: str = "The events of one stream, in order") -> Axes:
+def plot_events(
+    events: Sequence[Any], *, ax: Axes | None = None, title: str = "The events of one stream, in order"
+) -> Axes:
     """Each event of a stream as a dot: its number across, its type down, coloured by the block it belongs to."""
     ax = _axes(ax, (9, 3.6))
     ax.grid(False, axis="x")
@@ -225,12 +304,16 @@ def plot_events(events: Sequence[Any], *, ax: Axes | None = None,
     ax.plot(numbers, rows, color="0.8", lw=1, zorder=1)  # the path the stream takes through the grammar
     blocks = [d.get("index") for d in data]
     for block in sorted({b for b in blocks if b is not None}):
-        kinds = {d["content_block"].get("type") for d in data
-                 if d.get("type") == "content_block_start" and d.get("index") == block}
+        kinds = {
+            d["content_block"].get("type")
+            for d in data
+            if d.get("type") == "content_block_start" and d.get("index") == block
+        }
         points = [(n, r) for n, r, b in zip(numbers, rows, blocks, strict=True) if b == block]
         xs, ys = zip(*points, strict=True)
-        ax.scatter(xs, ys, s=28, color=f"C{block}", zorder=2,
-                   label=f"block {block} ({', '.join(sorted(kinds)) or '?'})")
+        ax.scatter(
+            xs, ys, s=28, color=f"C{block}", zorder=2, label=f"block {block} ({', '.join(sorted(kinds)) or '?'})"
+        )
     points = [(n, r) for n, r, b in zip(numbers, rows, blocks, strict=True) if b is None]
     if points:
         xs, ys = zip(*points, strict=True)
@@ -347,8 +430,9 @@ class Table:
             return f"<td style='text-align:left'>{f'<code>{text}</code>' if column in self.code_columns else text}</td>"
 
         head = "".join(f"<th style='text-align:left'>{html.escape(c)}</th>" for c in self.columns)
-        body = "".join("<tr>" + "".join(cell(c, v) for c, v in zip(self.columns, row, strict=True)) + "</tr>"
-                       for row in self.rows)
+        body = "".join(
+            "<tr>" + "".join(cell(c, v) for c, v in zip(self.columns, row, strict=True)) + "</tr>" for row in self.rows
+        )
         return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
     def __repr__(self) -> str:
@@ -357,8 +441,9 @@ class Table:
         return "\n".join("  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)).rstrip() for line in lines)
 
 
-def table(rows: Iterable[Mapping[str, Any]], columns: Sequence[str] | None = None,
-          code_columns: Iterable[str] = ()) -> Table:
+def table(
+    rows: Iterable[Mapping[str, Any]], columns: Sequence[str] | None = None, code_columns: Iterable[str] = ()
+) -> Table:
     """A `Table` from dicts; columns default to the first row's keys."""
     rows = list(rows)
     names = tuple(columns if columns is not None else (rows[0].keys() if rows else ()))
@@ -392,8 +477,10 @@ def summarize_event(event: Any) -> str:
     kind = data.get("type")
     if kind == "message_start":
         message, usage = data["message"], data["message"].get("usage") or {}
-        return (f"id {message.get('id')}, model {message.get('model')}, input_tokens {usage.get('input_tokens')}, "
-                f"output_tokens {usage.get('output_tokens')}")
+        return (
+            f"id {message.get('id')}, model {message.get('model')}, input_tokens {usage.get('input_tokens')}, "
+            f"output_tokens {usage.get('output_tokens')}"
+        )
     if kind == "content_block_start":
         block = data["content_block"]
         if block.get("type") in ("tool_use", "server_tool_use"):
@@ -412,8 +499,10 @@ def summarize_event(event: Any) -> str:
         return f"block {data.get('index')} is complete"
     if kind == "message_delta":
         delta, usage = data.get("delta") or {}, data.get("usage") or {}
-        return (f"stop_reason {delta.get('stop_reason')}, stop_sequence {delta.get('stop_sequence')}, "
-                f"output_tokens {usage.get('output_tokens')}")
+        return (
+            f"stop_reason {delta.get('stop_reason')}, stop_sequence {delta.get('stop_sequence')}, "
+            f"output_tokens {usage.get('output_tokens')}"
+        )
     if kind == "message_stop":
         return "the end (no other fields)"
     if kind == "ping":
@@ -451,15 +540,19 @@ def event_table(events: Iterable[Any], *, collapse: bool = True) -> Table:
     for number, event in enumerate(events, start=1):
         data = _as_dict(event)
         if collapse and data.get("type") == "content_block_delta":
-            same = run and run[0].get("index") == data.get("index") and \
-                run[0]["delta"].get("type") == data["delta"].get("type")
+            same = (
+                run
+                and run[0].get("index") == data.get("index")
+                and run[0]["delta"].get("type") == data["delta"].get("type")
+            )
             if not same:
                 close_run()
                 first_number = number
             run.append(data)
             continue
         close_run()
-        rows.append({"#": number, "event": data.get("type"), "index": data.get("index"),
-                     "carries": summarize_event(data)})
+        rows.append(
+            {"#": number, "event": data.get("type"), "index": data.get("index"), "carries": summarize_event(data)}
+        )
     close_run()
     return table(rows, ["#", "event", "index", "carries"], code_columns=["event"])

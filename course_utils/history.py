@@ -32,8 +32,16 @@ from typing import Any, Self, cast
 import anthropic
 from anthropic.types import ContentBlockParam, Message, MessageParam, Usage
 
-__all__ = ["FORMAT", "AsyncConversation", "Conversation", "IncompleteStream", "TurnFailed", "TurnResult",
-           "assistant_turn", "with_breakpoint"]
+__all__ = [
+    "FORMAT",
+    "AsyncConversation",
+    "Conversation",
+    "IncompleteStream",
+    "TurnFailed",
+    "TurnResult",
+    "assistant_turn",
+    "with_breakpoint",
+]
 
 FORMAT = {"format": "course_utils.conversation", "version": 1}
 EPHEMERAL = {"type": "ephemeral"}
@@ -100,8 +108,9 @@ def with_breakpoint(message: MessageParam) -> MessageParam:
     """A copy of `message` whose last content block carries `cache_control` (a string becomes one text block)."""
     content = message["content"]
     # Dicts and SDK blocks alike: only the last one is rebuilt.
-    blocks: list[Any] = ([{"type": "text", "text": content}] if isinstance(content, str)
-                         else copy.deepcopy(list(content)))
+    blocks: list[Any] = (
+        [{"type": "text", "text": content}] if isinstance(content, str) else copy.deepcopy(list(content))
+    )
     last = blocks[-1]
     plain = last if isinstance(last, dict) else last.model_dump(exclude_none=True)
     blocks[-1] = {**plain, "cache_control": EPHEMERAL}
@@ -119,14 +128,24 @@ def _is_tool_result_turn(message: MessageParam) -> bool:
     content = message.get("content")
     return isinstance(content, list) and any(
         (block.get("type") if isinstance(block, dict) else getattr(block, "type", None)) == "tool_result"
-        for block in content)
+        for block in content
+    )
 
 
 class _History:
     """What both conversations share: the messages, usage per turn, trimming and JSON persistence."""
 
-    def __init__(self, client: Any, model: str, *, system: str | None = None, max_tokens: int = 1024,
-                 messages: list[MessageParam] | None = None, cache: bool = False, **options: Any) -> None:
+    def __init__(
+        self,
+        client: Any,
+        model: str,
+        *,
+        system: str | None = None,
+        max_tokens: int = 1024,
+        messages: list[MessageParam] | None = None,
+        cache: bool = False,
+        **options: Any,
+    ) -> None:
         self.client = client
         self.model = model
         self.system = system
@@ -173,19 +192,29 @@ class _History:
         starts = self._exchange_starts()
         if len(starts) < 2:
             return False
-        self._messages = self._messages[starts[1]:]
+        self._messages = self._messages[starts[1] :]
         return True
 
     def _count_options(self) -> dict[str, Any]:
         extra = {"system": self.system} if self.system else {}
-        return {"model": self.model, **extra, **{k: self.options[k] for k in ("tools", "tool_choice")
-                                                   if k in self.options}}
+        return {
+            "model": self.model,
+            **extra,
+            **{k: self.options[k] for k in ("tools", "tool_choice") if k in self.options},
+        }
 
     def save(self, path: str | Path) -> Path:
         """Write the conversation to a versioned JSON file; returns the path."""
-        data = {**FORMAT, "model": self.model, "system": self.system, "max_tokens": self.max_tokens,
-                "cache": self.cache, "options": self.options, "messages": self._messages,
-                "usage_per_turn": [u.model_dump(mode="json", exclude_none=True) for u in self._usage]}
+        data = {
+            **FORMAT,
+            "model": self.model,
+            "system": self.system,
+            "max_tokens": self.max_tokens,
+            "cache": self.cache,
+            "options": self.options,
+            "messages": self._messages,
+            "usage_per_turn": [u.model_dump(mode="json", exclude_none=True) for u in self._usage],
+        }
         path = Path(path)
         path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         return path
@@ -197,17 +226,28 @@ class _History:
         if not isinstance(data, dict) or data.get("format") != FORMAT["format"]:
             raise ValueError(f"{path} is not a saved conversation (no format {FORMAT['format']!r})")
         if data.get("version") != FORMAT["version"]:
-            raise ValueError(f"{path} has conversation format version {data.get('version')!r}; "
-                             f"this course_utils reads version {FORMAT['version']}")
-        chat = cls(client, data["model"], system=data.get("system"), max_tokens=data["max_tokens"],
-                   messages=data["messages"], cache=bool(data.get("cache", False)), **data.get("options", {}))
+            raise ValueError(
+                f"{path} has conversation format version {data.get('version')!r}; "
+                f"this course_utils reads version {FORMAT['version']}"
+            )
+        chat = cls(
+            client,
+            data["model"],
+            system=data.get("system"),
+            max_tokens=data["max_tokens"],
+            messages=data["messages"],
+            cache=bool(data.get("cache", False)),
+            **data.get("options", {}),
+        )
         chat._usage = [Usage.model_validate(u) for u in data.get("usage_per_turn", [])]
         return chat
 
     def __repr__(self) -> str:
         cache = ", cache=True" if self.cache else ""
-        return (f"{type(self).__name__}(model={self.model!r}, messages={len(self._messages)}, "
-                f"turns={len(self._usage)}{cache})")
+        return (
+            f"{type(self).__name__}(model={self.model!r}, messages={len(self._messages)}, "
+            f"turns={len(self._usage)}{cache})"
+        )
 
 
 class Conversation(_History):

@@ -114,6 +114,8 @@ def setup(offline: bool | None = None, speed: float | None = None, quiet: bool =
     os.environ["ANTHROPIC_API_KEY"] = OFFLINE_KEY  # the simulator needs some key; a real one never goes to it
     course = Course(mode="offline", model=model, simulator=simulator)
     if not quiet:
-        print(f"Offline mode: the course's simulator answers on this machine (no key, no network, no cost). "
-              f"Model: {model}.")
+        print(
+            f"Offline mode: the course's simulator answers on this machine (no key, no network, no cost). "
+            f"Model: {model}."
+        )
     return course

@@ -43,13 +43,16 @@ class Price:
 
 
 def _price(rates: dict[str, float]) -> Price:
-    return Price(input=rates["input"], output=rates["output"], cache_write=rates["cache_write_5m"],
-                 cache_read=rates["cache_read"], cache_write_1h=rates.get("cache_write_1h"))
+    return Price(
+        input=rates["input"],
+        output=rates["output"],
+        cache_write=rates["cache_write_5m"],
+        cache_read=rates["cache_read"],
+        cache_write_1h=rates.get("cache_write_1h"),
+    )
 
 
-PRICES: dict[str, Price] = {
-    model_id: _price(s.price) for s in specs() if s.price is not None for model_id in s.ids
-}
+PRICES: dict[str, Price] = {model_id: _price(s.price) for s in specs() if s.price is not None for model_id in s.ids}
 """Every priced model id, aliases and dated ids alike, as in the catalogue."""
 
 
@@ -115,9 +118,15 @@ def cost(usage: Any, model: str) -> Cost | None:
     read_usd = read * price.cache_read * per_token
     input_usd = _field(usage, "input_tokens") * price.input * per_token
     output_usd = _field(usage, "output_tokens") * price.output * per_token
-    return Cost(model=model, input_usd=input_usd, output_usd=output_usd, cache_usd=write_usd + read_usd,
-                cache_write_usd=write_usd, cache_read_usd=read_usd,
-                uncached_usd=input_usd + (five + hour + read) * price.input * per_token + output_usd)
+    return Cost(
+        model=model,
+        input_usd=input_usd,
+        output_usd=output_usd,
+        cache_usd=write_usd + read_usd,
+        cache_write_usd=write_usd,
+        cache_read_usd=read_usd,
+        uncached_usd=input_usd + (five + hour + read) * price.input * per_token + output_usd,
+    )
 
 
 def format_cost(value: Cost | None) -> str:

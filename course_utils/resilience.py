@@ -46,8 +46,19 @@ from anthropic.types import Message
 
 from .history import IncompleteStream, snapshot_or_none
 
-__all__ = ["CONTINUE_PROMPT", "Attempt", "Backoff", "StreamOutcome", "can_continue", "continuation_messages",
-           "is_retryable", "rate_limits", "retry_after", "stream_with_retries", "supports_prefill"]
+__all__ = [
+    "CONTINUE_PROMPT",
+    "Attempt",
+    "Backoff",
+    "StreamOutcome",
+    "can_continue",
+    "continuation_messages",
+    "is_retryable",
+    "rate_limits",
+    "retry_after",
+    "stream_with_retries",
+    "supports_prefill",
+]
 
 # Mid-stream `error` events arrive on an HTTP 200, so the status cannot say whether to retry; the error type can.
 RETRYABLE_STREAM_ERRORS = {"overloaded_error", "api_error"}
@@ -59,8 +70,10 @@ Recovery = Literal["restart", "continue"]
 
 # The user turn for models that reject prefill, worded after skills model-migration.md ("Continuing an interrupted
 # response"); {tail} is the end of the partial text, so the model knows where to pick up.
-CONTINUE_PROMPT = ("Your previous response was interrupted and ended with: \"{tail}\". Continue from exactly "
-                   "there, without repeating anything.")
+CONTINUE_PROMPT = (
+    'Your previous response was interrupted and ended with: "{tail}". Continue from exactly '
+    "there, without repeating anything."
+)
 TAIL_CHARACTERS = 200
 
 
@@ -91,7 +104,7 @@ def retry_after(error: BaseException | None) -> float | None:
 def rate_limits(headers: Any) -> dict[str, str]:
     """The `anthropic-ratelimit-*` headers of a response (or an error's response), without the common prefix."""
     prefix = "anthropic-ratelimit-"
-    return {name[len(prefix):]: value for name, value in dict(headers or {}).items() if name.startswith(prefix)}
+    return {name[len(prefix) :]: value for name, value in dict(headers or {}).items() if name.startswith(prefix)}
 
 
 def supports_prefill(model: str) -> bool:
@@ -108,8 +121,11 @@ def can_continue(message: Message | None) -> bool:
         return False
     last = message.content[-1]
     # Thinking before the text is dropped (it is optional in earlier turns); a started tool call cannot be finished.
-    return (last.type == "text" and bool(last.text)
-            and all(block.type in ("text", "thinking", "redacted_thinking") for block in message.content))
+    return (
+        last.type == "text"
+        and bool(last.text)
+        and all(block.type in ("text", "thinking", "redacted_thinking") for block in message.content)
+    )
 
 
 def continuation_messages(messages: list[Any], partial: str, *, prefill: bool) -> list[Any]:
@@ -119,8 +135,11 @@ def continuation_messages(messages: list[Any], partial: str, *, prefill: bool) -
     if prefill:
         return [*messages, {"role": "assistant", "content": kept}]
     tail = kept[-TAIL_CHARACTERS:]
-    return [*messages, {"role": "assistant", "content": kept},
-            {"role": "user", "content": CONTINUE_PROMPT.format(tail=tail)}]
+    return [
+        *messages,
+        {"role": "assistant", "content": kept},
+        {"role": "user", "content": CONTINUE_PROMPT.format(tail=tail)},
+    ]
 
 
 @dataclass(frozen=True)
@@ -247,8 +266,14 @@ def _join(first: str, seam: Seam) -> str:
     return first
 
 
-def _attempt(client: anthropic.Anthropic, number: int, request: dict[str, Any], on_text: TextCallback | None,
-             continues: bool = False, seam: Seam = "none") -> Attempt:
+def _attempt(
+    client: anthropic.Anthropic,
+    number: int,
+    request: dict[str, Any],
+    on_text: TextCallback | None,
+    continues: bool = False,
+    seam: Seam = "none",
+) -> Attempt:
     """Run one streaming request to its end, whatever that end is."""
     started = time.monotonic()
     pieces: list[str] = []
@@ -277,11 +302,17 @@ def _attempt(client: anthropic.Anthropic, number: int, request: dict[str, Any], 
     return Attempt(number, "".join(pieces), message, error, started, time.monotonic(), continues, snapshot)
 
 
-def stream_with_retries(client: anthropic.Anthropic, *, max_attempts: int = 3,
-                        backoff: Callable[[int, BaseException], float] = Backoff(),
-                        on_text: TextCallback | None = None, on_retry: RetryCallback | None = None,
-                        sleep: Callable[[float], object] = time.sleep, recovery: Recovery = "restart",
-                        **request: Any) -> StreamOutcome:
+def stream_with_retries(
+    client: anthropic.Anthropic,
+    *,
+    max_attempts: int = 3,
+    backoff: Callable[[int, BaseException], float] = Backoff(),
+    on_text: TextCallback | None = None,
+    on_retry: RetryCallback | None = None,
+    sleep: Callable[[float], object] = time.sleep,
+    recovery: Recovery = "restart",
+    **request: Any,
+) -> StreamOutcome:
     """Stream `messages.stream(**request)`, retrying failures by restarting or continuing, at most `max_attempts`."""
     if max_attempts < 1:
         raise ValueError("max_attempts must be at least 1")
@@ -293,14 +324,18 @@ def stream_with_retries(client: anthropic.Anthropic, *, max_attempts: int = 3,
     kept = ""  # the text so far of the answer being continued
     next_request, continues = request, False
     for number in range(1, max_attempts + 1):
-        attempt = _attempt(client, number, next_request, on_text, continues,
-                           _seam(kept, prefill) if continues and kept else "none")
+        attempt = _attempt(
+            client, number, next_request, on_text, continues, _seam(kept, prefill) if continues and kept else "none"
+        )
         attempts.append(attempt)
         if attempt.error is None or not is_retryable(attempt.error) or number == max_attempts:
             break
         kept = kept + attempt.text if continues else attempt.text
-        continues = recovery == "continue" and bool(kept.strip()) and (
-            can_continue(attempt.snapshot) or (attempt.continues and not attempt.text))
+        continues = (
+            recovery == "continue"
+            and bool(kept.strip())
+            and (can_continue(attempt.snapshot) or (attempt.continues and not attempt.text))
+        )
         if continues:
             next_request = {**request, "messages": continuation_messages(request["messages"], kept, prefill=prefill)}
         else:

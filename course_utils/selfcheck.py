@@ -88,8 +88,10 @@ def report(task_id: str, name: str, outcomes: list[Outcome]) -> str:
     passed = sum(o.passed for o in outcomes)
     last = outcomes[-1]
     if last.kind == "not_written":
-        return (f"⏳ {head}: not written yet (it still raises NotImplementedError). Write it, run its cell, then run "
-                "this check again.")
+        return (
+            f"⏳ {head}: not written yet (it still raises NotImplementedError). Write it, run its cell, then run "
+            "this check again."
+        )
     if last.kind in {"missing", "forbidden", "exit"}:
         return f"❌ {head}: {last.message}"
     if passed == len(outcomes):

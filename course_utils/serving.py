@@ -61,9 +61,16 @@ def page_address(port: int, host: str = "127.0.0.1", environ: Mapping[str, str] 
 def uvicorn_config(app: Any, *, log_level: str = "warning", graceful: float = 1.0, **options: Any) -> uvicorn.Config:
     """uvicorn's settings for the course's servers: quiet, and quick to stop even with streams open."""
     # uvicorn annotates the shutdown timeout as int, but hands it to asyncio.wait_for: a fraction of a second works.
-    return uvicorn.Config(app, log_level=log_level, access_log=False, lifespan="on", backlog=2048,
-                          timeout_graceful_shutdown=graceful,  # type: ignore[arg-type]
-                          timeout_keep_alive=30, **options)
+    return uvicorn.Config(
+        app,
+        log_level=log_level,
+        access_log=False,
+        lifespan="on",
+        backlog=2048,
+        timeout_graceful_shutdown=graceful,  # type: ignore[arg-type]
+        timeout_keep_alive=30,
+        **options,
+    )
 
 
 def uvicorn_server(app: Any, *, log_level: str = "warning", graceful: float = 1.0) -> uvicorn.Server:
@@ -74,8 +81,15 @@ def uvicorn_server(app: Any, *, log_level: str = "warning", graceful: float = 1.
 class BackgroundServer:
     """A uvicorn server run from a daemon thread on its own socket; `start()` returns once it accepts connections."""
 
-    def __init__(self, server: uvicorn.Server, sock: socket.socket, *, name: str = "server",
-                 stop_timeout: float = 5.0, on_thread_start: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        server: uvicorn.Server,
+        sock: socket.socket,
+        *,
+        name: str = "server",
+        stop_timeout: float = 5.0,
+        on_thread_start: Callable[[], None] | None = None,
+    ) -> None:
         self._server, self._sock, self._name = server, sock, name
         self.host, self.port = sock.getsockname()[:2]
         self._stop_timeout = stop_timeout
@@ -129,6 +143,7 @@ class BackgroundServer:
     def __enter__(self) -> BackgroundServer:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()

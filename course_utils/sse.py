@@ -138,9 +138,7 @@ def parse_sse(chunks: Iterable[bytes], *, strict_eof: bool = False) -> Iterator[
     yield from parser.close()
 
 
-async def aparse_sse(
-    chunks: AsyncIterable[bytes], *, strict_eof: bool = False
-) -> AsyncIterator[ServerSentEvent]:
+async def aparse_sse(chunks: AsyncIterable[bytes], *, strict_eof: bool = False) -> AsyncIterator[ServerSentEvent]:
     """Async twin of `parse_sse`, for `response.aiter_bytes()`."""
     parser = SSEParser(strict_eof=strict_eof)
     async for chunk in chunks:

@@ -58,8 +58,9 @@ class Timeline:
     def __enter__(self) -> Timeline:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.finish()
 
     @property
@@ -107,8 +108,15 @@ class Timeline:
         return f"{self.label or 'reply'}: {first}, {total}, {self.chars} characters in {len(self.arrivals)} pieces"
 
 
-def time_output(argv: Sequence[str], *, terminal: bool = True, label: str = "", timeout: float = 60.0,
-                env: Mapping[str, str] | None = None, begin: str | None = None) -> Timeline:
+def time_output(
+    argv: Sequence[str],
+    *,
+    terminal: bool = True,
+    label: str = "",
+    timeout: float = 60.0,
+    env: Mapping[str, str] | None = None,
+    begin: str | None = None,
+) -> Timeline:
     """Run a program and record when its output reached us, through a terminal (pty) or a pipe.
 
     The timeline ends at the last text that arrived; `exited` is when the program's output closed. With `begin`,
@@ -132,8 +140,9 @@ def time_output(argv: Sequence[str], *, terminal: bool = True, label: str = "", 
     try:
         # Python decides how to buffer stdout from what it is connected to: a terminal gets line buffering,
         # a pipe gets 8 KB blocks. That choice is what this function makes visible.
-        process = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=writer, stderr=subprocess.STDOUT,
-                                   env=dict(env))
+        process = subprocess.Popen(
+            list(argv), stdin=subprocess.DEVNULL, stdout=writer, stderr=subprocess.STDOUT, env=dict(env)
+        )
     except BaseException:
         os.close(reader)
         raise

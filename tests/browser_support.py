@@ -21,8 +21,14 @@ from playwright.sync_api import Page
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"  # gitignored; CI uploads it
-CHROMIUM_ARGS = ["--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def chromium_path() -> str:
@@ -82,13 +88,28 @@ def jupyter_server(base_url: str = "/") -> Iterator[JupyterServer]:
         config.mkdir()
         settings = {"ServerApp": {"jpserver_extensions": _only_the_proxy()}}
         (config / "jupyter_server_config.json").write_text(json.dumps(settings))
-        env = {**os.environ, "JUPYTER_CONFIG_DIR": str(config), "JUPYTER_RUNTIME_DIR": str(Path(tmp, "runtime")),
-               "JUPYTER_DATA_DIR": str(Path(tmp, "data"))}
-        command = [sys.executable, "-m", "jupyter_server", "--no-browser", "--allow-root", "--ServerApp.ip=127.0.0.1",
-                   f"--ServerApp.port={port}", "--ServerApp.port_retries=0", f"--ServerApp.base_url={base_url}",
-                   f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={tmp}"]
-        proc = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE, text=True)
+        env = {
+            **os.environ,
+            "JUPYTER_CONFIG_DIR": str(config),
+            "JUPYTER_RUNTIME_DIR": str(Path(tmp, "runtime")),
+            "JUPYTER_DATA_DIR": str(Path(tmp, "data")),
+        }
+        command = [
+            sys.executable,
+            "-m",
+            "jupyter_server",
+            "--no-browser",
+            "--allow-root",
+            "--ServerApp.ip=127.0.0.1",
+            f"--ServerApp.port={port}",
+            "--ServerApp.port_retries=0",
+            f"--ServerApp.base_url={base_url}",
+            f"--IdentityProvider.token={token}",
+            f"--ServerApp.root_dir={tmp}",
+        ]
+        proc = subprocess.Popen(
+            command, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        )
         log: list[str] = []
         drain: threading.Thread | None = None
         try:

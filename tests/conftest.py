@@ -72,7 +72,7 @@ class Recorder(logging.Handler):
 def app_log() -> Iterator[Recorder]:
     """Records from uvicorn (an ASGI exception) and the chat app (a relay failure) during the test."""
     recorder = Recorder()
-    loggers = [logging.getLogger(name) for name in ("uvicorn.error", "course_utils.server")]
+    loggers = [logging.getLogger(name) for name in ("uvicorn.error", "course_utils.chat_app")]
     for logger in loggers:
         logger.addHandler(recorder)
     yield recorder

@@ -42,15 +42,19 @@ def fixtures_dir() -> Path:
 
 def sse_bodies() -> list[Any]:
     """One pytest param per SSE body: streaming/*.txt|*.sse and every 200 SSE reply in recorded/*.json."""
-    params = [pytest.param(path.read_bytes(), id=path.name) for path in sorted((FIXTURES / "streaming").glob("*"))
-              if path.suffix in {".txt", ".sse"}]
+    params = [
+        pytest.param(path.read_bytes(), id=path.name)
+        for path in sorted((FIXTURES / "streaming").glob("*"))
+        if path.suffix in {".txt", ".sse"}
+    ]
     # recorded/*.json is a list of {"request": {...}, "response": {"status_code", "headers", "body"}};
     # an SSE reply keeps its body as one string, a JSON reply as a parsed object.
     for path in sorted((FIXTURES / "recorded").glob("*.json")):
         for i, exchange in enumerate(json.loads(path.read_text())):
             response = exchange["response"]
             if response["status_code"] == 200 and response["headers"].get("content-type", "").startswith(
-                    "text/event-stream"):
+                "text/event-stream"
+            ):
                 params.append(pytest.param(response["body"].encode(), id=f"{path.name}#{i}"))
     # A missing or empty fixture folder becomes one test that fails on CI and skips elsewhere.
     return params or [pytest.param(None, id="fixtures-missing")]

@@ -132,20 +132,98 @@ def test_fixture_set_is_complete() -> None:
 # tool_use: the partial-JSON snapshot grows (notes §4.2, verified with the SDK)
 
 TOOL_USE_EVENTS: list[tuple[str, dict[str, Any]]] = [
-    ("message_start", {"type": "message_start", "message": {"model": "claude-sonnet-4-5-20250929", "id": "msg_01XFDUDYJgAACzvnptvVoYEL", "type": "message", "role": "assistant", "content": [], "stop_reason": None, "stop_sequence": None, "usage": {"input_tokens": 472, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0, "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0}, "output_tokens": 1, "service_tier": "standard"}}}),  # noqa: E501
+    (
+        "message_start",
+        {
+            "type": "message_start",
+            "message": {
+                "model": "claude-sonnet-4-5-20250929",
+                "id": "msg_01XFDUDYJgAACzvnptvVoYEL",
+                "type": "message",
+                "role": "assistant",
+                "content": [],
+                "stop_reason": None,
+                "stop_sequence": None,
+                "usage": {
+                    "input_tokens": 472,
+                    "cache_creation_input_tokens": 0,
+                    "cache_read_input_tokens": 0,
+                    "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0},
+                    "output_tokens": 1,
+                    "service_tier": "standard",
+                },
+            },
+        },
+    ),  # noqa: E501
     ("content_block_start", {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
     ("ping", {"type": "ping"}),
-    ("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Let me check the weather."}}),  # noqa: E501
+    (
+        "content_block_delta",
+        {
+            "type": "content_block_delta",
+            "index": 0,
+            "delta": {"type": "text_delta", "text": "Let me check the weather."},
+        },
+    ),  # noqa: E501
     ("content_block_stop", {"type": "content_block_stop", "index": 0}),
-    ("content_block_start", {"type": "content_block_start", "index": 1, "content_block": {"type": "tool_use", "id": "toolu_01T1x1fJ34qAmk2tNTrN7Up6", "name": "get_weather", "input": {}}}),  # noqa: E501
-    ("content_block_delta", {"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": ""}}),  # noqa: E501
-    ("content_block_delta", {"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": '{"location":'}}),  # noqa: E501
-    ("content_block_delta", {"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": ' "San Fra'}}),  # noqa: E501
-    ("content_block_delta", {"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": 'ncisco, CA"'}}),  # noqa: E501
-    ("content_block_delta", {"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": ', "unit": "fah'}}),  # noqa: E501
-    ("content_block_delta", {"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": 'renheit"}'}}),  # noqa: E501
+    (
+        "content_block_start",
+        {
+            "type": "content_block_start",
+            "index": 1,
+            "content_block": {
+                "type": "tool_use",
+                "id": "toolu_01T1x1fJ34qAmk2tNTrN7Up6",
+                "name": "get_weather",
+                "input": {},
+            },
+        },
+    ),  # noqa: E501
+    (
+        "content_block_delta",
+        {"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": ""}},
+    ),  # noqa: E501
+    (
+        "content_block_delta",
+        {
+            "type": "content_block_delta",
+            "index": 1,
+            "delta": {"type": "input_json_delta", "partial_json": '{"location":'},
+        },
+    ),  # noqa: E501
+    (
+        "content_block_delta",
+        {"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": ' "San Fra'}},
+    ),  # noqa: E501
+    (
+        "content_block_delta",
+        {
+            "type": "content_block_delta",
+            "index": 1,
+            "delta": {"type": "input_json_delta", "partial_json": 'ncisco, CA"'},
+        },
+    ),  # noqa: E501
+    (
+        "content_block_delta",
+        {
+            "type": "content_block_delta",
+            "index": 1,
+            "delta": {"type": "input_json_delta", "partial_json": ', "unit": "fah'},
+        },
+    ),  # noqa: E501
+    (
+        "content_block_delta",
+        {"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": 'renheit"}'}},
+    ),  # noqa: E501
     ("content_block_stop", {"type": "content_block_stop", "index": 1}),
-    ("message_delta", {"type": "message_delta", "delta": {"stop_reason": "tool_use", "stop_sequence": None}, "usage": {"output_tokens": 89}}),  # noqa: E501
+    (
+        "message_delta",
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": "tool_use", "stop_sequence": None},
+            "usage": {"output_tokens": 89},
+        },
+    ),  # noqa: E501
     ("message_stop", {"type": "message_stop"}),
 ]
 TOOL_USE_BODY = b"".join(encode_event(name, data) for name, data in TOOL_USE_EVENTS)
@@ -201,7 +279,19 @@ def test_invalid_tool_json_raises_value_error() -> None:
 # ---------------------------------------------------------------------------------------------
 # Mid-stream error (notes §5.3)
 
-MESSAGE_START = {"type": "message_start", "message": {"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5", "content": [], "stop_reason": None, "stop_sequence": None, "usage": {"input_tokens": 25, "output_tokens": 1}}}  # noqa: E501
+MESSAGE_START = {
+    "type": "message_start",
+    "message": {
+        "id": "msg_1",
+        "type": "message",
+        "role": "assistant",
+        "model": "claude-sonnet-4-5",
+        "content": [],
+        "stop_reason": None,
+        "stop_sequence": None,
+        "usage": {"input_tokens": 25, "output_tokens": 1},
+    },
+}  # noqa: E501
 TEXT_START = {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}
 
 
@@ -283,11 +373,22 @@ def test_delta_for_unknown_index_raises_index_error() -> None:
 
 
 def test_thinking_signature_and_citations() -> None:
-    citation_a = {"type": "char_location", "cited_text": "The sky", "document_index": 0, "document_title": "Doc", "start_char_index": 0, "end_char_index": 7}  # noqa: E501
+    citation_a = {
+        "type": "char_location",
+        "cited_text": "The sky",
+        "document_index": 0,
+        "document_title": "Doc",
+        "start_char_index": 0,
+        "end_char_index": 7,
+    }  # noqa: E501
     citation_b = dict(citation_a, cited_text="is blue", start_char_index=8, end_char_index=15)
     events = [
         MESSAGE_START,
-        {"type": "content_block_start", "index": 0, "content_block": {"type": "thinking", "thinking": "", "signature": ""}},  # noqa: E501
+        {
+            "type": "content_block_start",
+            "index": 0,
+            "content_block": {"type": "thinking", "thinking": "", "signature": ""},
+        },  # noqa: E501
         {"type": "content_block_delta", "index": 0, "delta": {"type": "thinking_delta", "thinking": "Let me "}},
         {"type": "content_block_delta", "index": 0, "delta": {"type": "thinking_delta", "thinking": "think."}},
         {"type": "content_block_delta", "index": 0, "delta": {"type": "signature_delta", "signature": "sig-1"}},
@@ -303,7 +404,11 @@ def test_thinking_signature_and_citations() -> None:
         {"type": "content_block_delta", "index": 1, "delta": {"type": "thinking_delta", "thinking": "ignored"}},
         {"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": "{"}},
         {"type": "content_block_stop", "index": 1},
-        {"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None}, "usage": {"output_tokens": 30}},  # noqa: E501
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+            "usage": {"output_tokens": 30},
+        },  # noqa: E501
         {"type": "message_stop"},
     ]
     message = accumulate(events)
@@ -316,8 +421,19 @@ def test_thinking_signature_and_citations() -> None:
 
 
 def test_citations_created_when_block_has_no_citations_key() -> None:
-    citation = {"type": "char_location", "cited_text": "x", "document_index": 0, "document_title": None, "start_char_index": 0, "end_char_index": 1}  # noqa: E501
-    events = [MESSAGE_START, TEXT_START, {"type": "content_block_delta", "index": 0, "delta": {"type": "citations_delta", "citation": citation}}]  # noqa: E501
+    citation = {
+        "type": "char_location",
+        "cited_text": "x",
+        "document_index": 0,
+        "document_title": None,
+        "start_char_index": 0,
+        "end_char_index": 1,
+    }  # noqa: E501
+    events = [
+        MESSAGE_START,
+        TEXT_START,
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "citations_delta", "citation": citation}},
+    ]  # noqa: E501
     assert accumulate(events)["content"] == [{"type": "text", "text": "", "citations": [citation]}]
 
 
@@ -328,8 +444,18 @@ def test_message_delta_usage_rules() -> None:
         start,
         {
             "type": "message_delta",
-            "delta": {"stop_reason": "max_tokens", "stop_sequence": None, "container": {"id": "c1", "expires_at": "2026-02-25T20:07:37.475893Z"}},  # noqa: E501
-            "usage": {"output_tokens": 9, "input_tokens": None, "cache_creation_input_tokens": 3, "server_tool_use": {"web_search_requests": 1}, "fallback_credit": {"status": "ignored"}},  # noqa: E501
+            "delta": {
+                "stop_reason": "max_tokens",
+                "stop_sequence": None,
+                "container": {"id": "c1", "expires_at": "2026-02-25T20:07:37.475893Z"},
+            },  # noqa: E501
+            "usage": {
+                "output_tokens": 9,
+                "input_tokens": None,
+                "cache_creation_input_tokens": 3,
+                "server_tool_use": {"web_search_requests": 1},
+                "fallback_credit": {"status": "ignored"},
+            },  # noqa: E501
         },
         {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 12}},
     ]
@@ -360,20 +486,29 @@ def test_accumulate_sse_skips_ping_and_nameless_events_like_the_sdk() -> None:
     body = b"".join(encode_event(e["type"], e) for e in events)
     # A data-only event (no `event:` line) is dropped by the SDK's Stream, however valid its JSON.
     body += b'data: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":" lost"}}\n\n'
-    body += encode_event("ping", {"type": "content_block_delta", "index": 0,
-                                  "delta": {"type": "text_delta", "text": "!"}})
+    body += encode_event(
+        "ping", {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "!"}}
+    )
     message = accumulate_sse(body)
     assert message["content"] == [{"type": "text", "text": "Hi"}]
     assert message == sdk_accumulate(body) == sdk_final_message(body)
 
 
-@pytest.mark.parametrize("extra", [
-    {"headers": {"x-sim-future-events": "1"}, "body": {}},  # an unknown event type and an unknown delta type
-    {"headers": {}, "body": {"max_tokens": 2000, "thinking": {"type": "enabled", "budget_tokens": 1024}}},
-])
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"headers": {"x-sim-future-events": "1"}, "body": {}},  # an unknown event type and an unknown delta type
+        {"headers": {}, "body": {"max_tokens": 2000, "thinking": {"type": "enabled", "budget_tokens": 1024}}},
+    ],
+)
 def test_simulator_streams_with_future_events_and_thinking_match_the_sdk(fresh_sim, extra: dict) -> None:
-    body = {"model": "claude-haiku-4-5", "max_tokens": 40, "stream": True,
-            "messages": [{"role": "user", "content": "Why is the sky blue?"}], **extra["body"]}
+    body = {
+        "model": "claude-haiku-4-5",
+        "max_tokens": 40,
+        "stream": True,
+        "messages": [{"role": "user", "content": "Why is the sky blue?"}],
+        **extra["body"],
+    }
     headers = {"x-api-key": "test-key", "anthropic-version": "2023-06-01", **extra["headers"]}
     raw = httpx2.post(f"{fresh_sim.base_url}/v1/messages", json=body, headers=headers).content
     if extra["headers"]:

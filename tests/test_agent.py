@@ -46,20 +46,27 @@ def make_tools(ran: list[str], weather_seconds: float = 0.3) -> list[Tool]:
         await asyncio.sleep(weather_seconds)
         return "18 °C and sunny"
 
-    return [Tool("calculator", "Evaluate an arithmetic expression, like 17 * 23.", {"expression": "string"}, calculate),
-            Tool("lookup_population", "Look up a city's population in a small table.", {"city": "string"},
-                 lookup_population),
-            Tool("get_weather", "The current weather in a city (a slow service).", {"city": "string"}, get_weather,
-                 timeout=2)]
+    return [
+        Tool("calculator", "Evaluate an arithmetic expression, like 17 * 23.", {"expression": "string"}, calculate),
+        Tool(
+            "lookup_population", "Look up a city's population in a small table.", {"city": "string"}, lookup_population
+        ),
+        Tool(
+            "get_weather", "The current weather in a city (a slow service).", {"city": "string"}, get_weather, timeout=2
+        ),
+    ]
 
 
 def agent(sim: Simulator, prompt: str, tools: list[Tool], **options: Any) -> Any:
     """Run the loop on a fresh async client (no retries unless asked) and return the run."""
 
     async def go() -> Any:
-        client = anthropic.AsyncAnthropic(base_url=sim.base_url, api_key="k",
-                                          max_retries=options.pop("max_retries", 0),
-                                          timeout=options.pop("timeout", 10))
+        client = anthropic.AsyncAnthropic(
+            base_url=sim.base_url,
+            api_key="k",
+            max_retries=options.pop("max_retries", 0),
+            timeout=options.pop("timeout", 10),
+        )
         return await run_agent(client, MODEL, prompt, tools, **options)
 
     return asyncio.run(go())
@@ -72,8 +79,9 @@ def test_a_calculation_is_sent_to_the_calculator_and_answered_from_its_result(fr
     assert run.stopped_by == "end_turn" and run.steps == 2 and run.done
     assert "391" in run.text
     assert [m["role"] for m in run.messages] == ["user", "assistant", "user", "assistant"]
-    assert run.messages[2]["content"] == [{"type": "tool_result", "tool_use_id": run.tool_calls[0].id,
-                                           "content": "391"}]
+    assert run.messages[2]["content"] == [
+        {"type": "tool_result", "tool_use_id": run.tool_calls[0].id, "content": "391"}
+    ]
 
 
 def test_spoken_arithmetic_and_a_lookup_get_sensible_inputs(fresh_sim: Simulator) -> None:
@@ -109,6 +117,7 @@ def _slow(func: Any, seconds: float) -> Any:
     def slow(**kwargs: Any) -> Any:
         time.sleep(seconds)  # a sync tool: the loop runs it in a thread
         return func(**kwargs)
+
     return slow
 
 
@@ -133,11 +142,21 @@ def test_dropping_the_thinking_block_is_a_400(client: anthropic.Anthropic) -> No
     results = {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call.id, "content": "391"}]}
     without = [block_param(b) for b in first.content if b.type != "thinking"]
     with pytest.raises(anthropic.BadRequestError, match="Expected `thinking` or `redacted_thinking`"):
-        client.messages.create(model=MODEL, max_tokens=2048, thinking=BUDGET, tools=tools,
-                               messages=[*question, {"role": "assistant", "content": without}, results])
+        client.messages.create(
+            model=MODEL,
+            max_tokens=2048,
+            thinking=BUDGET,
+            tools=tools,
+            messages=[*question, {"role": "assistant", "content": without}, results],
+        )
     kept = [block_param(b) for b in first.content]
-    answer = client.messages.create(model=MODEL, max_tokens=2048, thinking=BUDGET, tools=tools,
-                                    messages=[*question, {"role": "assistant", "content": kept}, results])
+    answer = client.messages.create(
+        model=MODEL,
+        max_tokens=2048,
+        thinking=BUDGET,
+        tools=tools,
+        messages=[*question, {"role": "assistant", "content": kept}, results],
+    )
     assert "391" in answer.content[-1].text
 
 
@@ -183,8 +202,12 @@ def test_an_unknown_tool_is_an_error_result() -> None:
 
 def test_max_tokens_inside_a_tool_call_runs_nothing(fresh_sim: Simulator, client: anthropic.Anthropic) -> None:
     tools = make_tools([])
-    full = client.messages.create(model=MODEL, max_tokens=500, tools=[t.to_param() for t in tools],
-                                  messages=[{"role": "user", "content": "What is 17 * 23?"}])
+    full = client.messages.create(
+        model=MODEL,
+        max_tokens=500,
+        tools=[t.to_param() for t in tools],
+        messages=[{"role": "user", "content": "What is 17 * 23?"}],
+    )
     ran: list[str] = []
     run = agent(fresh_sim, "What is 17 * 23?", make_tools(ran), max_tokens=full.usage.output_tokens - 3)
     assert run.stopped_by == "max_tokens" and ran == []
@@ -193,8 +216,9 @@ def test_max_tokens_inside_a_tool_call_runs_nothing(fresh_sim: Simulator, client
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_every_fault_kind_fails_the_step_runs_nothing_and_leaves_no_stream_open(fresh_sim: Simulator,
-                                                                                 kind: str) -> None:
+def test_every_fault_kind_fails_the_step_runs_nothing_and_leaves_no_stream_open(
+    fresh_sim: Simulator, kind: str
+) -> None:
     ran: list[str] = []
     # After 14 tokens the first step is inside its tool call: the text is out, the JSON half sent.
     fresh_sim.inject(kind, after=14, stall_seconds=30)
@@ -233,8 +257,7 @@ def test_the_timeline_has_one_row_per_step_and_per_tool(fresh_sim: Simulator) ->
     import matplotlib
 
     matplotlib.use("Agg")
-    run = agent(fresh_sim, "What's the weather in Paris and the population of Tokyo?", make_tools([]),
-                thinking=BUDGET)
+    run = agent(fresh_sim, "What's the weather in Paris and the population of Tokyo?", make_tools([]), thinking=BUDGET)
     ax = plot_timeline(run)
     labels = [t.get_text() for t in ax.get_yticklabels()]
     assert labels == ["step 1: model", "step 1: get_weather", "step 1: lookup_population", "step 2: model"]
@@ -243,8 +266,9 @@ def test_the_timeline_has_one_row_per_step_and_per_tool(fresh_sim: Simulator) ->
 def test_the_widget_shows_thinking_text_and_a_tool_card_and_stop_closes_the_stream(fresh_sim: Simulator) -> None:
     from course_utils.agent_widget import AgentWidget
 
-    ui = AgentWidget(anthropic.AsyncAnthropic(base_url=fresh_sim.base_url, api_key="k"), MODEL, make_tools([]),
-                     thinking=BUDGET)
+    ui = AgentWidget(
+        anthropic.AsyncAnthropic(base_url=fresh_sim.base_url, api_key="k"), MODEL, make_tools([]), thinking=BUDGET
+    )
     try:
         ui.prompt.value = "What is 17 * 23?"
         ui.run_button.click()

@@ -21,7 +21,7 @@ import httpx2
 import pytest
 from anthropic._models import FinalRequestOptions
 
-from course_utils.server import (
+from course_utils.chat_app import (
     AppServer,
     ChatError,
     ChatSettings,
@@ -30,9 +30,9 @@ from course_utils.server import (
     stream_chat,
     upstream_client,
 )
-from course_utils.server.relay import Upstream, UpstreamEvents, _Streamed
-from course_utils.server.schema import MAX_BODY_BYTES, MAX_CONTENT_CHARS, MAX_TOKENS_LIMIT, MAX_TURNS
-from course_utils.server.transport import UpstreamTransport
+from course_utils.chat_app.relay import Upstream, UpstreamEvents, _Streamed
+from course_utils.chat_app.schema import MAX_BODY_BYTES, MAX_CONTENT_CHARS, MAX_TOKENS_LIMIT, MAX_TURNS
+from course_utils.chat_app.transport import UpstreamTransport
 from course_utils.simulator import Simulator
 from course_utils.sse import SSEParser, parse_sse
 
@@ -101,13 +101,18 @@ def test_browser_never_sees_key_or_upstream_headers(app: AppServer, fresh_sim: S
     assert KEY not in post(app, {"messages": HELLO}).text
 
 
-@pytest.mark.parametrize("params", [
-    {"max_tokens": 5},
-    {"max_tokens": 200, "system": "You are a pirate."},
-    {"max_tokens": 200, "model": "claude-sonnet-4-6"},
-], ids=["max_tokens", "system", "model"])
-def test_parameters_reach_the_upstream(app: AppServer, fresh_sim: Simulator, client: anthropic.Anthropic,
-                                       params: dict) -> None:
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"max_tokens": 5},
+        {"max_tokens": 200, "system": "You are a pirate."},
+        {"max_tokens": 200, "model": "claude-sonnet-4-6"},
+    ],
+    ids=["max_tokens", "system", "model"],
+)
+def test_parameters_reach_the_upstream(
+    app: AppServer, fresh_sim: Simulator, client: anthropic.Anthropic, params: dict
+) -> None:
     evs = events(post(app, {"messages": HELLO, **params}))
     assert fresh_sim.requests()[0]["model"] == params.get("model", MODEL)
     if "model" not in params:
@@ -128,8 +133,7 @@ def test_history_reaches_the_upstream(app: AppServer) -> None:
 
 def test_many_concurrent_streams_all_finish(app: AppServer, fresh_sim: Simulator) -> None:
     async def one(http: httpx.AsyncClient, n: int) -> str | None:
-        body = {"messages": [{"role": "user", "content": f"Tell me fact number {n} about octopuses"}],
-                "max_tokens": 40}
+        body = {"messages": [{"role": "user", "content": f"Tell me fact number {n} about octopuses"}], "max_tokens": 40}
         async with http.stream("POST", app.url + "api/chat", json=body) as response:
             last = None
             async for line in response.aiter_lines():
@@ -149,14 +153,27 @@ def test_many_concurrent_streams_all_finish(app: AppServer, fresh_sim: Simulator
 def test_upstream_event_splitter_matches_the_general_parser(fresh_sim: Simulator) -> None:
     # The relay cuts the API's usual `event:` + `data:` framing out of the bytes itself, and hands anything else to
     # lesson 02's parser: at every split point of a real stream and of its unusual variants, the events are the same.
-    body = {"model": MODEL, "max_tokens": 40, "stream": True,
-            "messages": [{"role": "user", "content": "Write about owls: é, 日本, 🦉"}]}
-    raw = httpx.post(fresh_sim.base_url + "/v1/messages", json=body, timeout=10,
-                     headers={"x-api-key": KEY, "anthropic-version": "2023-06-01"}).content
-    variants = {"lf": raw, "crlf": raw.replace(b"\n", b"\r\n"), "cr": raw.replace(b"\n", b"\r"),
-                "comments": raw.replace(b"\n\n", b"\n\n: ping\n\n", 3), "no space": raw.replace(b"data: ", b"data:", 3),
-                "two data lines": raw.replace(b'data: {"type":"message_stop"', b'data: {"type":\ndata: "message_stop"'),
-                "extra blank lines": raw.replace(b"\n\n", b"\n\n\n", 4)}
+    body = {
+        "model": MODEL,
+        "max_tokens": 40,
+        "stream": True,
+        "messages": [{"role": "user", "content": "Write about owls: é, 日本, 🦉"}],
+    }
+    raw = httpx.post(
+        fresh_sim.base_url + "/v1/messages",
+        json=body,
+        timeout=10,
+        headers={"x-api-key": KEY, "anthropic-version": "2023-06-01"},
+    ).content
+    variants = {
+        "lf": raw,
+        "crlf": raw.replace(b"\n", b"\r\n"),
+        "cr": raw.replace(b"\n", b"\r"),
+        "comments": raw.replace(b"\n\n", b"\n\n: ping\n\n", 3),
+        "no space": raw.replace(b"data: ", b"data:", 3),
+        "two data lines": raw.replace(b'data: {"type":"message_stop"', b'data: {"type":\ndata: "message_stop"'),
+        "extra blank lines": raw.replace(b"\n\n", b"\n\n\n", 4),
+    }
 
     def split(chunks: list[bytes]) -> list[tuple[str | None, str]]:
         parser = UpstreamEvents()
@@ -167,7 +184,7 @@ def test_upstream_event_splitter_matches_the_general_parser(fresh_sim: Simulator
         general = SSEParser(strict_eof=True)
         expected = [(event.event, event.data) for event in general.feed(stream)]
         assert len(expected) > 10 and expected[-1][0] == "message_stop", name
-        assert split([stream[i:i + 1] for i in range(len(stream))]) == expected, name
+        assert split([stream[i : i + 1] for i in range(len(stream))]) == expected, name
         assert [i for i in range(len(stream) + 1) if split([stream[:i], stream[i:]]) != expected] == [], name
 
 
@@ -183,13 +200,22 @@ INVALID = {
     "blank content": ({"messages": [{"role": "user", "content": " \n "}]}, 422, "must not be blank"),
     "content not text": ({"messages": [{"role": "user", "content": 42}]}, 422, "messages.0.content"),
     "unknown turn field": ({"messages": [{**USER, "name": "x"}]}, 422, "messages.0.name"),
-    "last turn from assistant": ({"messages": [USER, {"role": "assistant", "content": "yo"}]}, 422,
-                                 "last message must come from the user"),
-    "content too long": ({"messages": [{"role": "user", "content": "a" * (MAX_CONTENT_CHARS + 1)}]}, 422,
-                         "messages.0.content"),
+    "last turn from assistant": (
+        {"messages": [USER, {"role": "assistant", "content": "yo"}]},
+        422,
+        "last message must come from the user",
+    ),
+    "content too long": (
+        {"messages": [{"role": "user", "content": "a" * (MAX_CONTENT_CHARS + 1)}]},
+        422,
+        "messages.0.content",
+    ),
     "too many turns": ({"messages": [USER] * (MAX_TURNS + 1)}, 422, "messages"),
-    "conversation too long": ({"messages": [{"role": "user", "content": "a" * MAX_CONTENT_CHARS}] * 6}, 422,
-                              "conversation is"),
+    "conversation too long": (
+        {"messages": [{"role": "user", "content": "a" * MAX_CONTENT_CHARS}] * 6},
+        422,
+        "conversation is",
+    ),
     "system too long": ({"messages": [USER], "system": "s" * 4001}, 422, "system"),
     "max_tokens zero": ({"messages": [USER], "max_tokens": 0}, 422, "max_tokens"),
     "max_tokens too big": ({"messages": [USER], "max_tokens": MAX_TOKENS_LIMIT + 1}, 422, "max_tokens"),
@@ -202,8 +228,9 @@ INVALID = {
 
 
 @pytest.mark.parametrize("body,status,words", INVALID.values(), ids=INVALID.keys())
-def test_invalid_input_is_a_4xx_naming_the_problem(app: AppServer, fresh_sim: Simulator, body: object, status: int,
-                                                   words: str) -> None:
+def test_invalid_input_is_a_4xx_naming_the_problem(
+    app: AppServer, fresh_sim: Simulator, body: object, status: int, words: str
+) -> None:
     response = post(app, body)
     assert response.status_code == status
     assert response.headers["content-type"] == "application/json"
@@ -212,14 +239,19 @@ def test_invalid_input_is_a_4xx_naming_the_problem(app: AppServer, fresh_sim: Si
     assert fresh_sim.stats()["requests"] == 0
 
 
-@pytest.mark.parametrize("content,headers,status,words", [
-    (b'{"messages": [', {"content-type": "application/json"}, 400, "not valid JSON"),
-    (b'{"messages": [{"role": "user", "content": "hi"}]}', {"content-type": "text/plain"}, 415, "Content-Type"),
-    (b"x" * (MAX_BODY_BYTES + 1), {"content-type": "application/json"}, 413, "larger than the limit"),
-    (iter([b"x" * 65536] * 5), {"content-type": "application/json"}, 413, "larger than the limit"),  # chunked
-], ids=["not json", "not declared json", "body too large", "chunked body too large"])
-def test_malformed_bodies_are_refused(app: AppServer, fresh_sim: Simulator, content: object, headers: dict,
-                                      status: int, words: str) -> None:
+@pytest.mark.parametrize(
+    "content,headers,status,words",
+    [
+        (b'{"messages": [', {"content-type": "application/json"}, 400, "not valid JSON"),
+        (b'{"messages": [{"role": "user", "content": "hi"}]}', {"content-type": "text/plain"}, 415, "Content-Type"),
+        (b"x" * (MAX_BODY_BYTES + 1), {"content-type": "application/json"}, 413, "larger than the limit"),
+        (iter([b"x" * 65536] * 5), {"content-type": "application/json"}, 413, "larger than the limit"),  # chunked
+    ],
+    ids=["not json", "not declared json", "body too large", "chunked body too large"],
+)
+def test_malformed_bodies_are_refused(
+    app: AppServer, fresh_sim: Simulator, content: object, headers: dict, status: int, words: str
+) -> None:
     response = httpx.post(app.url + "api/chat", content=content, headers=headers, timeout=10)  # type: ignore[arg-type]
     assert response.status_code == status
     assert words in response.json()["error"]["message"]
@@ -249,13 +281,17 @@ def test_openapi_documents_the_stream_and_every_error(app: AppServer) -> None:
 # -- upstream failures -------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("fault,status,error_type", [
-    ("rate_limit", 429, "rate_limit_error"),
-    ("overloaded", 503, "overloaded_error"),
-    ("api_error", 502, "api_error"),
-])
-def test_upstream_error_before_the_stream_is_a_real_status(app: AppServer, fresh_sim: Simulator, fault: str,
-                                                           status: int, error_type: str) -> None:
+@pytest.mark.parametrize(
+    "fault,status,error_type",
+    [
+        ("rate_limit", 429, "rate_limit_error"),
+        ("overloaded", 503, "overloaded_error"),
+        ("api_error", 502, "api_error"),
+    ],
+)
+def test_upstream_error_before_the_stream_is_a_real_status(
+    app: AppServer, fresh_sim: Simulator, fault: str, status: int, error_type: str
+) -> None:
     fresh_sim.inject(fault, count=3, retry_after=0.01)  # more than the SDK's two retries
     response = post(app, {"messages": HELLO})
     assert response.status_code == status
@@ -326,10 +362,11 @@ def test_upstream_pool_holds_more_than_100_streams() -> None:
 
 def test_full_upstream_pool_is_a_503(sim: Simulator, fresh_sim: Simulator) -> None:
     fresh_sim.speed = 2  # paced: the first stream still holds the only connection when the second one asks
-    settings = ChatSettings(base_url=sim.base_url, api_key=KEY, upstream_connections=1, pool_timeout=0.2,
-                            max_retries=0)
-    with AppServer(create_app(settings)) as app, httpx.stream("POST", app.url + "api/chat",
-                                                              json={"messages": LONG, "max_tokens": 200}) as first:
+    settings = ChatSettings(base_url=sim.base_url, api_key=KEY, upstream_connections=1, pool_timeout=0.2, max_retries=0)
+    with (
+        AppServer(create_app(settings)) as app,
+        httpx.stream("POST", app.url + "api/chat", json={"messages": LONG, "max_tokens": 200}) as first,
+    ):
         assert first.status_code == 200
         second = post(app, {"messages": HELLO})
         assert second.status_code == 503 and second.json()["error"]["type"] == "overloaded_error"
@@ -359,6 +396,7 @@ def test_the_direct_upstream_request_is_the_sdks(sim: Simulator, fresh_sim: Simu
         assert our_request.headers.raw == sdk_request.headers.raw  # the same names, values and order
         assert json.loads(our_request.content) == json.loads(sdk_request.content)
         assert our_request.extensions == sdk_request.extensions  # the same timeouts
+
         # A client whose requests `create` would change (middleware here) keeps the SDK's own path.
         async def passing(request: object, call_next: Any) -> Any:
             return await call_next(request)
@@ -385,23 +423,35 @@ def test_direct_upstream_retries_like_the_sdk(sim: Simulator, fresh_sim: Simulat
     asyncio.run(scenario())
 
 
-# The relay's own HTTP/1.1 transport under the SDK (course_utils/server/transport.py), against a server that frames
+# The relay's own HTTP/1.1 transport under the SDK (course_utils/chat_app/transport.py), against a server that frames
 # its answers every way HTTP/1.1 allows, sends them in awkward pieces, and counts its connections.
 GZIPPED = gzip.compress(b"hello world")
 FRAMINGS = {
-    "chunked": (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
-                [b"5;ext=1\r\nhello\r\n", b"6", b"\r\n wor", b"ld\r\n0\r\nX-Trailer: 1\r\n", b"\r\n"], True),
+    "chunked": (
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+        [b"5;ext=1\r\nhello\r\n", b"6", b"\r\n wor", b"ld\r\n0\r\nX-Trailer: 1\r\n", b"\r\n"],
+        True,
+    ),
     "content-length": (b"HTTP/1.1 200 OK\r\ncontent-length: 11\r\n\r\nhel", [b"lo", b" world"], True),
     "to-the-close": (b"HTTP/1.1 200 OK\r\n\r\nhello", [b" world"], False),
-    "connection-close": (b"HTTP/1.1 200 OK\r\nContent-Length: 11\r\nConnection: close\r\n\r\n", [b"hello world"],
-                         False),
+    "connection-close": (
+        b"HTTP/1.1 200 OK\r\nContent-Length: 11\r\nConnection: close\r\n\r\n",
+        [b"hello world"],
+        False,
+    ),
     # The server closes the connection after a complete answer that promised to keep it (its keep-alive timeout):
     # the next request must notice and take a new connection, not fail on the dead one.
     "closed-while-idle": (b"HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\n", [b"hello world"], False),
-    "gzip": (b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n" % len(GZIPPED), [GZIPPED],
-             True),
-    "interim-first": (b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\n", [b"hello world"],
-                      True),
+    "gzip": (
+        b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n" % len(GZIPPED),
+        [GZIPPED],
+        True,
+    ),
+    "interim-first": (
+        b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\n",
+        [b"hello world"],
+        True,
+    ),
 }
 
 
@@ -464,8 +514,14 @@ def test_relay_transport_reads_every_framing_and_reuses_connections() -> None:
             sdk = anthropic.AsyncAnthropic(api_key=KEY, base_url=url)
             for name in ("content-length", "gzip"):
                 async with client.stream("GET", f"{url}/{name}") as response:
-                    body = _Streamed(raw=response, client=sdk, cast_to=httpx2.Response, stream=True, stream_cls=None,
-                                     options=FinalRequestOptions.construct(method="get", url="/"))
+                    body = _Streamed(
+                        raw=response,
+                        client=sdk,
+                        cast_to=httpx2.Response,
+                        stream=True,
+                        stream_cls=None,
+                        options=FinalRequestOptions.construct(method="get", url="/"),
+                    )
                     assert b"".join([chunk async for chunk in body.iter_bytes()]) == b"hello world", name
             # Leaving a stream before its end closes its connection at once: the server's read ends.
             async with client.stream("GET", f"{url}/endless") as response:
@@ -484,8 +540,9 @@ def test_relay_transport_fails_like_httpx2() -> None:
         async with httpx2.AsyncClient(transport=UpstreamTransport()) as client:
             with pytest.raises(httpx2.ConnectError):
                 await client.get(f"http://127.0.0.1:{port}/")
-        cut = await asyncio.start_server(lambda r, w: w.write(b"HTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\nhi")
-                                         or w.close(), "127.0.0.1", 0)
+        cut = await asyncio.start_server(
+            lambda r, w: w.write(b"HTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\nhi") or w.close(), "127.0.0.1", 0
+        )
         cut_url = f"http://127.0.0.1:{cut.sockets[0].getsockname()[1]}/"
         async with httpx2.AsyncClient(transport=UpstreamTransport()) as client:
             with pytest.raises(httpx2.RemoteProtocolError):  # the connection ended before the announced length
@@ -542,8 +599,10 @@ def test_client_that_stopped_reading_still_closes_the_upstream() -> None:
         with server, socket.socket() as conn:
             conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2048)
             conn.connect((server.host, server.port))
-            conn.sendall(b"POST /api/chat HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
-                         b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+            conn.sendall(
+                b"POST /api/chat HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+                b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+            )
             time.sleep(3.5)  # blocked by now, while the upstream is still generating (it needs ~4 s)
             assert sim.stats()["streams_open"] == 1
             assert httpx.get(server.url + "_tasks").json() == ["EventStreamResponse.stream_response.<locals>.ping"]
@@ -583,8 +642,14 @@ def test_client_helper_raises_chat_error(app: AppServer, fresh_sim: Simulator) -
 @pytest.mark.slow
 def test_command_line_serves_the_page_and_exits_on_sigterm_mid_stream() -> None:
     env = {**os.environ, "COURSE_OFFLINE": "1", "COURSE_SIM_SPEED": "1", "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "course_utils.server", "--port", "0"], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "course_utils.chat_app", "--port", "0"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         url = proc.stdout.readline().strip()  # type: ignore[union-attr]
         assert url.startswith("http://127.0.0.1:") and url.endswith("/")

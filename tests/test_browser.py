@@ -15,7 +15,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from course_utils.server import AppServer, ChatSettings, create_app
+from course_utils.chat_app import AppServer, ChatSettings, create_app
 from course_utils.serving import page_address
 from course_utils.simulator import Simulator
 from course_utils.sse import encode_event, parse_sse
@@ -121,9 +121,11 @@ def test_a_second_turn_sends_the_history(page: Page, fresh_sim: Simulator) -> No
     send(page, "What's my name?")
     page.wait_for_function(ANSWER_DONE.format(n=2))
     assert "Ada" in last_answer(page)
-    assert bodies[-1]["messages"] == [{"role": "user", "content": "My name is Ada."},
-                                      {"role": "assistant", "content": first},
-                                      {"role": "user", "content": "What's my name?"}]
+    assert bodies[-1]["messages"] == [
+        {"role": "user", "content": "My name is Ada."},
+        {"role": "assistant", "content": first},
+        {"role": "user", "content": "What's my name?"},
+    ]
     assert bodies[-1]["model"] == MODEL
     screenshot(page, "chat-history")
 
@@ -131,8 +133,9 @@ def test_a_second_turn_sends_the_history(page: Page, fresh_sim: Simulator) -> No
 def test_stop_keeps_the_partial_answer_and_closes_the_upstream(page: Page, fresh_sim: Simulator) -> None:
     fresh_sim.speed = 1
     send(page, "Write 500 words about the ocean.")
-    page.wait_for_function("(document.querySelector('.msg.streaming .text') || {textContent: ''})"
-                           ".textContent.length > 60")
+    page.wait_for_function(
+        "(document.querySelector('.msg.streaming .text') || {textContent: ''}).textContent.length > 60"
+    )
     page.click("#stop")
     page.wait_for_selector("#send:not([hidden])")
     partial = last_answer(page)
@@ -241,13 +244,15 @@ SPLIT_HARNESS = """([b64, seed]) => {
 
 def tricky_stream() -> bytes:
     """Every line ending, a comment, multi-line data and multi-byte characters: the splits that break parsers."""
-    text = (encode_event("text", {"text": "Grüße, 日本 🌊"})
-            + b": ping\r\n\r\n"
-            + b"event: text\r\ndata: {\"text\": \"crlf\"}\r\n\r\n"
-            + b"event: text\rdata: {\"text\": \"cr only\"}\r\r"
-            + b"event: note\ndata: line one\ndata: line two\n\n"
-            + b"data: no event name\n\n"
-            + encode_event("done", {"stop_reason": "end_turn", "usage": {"output_tokens": 3}}))
+    text = (
+        encode_event("text", {"text": "Grüße, 日本 🌊"})
+        + b": ping\r\n\r\n"
+        + b'event: text\r\ndata: {"text": "crlf"}\r\n\r\n'
+        + b'event: text\rdata: {"text": "cr only"}\r\r'
+        + b"event: note\ndata: line one\ndata: line two\n\n"
+        + b"data: no event name\n\n"
+        + encode_event("done", {"stop_reason": "end_turn", "usage": {"output_tokens": 3}})
+    )
     return text
 
 
@@ -255,8 +260,11 @@ def streams(app: AppServer) -> dict[str, bytes]:
     """Recorded streams from the SDK's repository, one captured from this app, and the tricky one."""
     fixtures = fixtures_dir() / "streaming"
     basic = (fixtures / "basic_response.txt").read_bytes().rstrip(b"\n") + b"\n\n"
-    captured = httpx.post(app.url + "api/chat", timeout=10, json={
-        "messages": [{"role": "user", "content": "Hello there"}], "max_tokens": 40}).content
+    captured = httpx.post(
+        app.url + "api/chat",
+        timeout=10,
+        json={"messages": [{"role": "user", "content": "Hello there"}], "max_tokens": 40},
+    ).content
     return {
         "recorded basic_response": basic,
         "recorded basic_response, CRLF": basic.replace(b"\n", b"\r\n"),
@@ -299,8 +307,9 @@ def open_page(browser: Browser, url: str) -> tuple[Page, list[str]]:
 
 
 def test_the_page_asks_for_the_token_once_and_keeps_it_in_memory(browser: Browser, fresh_sim: Simulator) -> None:
-    settings = ChatSettings(base_url=fresh_sim.base_url, api_key="test-key", offline=True, tokens=("letmein",),
-                            server_history=True)
+    settings = ChatSettings(
+        base_url=fresh_sim.base_url, api_key="test-key", offline=True, tokens=("letmein",), server_history=True
+    )
     with AppServer(create_app(settings)) as app:
         tab, errors = open_page(browser, app.url)
         auth: list[str | None] = []
@@ -314,8 +323,7 @@ def test_the_page_asks_for_the_token_once_and_keeps_it_in_memory(browser: Browse
         send(tab, "What's my name?")  # no second prompt
         tab.wait_for_function(ANSWER_DONE.format(n=2))
         assert "Ada" in last_answer(tab) and auth == ["Bearer letmein", "Bearer letmein"]
-        assert tab.evaluate("JSON.stringify(localStorage) + JSON.stringify(sessionStorage) + document.cookie") \
-            == "{}{}"
+        assert tab.evaluate("JSON.stringify(localStorage) + JSON.stringify(sessionStorage) + document.cookie") == "{}{}"
         tab.reload()
         tab.wait_for_selector("#mode:not([hidden])")
         send(tab, "Hello")
@@ -379,8 +387,9 @@ def banner_of(tab: Page) -> str:
     return tab.wait_for_selector(".msg.assistant:last-child .error-banner").text_content()
 
 
-def test_a_connection_cut_mid_answer_says_the_answer_was_cut(browser: Browser, app: AppServer,
-                                                              fresh_sim: Simulator) -> None:
+def test_a_connection_cut_mid_answer_says_the_answer_was_cut(
+    browser: Browser, app: AppServer, fresh_sim: Simulator
+) -> None:
     question = "Write 300 words about the ocean."
     full = reference(fresh_sim, [{"role": "user", "content": question}])
     proxy = CuttableProxy((app.host, app.port))
@@ -405,8 +414,10 @@ def test_a_connection_cut_mid_answer_says_the_answer_was_cut(browser: Browser, a
         tab.click(".error-banner .retry")  # the same question, sent again
         tab.wait_for_function(ANSWER_DONE.format(n=2))
         assert last_answer(tab) == full
-        assert tab.evaluate("chatHistory()") == [{"role": "user", "content": question},
-                                                 {"role": "assistant", "content": full}]
+        assert tab.evaluate("chatHistory()") == [
+            {"role": "user", "content": question},
+            {"role": "assistant", "content": full},
+        ]
         assert tab.locator(".msg.assistant.incomplete").count() == 1  # only the cut one
     finally:
         tab.context.close()
@@ -440,8 +451,9 @@ def test_a_dropped_connection_resumes_the_same_answer(browser: Browser, fresh_si
     assert fresh_sim.wait_idle()
     fresh_sim.reset()
     with start_redis() as url:
-        settings = ChatSettings(base_url=fresh_sim.base_url, api_key="test-key", offline=True, server_history=True,
-                                redis_url=url)
+        settings = ChatSettings(
+            base_url=fresh_sim.base_url, api_key="test-key", offline=True, server_history=True, redis_url=url
+        )
         with AppServer(create_app(settings)) as app:
             proxy = CuttableProxy((app.host, app.port))
             tab, errors = open_page(browser, proxy.url)
@@ -471,8 +483,14 @@ def test_a_resumable_answer_whose_resume_fails_says_it_was_cut(browser: Browser,
     from test_deploy import start_redis
 
     with start_redis() as url:
-        settings = ChatSettings(base_url=fresh_sim.base_url, api_key="test-key", offline=True, server_history=True,
-                                redis_url=url, resume_grace=0.5)
+        settings = ChatSettings(
+            base_url=fresh_sim.base_url,
+            api_key="test-key",
+            offline=True,
+            server_history=True,
+            redis_url=url,
+            resume_grace=0.5,
+        )
         with AppServer(create_app(settings)) as app:
             proxy = CuttableProxy((app.host, app.port))
             tab, errors = open_page(browser, proxy.url)

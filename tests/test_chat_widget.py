@@ -106,8 +106,7 @@ def test_a_stopped_chat_carries_on(chat: ChatWidget, fresh_sim: Simulator) -> No
     assert chat.wait(10) and [m["role"] for m in chat.conversation.messages] == ["user", "assistant"]
 
 
-def test_a_failed_reply_is_shown_not_kept_and_the_message_comes_back(chat: ChatWidget,
-                                                                      fresh_sim: Simulator) -> None:
+def test_a_failed_reply_is_shown_not_kept_and_the_message_comes_back(chat: ChatWidget, fresh_sim: Simulator) -> None:
     fresh_sim.inject("error_midstream", after=5)
     _say(chat, "Tell me about the ocean.")
     assert chat.wait(10)
@@ -159,8 +158,9 @@ ui
 @pytest.fixture
 def jupyterlab(tmp_path: Path, fresh_sim: Simulator) -> Iterator[str]:
     """A JupyterLab server on a free port, serving one notebook whose widget talks to the test simulator."""
-    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
-        LAB_NOTEBOOK_CELL.format(base_url=fresh_sim.base_url, model=MODEL).strip())])
+    notebook = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_code_cell(LAB_NOTEBOOK_CELL.format(base_url=fresh_sim.base_url, model=MODEL).strip())]
+    )
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(notebook, tmp_path / "chat.ipynb")
     with socket.socket() as probe:
@@ -168,9 +168,21 @@ def jupyterlab(tmp_path: Path, fresh_sim: Simulator) -> Iterator[str]:
         port = probe.getsockname()[1]
     token = secrets.token_hex(8)
     lab = subprocess.Popen(
-        [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root", f"--port={port}",
-         "--ServerApp.ip=127.0.0.1", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={tmp_path}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            sys.executable,
+            "-m",
+            "jupyter",
+            "lab",
+            "--no-browser",
+            "--allow-root",
+            f"--port={port}",
+            "--ServerApp.ip=127.0.0.1",
+            f"--IdentityProvider.token={token}",
+            f"--ServerApp.root_dir={tmp_path}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         base = f"http://127.0.0.1:{port}"
         assert _until(lambda: _answers(f"{base}/api?token={token}"), timeout=60), "JupyterLab did not start"
@@ -194,8 +206,9 @@ def _answers(url: str) -> bool:
 
 @pytest.mark.browser
 @pytest.mark.slow
-def test_in_jupyterlab_stop_is_clicked_mid_stream_and_closes_the_upstream(jupyterlab: str,
-                                                                          fresh_sim: Simulator) -> None:
+def test_in_jupyterlab_stop_is_clicked_mid_stream_and_closes_the_upstream(
+    jupyterlab: str, fresh_sim: Simulator
+) -> None:
     sync_api = pytest.importorskip("playwright.sync_api")
     from browser_support import CHROMIUM_ARGS, chromium_path, screenshot
 
@@ -214,8 +227,10 @@ def test_in_jupyterlab_stop_is_clicked_mid_stream_and_closes_the_upstream(jupyte
             box.fill(LONG)
             page.click(".jupyter-widgets button:has-text('Send')")
             page.wait_for_selector("text=Claude is typing")  # shown before the first token
-            page.wait_for_function("[...document.querySelectorAll('.widget-html-content')]"
-                                   ".some(e => e.innerText.startsWith('Claude:') && e.innerText.length > 200)")
+            page.wait_for_function(
+                "[...document.querySelectorAll('.widget-html-content')]"
+                ".some(e => e.innerText.startsWith('Claude:') && e.innerText.length > 200)"
+            )
             # The kernel's main thread is free while the reply streams, so this click is handled at once.
             page.click(".jupyter-widgets button:has-text('Stop')")
             page.wait_for_selector("text=[stopped]")

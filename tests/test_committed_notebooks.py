@@ -35,7 +35,8 @@ def test_no_stderr_errors_paths_or_secrets(path: Path) -> None:
         tags = cell.get("metadata", {}).get("tags", [])
         for out in cell.get("outputs", []):
             assert not (out.get("output_type") == "stream" and out.get("name") == "stderr"), (
-                f"{path.name}: stderr output in cell {''.join(cell['source'])[:80]!r}: {''.join(out['text'])[:200]}")
+                f"{path.name}: stderr output in cell {''.join(cell['source'])[:80]!r}: {''.join(out['text'])[:200]}"
+            )
             if out.get("output_type") == "error":
                 assert "raises-exception" in tags, f"{path.name}: unexpected error {out.get('ename')}"
         text = _outputs_text(cell)

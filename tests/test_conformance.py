@@ -81,9 +81,16 @@ def errors_to_200(status: int, headers: dict[str, str], body: bytes) -> tuple[in
     """Every error answer becomes a plain successful message."""
     if status < 400:
         return status, headers, body
-    message = {"id": "msg_01Altered", "type": "message", "role": "assistant", "model": "claude-haiku-4-5-20251001",
-               "content": [{"type": "text", "text": "All fine."}], "stop_reason": "end_turn", "stop_sequence": None,
-               "usage": {"input_tokens": 5, "output_tokens": 3}}
+    message = {
+        "id": "msg_01Altered",
+        "type": "message",
+        "role": "assistant",
+        "model": "claude-haiku-4-5-20251001",
+        "content": [{"type": "text", "text": "All fine."}],
+        "stop_reason": "end_turn",
+        "stop_sequence": None,
+        "usage": {"input_tokens": 5, "output_tokens": 3},
+    }
     headers = {k: v for k, v in headers.items() if k != "x-should-retry"}
     return 200, {**headers, "content-type": "application/json"}, json.dumps(message).encode()
 
@@ -120,8 +127,9 @@ class AlteredApp:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        self.seen.append({k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-                         | {":path": scope["path"]})
+        self.seen.append(
+            {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]} | {":path": scope["path"]}
+        )
         if self.alter is None or not scope["path"].endswith("/v1/messages"):
             await self.app(scope, receive, send)
             return
@@ -138,8 +146,13 @@ class AlteredApp:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in start.get("headers", [])}
         status, headers, body = self.alter(start["status"], headers, b"".join(chunks))
         headers["content-length"] = str(len(body))
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()],
+            }
+        )
         await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
@@ -158,16 +171,32 @@ def run_tool(*args: str, env_file: Path, timeout: float = 120) -> subprocess.Com
     """The tool as `./course conformance` runs it: its own process, its own candidate simulator."""
     env = {k: v for k, v in os.environ.items() if k not in ("ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL")}
     env["COURSE_SIM_SPEED"] = "0"
-    return subprocess.run([sys.executable, str(TOOL), "--env-file", str(env_file), *args], cwd=ROOT, env=env,
-                          check=False, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, str(TOOL), "--env-file", str(env_file), *args],
+        cwd=ROOT,
+        env=env,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
-def compare_with(app: AlteredApp, tmp_path: Path, env_file: Path, *extra: str) -> tuple[subprocess.CompletedProcess,
-                                                                                         dict[str, Any]]:
+def compare_with(
+    app: AlteredApp, tmp_path: Path, env_file: Path, *extra: str
+) -> tuple[subprocess.CompletedProcess, dict[str, Any]]:
     report_path = tmp_path / "report.json"
     with serve(app) as reference:
-        done = run_tool("--reference-url", reference.origin, "--reference-key", "dummy", "--json", str(report_path),
-                        *extra, env_file=env_file)
+        done = run_tool(
+            "--reference-url",
+            reference.origin,
+            "--reference-key",
+            "dummy",
+            "--json",
+            str(report_path),
+            *extra,
+            env_file=env_file,
+        )
     assert report_path.exists(), done.stdout + done.stderr
     return done, json.loads(report_path.read_text())
 
@@ -186,8 +215,9 @@ def printed_results(stdout: str) -> dict[str, tuple[str, list[str]]]:
     return results
 
 
-def check_each(done: subprocess.CompletedProcess, report: dict[str, Any],
-               expect: Callable[[dict[str, Any]], list[str] | None]) -> int:
+def check_each(
+    done: subprocess.CompletedProcess, report: dict[str, Any], expect: Callable[[dict[str, Any]], list[str] | None]
+) -> int:
     """For every request: DIFF with lines matching `expect`'s patterns where it returns some, OK where it returns None.
 
     Returns how many requests were expected to differ (at least one, or the alteration proved nothing).
@@ -248,8 +278,10 @@ def test_dropped_content_block_stops_are_reported_on_every_stream(tmp_path: Path
     def expect(candidate: dict[str, Any]) -> list[str] | None:
         if not any(e.startswith("content_block_stop") for e in candidate.get("event sequence", [])):
             return None  # errors, JSON answers, streams without blocks: nothing was dropped
-        return [r"event sequence: reference \[.*\] vs candidate \[.*content_block_stop\(0\).*\]",
-                r"stream structure: .*never stopped.* vs ok"]
+        return [
+            r"event sequence: reference \[.*\] vs candidate \[.*content_block_stop\(0\).*\]",
+            r"stream structure: .*never stopped.* vs ok",
+        ]
 
     check_each(done, report, expect)
 
@@ -261,8 +293,11 @@ def test_an_error_turned_into_a_200_is_reported(tmp_path: Path, empty_env_file: 
         status = candidate["status"]
         if not isinstance(status, int) or status < 400:
             return None
-        return [rf"status: 200 vs {status}", r"reference: blocks \[text\], stop_reason end_turn",
-                rf"candidate: {re.escape(candidate['error.type'])}: .*"]
+        return [
+            rf"status: 200 vs {status}",
+            r"reference: blocks \[text\], stop_reason end_turn",
+            rf"candidate: {re.escape(candidate['error.type'])}: .*",
+        ]
 
     # Requests the path check leaves alone (GET /v1/models/...) are not altered, and agree.
     check_each(done, report, expect)
@@ -282,10 +317,21 @@ def test_the_real_key_goes_to_the_reference_only_and_is_never_printed(tmp_path: 
     reference_app, candidate_app = AlteredApp(), AlteredApp()
     report_path = tmp_path / "report.json"
     with serve(reference_app) as reference, serve(candidate_app) as candidate:
-        done = run_tool("--reference-url", reference.origin, "--reference-key", FAKE_KEY,
-                        "--candidate-url", candidate.origin, "--models", "claude-haiku-4-5",
-                        "--only", "plain-stream,no-version-header,models-retrieve", "--json", str(report_path),
-                        env_file=empty_env_file)
+        done = run_tool(
+            "--reference-url",
+            reference.origin,
+            "--reference-key",
+            FAKE_KEY,
+            "--candidate-url",
+            candidate.origin,
+            "--models",
+            "claude-haiku-4-5",
+            "--only",
+            "plain-stream,no-version-header,models-retrieve",
+            "--json",
+            str(report_path),
+            env_file=empty_env_file,
+        )
     assert done.returncode == 0, done.stdout + done.stderr
     assert len(reference_app.seen) == len(candidate_app.seen) == 3
     assert {h.get("x-api-key") for h in reference_app.seen} == {FAKE_KEY}
@@ -315,13 +361,18 @@ def test_without_a_key_it_prints_the_plan_and_sends_nothing(empty_env_file: Path
     assert f"reference: {urls[0]}" in out and f"candidate: {urls[1]}" in out
     assert "models: claude-haiku-4-5, claude-sonnet-4-6, claude-opus-4-6" in out
     for call in conformance.plan(conformance.course_models()):
-        assert re.search(rf"\d+\. {re.escape(call.label)}\s+{call.probe.method} {re.escape(call.path)}: "
-                         rf"{re.escape(call.probe.purpose)}$", out, re.MULTILINE), call.label
+        assert re.search(
+            rf"\d+\. {re.escape(call.label)}\s+{call.probe.method} {re.escape(call.path)}: "
+            rf"{re.escape(call.probe.purpose)}$",
+            out,
+            re.MULTILINE,
+        ), call.label
 
 
 @pytest.fixture
 def no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Any socket connection or bind in this process fails the test."""
+
     def refuse(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError(f"network used: {args[1:] or kwargs}")
 
@@ -333,8 +384,8 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def test_without_a_key_no_simulator_is_started_and_no_connection_made(
-        no_network: None, empty_env_file: Path, monkeypatch: pytest.MonkeyPatch,
-        capsys: pytest.CaptureFixture[str]) -> None:
+    no_network: None, empty_env_file: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
     assert conformance.main(["--env-file", str(empty_env_file), "--models", "claude-haiku-4-5,claude-sonnet-5"]) == 0
     out = capsys.readouterr().out
@@ -350,38 +401,87 @@ def test_the_course_command_runs_it(empty_env_file: Path) -> None:
     script = (ROOT / "course").read_text()
     assert 'exec "$PY" -m "$CONSOLE" "$@"' in script and "CONSOLE=course_utils.console" in script
     env = {k: v for k, v in os.environ.items() if k != "ANTHROPIC_API_KEY"}
-    done = subprocess.run([sys.executable, "-m", "course_utils.console", "conformance", "--env-file",
-                           str(empty_env_file), "--only", "plain-stream"], cwd=ROOT, env=env, check=False,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "course_utils.console",
+            "conformance",
+            "--env-file",
+            str(empty_env_file),
+            "--only",
+            "plain-stream",
+        ],
+        cwd=ROOT,
+        env=env,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert "No API key" in done.stdout and "plain-stream [claude-haiku-4-5]" in done.stdout
 
 
-def _stream_outcome(texts: list[str], pings: int, input_tokens: int, msg_id: str,
-                    leading_text: bool = False) -> dict[str, Any]:
+def _stream_outcome(
+    texts: list[str], pings: int, input_tokens: int, msg_id: str, leading_text: bool = False
+) -> dict[str, Any]:
     """A recorded stream as the tool keeps it: (event, data) pairs after a 200."""
+
     def ev(data: dict[str, Any]) -> dict[str, Any]:
         return {"event": data["type"], "data": data}
 
     usage = {"input_tokens": input_tokens, "cache_read_input_tokens": 0, "output_tokens": 1}
-    events = [ev({"type": "message_start", "message": {"id": msg_id, "type": "message", "role": "assistant",
-                                                        "model": "m", "content": [], "stop_reason": None,
-                                                        "stop_sequence": None, "usage": usage}})]
+    events = [
+        ev(
+            {
+                "type": "message_start",
+                "message": {
+                    "id": msg_id,
+                    "type": "message",
+                    "role": "assistant",
+                    "model": "m",
+                    "content": [],
+                    "stop_reason": None,
+                    "stop_sequence": None,
+                    "usage": usage,
+                },
+            }
+        )
+    ]
     events += [ev({"type": "ping"})] * pings
     index = 0
     if leading_text:
-        events += [ev({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
-                   ev({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Sure."}}),
-                   ev({"type": "content_block_stop", "index": 0})]
+        events += [
+            ev({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+            ev({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Sure."}}),
+            ev({"type": "content_block_stop", "index": 0}),
+        ]
         index = 1
-    events.append(ev({"type": "content_block_start", "index": index,
-                      "content_block": {"type": "tool_use", "id": msg_id, "name": "t", "input": {}}}))
-    events += [ev({"type": "content_block_delta", "index": index, "delta": {"type": "input_json_delta",
-                                                                           "partial_json": t}}) for t in texts]
-    events += [ev({"type": "content_block_stop", "index": index}),
-               ev({"type": "message_delta", "delta": {"stop_reason": "tool_use", "stop_sequence": None},
-                   "usage": {"output_tokens": 7 * len(texts)}}),
-               ev({"type": "message_stop"})]
+    events.append(
+        ev(
+            {
+                "type": "content_block_start",
+                "index": index,
+                "content_block": {"type": "tool_use", "id": msg_id, "name": "t", "input": {}},
+            }
+        )
+    )
+    events += [
+        ev({"type": "content_block_delta", "index": index, "delta": {"type": "input_json_delta", "partial_json": t}})
+        for t in texts
+    ]
+    events += [
+        ev({"type": "content_block_stop", "index": index}),
+        ev(
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": "tool_use", "stop_sequence": None},
+                "usage": {"output_tokens": 7 * len(texts)},
+            }
+        ),
+        ev({"type": "message_stop"}),
+    ]
     return {"status": 200, "headers": {"content-type": "text/event-stream; charset=utf-8"}, "events": events}
 
 
@@ -391,10 +491,10 @@ def test_volatile_things_are_ignored_and_real_differences_are_not() -> None:
     one = _stream_outcome(['{"city": "Paris"}'], pings=0, input_tokens=10, msg_id="a")
     other = _stream_outcome(['{"ci', 'ty": ', '"Rome"}'], pings=3, input_tokens=999, msg_id="b")
     assert conformance.compare(one, other, probe)[0] == []  # ids, text, token counts, pings, delta splitting
-    explained = _stream_outcome(['{}'], pings=1, input_tokens=5, msg_id="c", leading_text=True)
+    explained = _stream_outcome(["{}"], pings=1, input_tokens=5, msg_id="c", leading_text=True)
     assert conformance.compare(one, explained, auto)[0] == []  # auto may explain first
     lines = conformance.compare(one, explained, probe)[0]  # forced tool use may not
     assert "block types: reference [tool_use] vs candidate [text, tool_use]" in lines
-    cached = _stream_outcome(['{}'], pings=0, input_tokens=10, msg_id="d")
+    cached = _stream_outcome(["{}"], pings=0, input_tokens=10, msg_id="d")
     cached["events"][0]["data"]["message"]["usage"]["cache_read_input_tokens"] = 4096
     assert conformance.compare(cached, one, probe)[0] == ["message_start.usage.cache_read_input_tokens: >0 vs 0"]

@@ -33,8 +33,11 @@ from course_utils.sse import parse_sse  # noqa: E402
 from course_utils.timing import Timeline  # noqa: E402
 
 MODEL = "claude-haiku-4-5"
-WEATHER = {"name": "get_weather", "description": "Get the current weather in a given location",
-           "input_schema": {"type": "object", "properties": {"location": {"type": "string"}}, "required": ["location"]}}
+WEATHER = {
+    "name": "get_weather",
+    "description": "Get the current weather in a given location",
+    "input_schema": {"type": "object", "properties": {"location": {"type": "string"}}, "required": ["location"]},
+}
 
 
 @pytest.fixture(autouse=True)
@@ -155,8 +158,12 @@ def test_plot_lane_groups_stacks_groups_on_one_time_axis() -> None:
 
 
 def test_plot_events_places_each_event_by_number_type_and_block(fresh_sim: Simulator) -> None:
-    events = raw_events(fresh_sim, max_tokens=200, tools=[WEATHER],
-                        messages=[{"role": "user", "content": "What is the weather in Paris?"}])
+    events = raw_events(
+        fresh_sim,
+        max_tokens=200,
+        tools=[WEATHER],
+        messages=[{"role": "user", "content": "What is the weather in Paris?"}],
+    )
     ax = plot_events(events)
     assert png(ax.figure).startswith(b"\x89PNG")
     path = ax.get_lines()[0]
@@ -225,8 +232,7 @@ def kernel() -> dict[str, dict]:
     from nbclient import NotebookClient
 
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code) for code in KERNEL_CELLS.values()])
-    NotebookClient(notebook, timeout=60, kernel_name="python3",
-                   resources={"metadata": {"path": os.getcwd()}}).execute()
+    NotebookClient(notebook, timeout=60, kernel_name="python3", resources={"metadata": {"path": os.getcwd()}}).execute()
     printed = ["".join(o.get("text", "") for o in cell.outputs) for cell in notebook.cells]
     return {name: json.loads(text.splitlines()[-1]) for name, text in zip(KERNEL_CELLS, printed, strict=True)}
 
@@ -273,8 +279,15 @@ def test_event_table_of_a_real_stream(fresh_sim: Simulator) -> None:
     collapsed = event_table(events)
     assert collapsed.columns == ("#", "event", "index", "carries")
     kinds = [row[1] for row in collapsed.rows]
-    assert kinds == ["message_start", "content_block_start", "ping", "content_block_delta", "content_block_stop",
-                     "message_delta", "message_stop"]
+    assert kinds == [
+        "message_start",
+        "content_block_start",
+        "ping",
+        "content_block_delta",
+        "content_block_stop",
+        "message_delta",
+        "message_stop",
+    ]
     run = collapsed.rows[3]
     assert run[0] == f"4–{3 + len(deltas)}" and run[3].startswith(f"{len(deltas)} × text_delta, joined: ")
     assert run[3].removeprefix(f"{len(deltas)} × text_delta, joined: ").rstrip("…'")[1:] in repr(text)
@@ -286,8 +299,12 @@ def test_event_table_of_a_real_stream(fresh_sim: Simulator) -> None:
 
 
 def test_event_table_of_a_tool_call_and_an_error(fresh_sim: Simulator) -> None:
-    events = raw_events(fresh_sim, max_tokens=200, tools=[WEATHER],
-                        messages=[{"role": "user", "content": "What is the weather in Paris?"}])
+    events = raw_events(
+        fresh_sim,
+        max_tokens=200,
+        tools=[WEATHER],
+        messages=[{"role": "user", "content": "What is the weather in Paris?"}],
+    )
     rows = event_table(events).rows
     assert any("a tool_use block: get_weather (toolu_" in row[3] for row in rows)
     json_row = next(row for row in rows if "input_json_delta" in row[3])
@@ -299,12 +316,16 @@ def test_event_table_of_a_tool_call_and_an_error(fresh_sim: Simulator) -> None:
 
 
 def test_summarize_event_reads_the_sdks_own_events(client: anthropic.Anthropic) -> None:
-    with client.messages.stream(model=MODEL, max_tokens=200, tools=[WEATHER],
-                                messages=[{"role": "user", "content": "What is the weather in Paris?"}]) as stream:
+    with client.messages.stream(
+        model=MODEL,
+        max_tokens=200,
+        tools=[WEATHER],
+        messages=[{"role": "user", "content": "What is the weather in Paris?"}],
+    ) as stream:
         events = list(stream)
     summaries = {e.type: summarize_event(e) for e in events}
     assert summaries["text"].startswith("text '") and "snapshot now" in summaries["text"]
-    assert summaries["input_json"].endswith("snapshot {\"location\": \"Paris\"}")
+    assert summaries["input_json"].endswith('snapshot {"location": "Paris"}')
     assert summaries["message_stop"] == "the end (no other fields)"
     with pytest.raises(TypeError):
         summarize_event(42)
@@ -319,14 +340,24 @@ def test_a_table_renders_html_escaped_and_aligned_text() -> None:
 
 
 def test_event_table_of_a_thinking_stream_and_a_citation(fresh_sim: Simulator) -> None:
-    events = raw_events(fresh_sim, max_tokens=2000, thinking={"type": "enabled", "budget_tokens": 1024},
-                        messages=[{"role": "user", "content": "Why is the sky blue?"}])
+    events = raw_events(
+        fresh_sim,
+        max_tokens=2000,
+        thinking={"type": "enabled", "budget_tokens": 1024},
+        messages=[{"role": "user", "content": "Why is the sky blue?"}],
+    )
     rows = event_table(events).rows
     thinking = next(row for row in rows if "× thinking_delta, joined: " in row[3])
     assert thinking[2] == "0"
     assert any(row[3].startswith("signature_delta (") and "sent whole, once" in row[3] for row in rows)
-    citation = {"type": "content_block_delta", "index": 1, "delta": {"type": "citations_delta", "citation": {
-        "type": "char_location", "cited_text": "The sky is blue.", "document_index": 0}}}
+    citation = {
+        "type": "content_block_delta",
+        "index": 1,
+        "delta": {
+            "type": "citations_delta",
+            "citation": {"type": "char_location", "cited_text": "The sky is blue.", "document_index": 0},
+        },
+    }
     assert summarize_event(citation) == "citations_delta char_location 'The sky is blue.'"
     future = {"type": "content_block_delta", "index": 0, "delta": {"type": "future_delta", "note": "new"}}
     assert "future_delta" in summarize_event(future)

@@ -27,8 +27,9 @@ def names_of(path: Path, sim: Simulator, patches: tuple[tuple[str, str], ...] = 
     """The names a learner's notebook defines: its shared cell and its task cells, with `patches` applied."""
     namespace: dict[str, Any] = {"__name__": "__main__", "course": SimpleNamespace(local_simulator=lambda: sim)}
     cells = [c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
-    wanted = [s for s in cells if "class ChatRefused" in s or "raise NotImplementedError" in s
-              or "### BEGIN SOLUTION" in s]
+    wanted = [
+        s for s in cells if "class ChatRefused" in s or "raise NotImplementedError" in s or "### BEGIN SOLUTION" in s
+    ]
     assert len(wanted) == 5, "the shared cell and four task cells"
     applied, speed = set(), sim.speed
     for source in wanted:
@@ -46,8 +47,11 @@ def outcomes(namespace: dict[str, Any], sim: Simulator, only: str | None = None)
     """Each check's outcome by key (only those of task or check `only`, if given)."""
     speed = sim.speed
     try:
-        return {c.key: run_check(c, EXERCISE.tasks[c.task], namespace, sim, capture=2000) for c in EXERCISE.checks
-                if only is None or only in (c.task, c.key)}
+        return {
+            c.key: run_check(c, EXERCISE.tasks[c.task], namespace, sim, capture=2000)
+            for c in EXERCISE.checks
+            if only is None or only in (c.task, c.key)
+        }
     finally:
         sim.speed = speed
 
@@ -64,44 +68,118 @@ def test_the_exercise_is_not_written_anywhere(sim: Simulator) -> None:
 
 
 MISTAKES = [
-    ("a bearer header without a token", "08.1/unauthorized", "send the header only when there is a token",
-     [('{"authorization": f"Bearer {token}"} if token is not None else {}', '{"authorization": f"Bearer {token}"}')]),
-    ("retry_after left as text", "08.1/rate_limited", "retry_after should be an int",
-     [('int(response.headers["retry-after"])', 'response.headers["retry-after"]')]),
-    ("raise_for_status instead of the course's errors", "08.1/unauthorized", "raise the course's classes instead",
-     [("    if response.status_code != 200:\n        error", "    response.raise_for_status()\n"
-       "    if response.status_code != 200:\n        error")]),
-    ("an in-band error ignored", "08.1/quota_cut", "the text alone hides that the answer was cut",
-     [('raise AnswerCut("".join(text), data["type"], data["message"])\n    return', 'pass\n    return')]),
-    ("a refused request that costs allowance", "08.2/burst", "a refused request costs nothing",
-     [("return tat, max(1, math.ceil(ahead - 60.0))", "return tat + interval, max(1, math.ceil(ahead - 60.0))")]),
-    ("no floating-point tolerance", "08.2/floating_point", "it should pass",
-     [("if ahead > 60.0 + 1e-9:", "if ahead > 60.0:")]),
-    ("idle time banked", "08.2/idle_banks_nothing", "max(tat, now) + interval",
-     [("    tat = max(tat, now)\n    ahead", "    ahead")]),
-    ("a failed turn stored", "08.3/failed_not_stored", "store a turn only once its stream has completed",
-     [("        answer = stream.get_final_text()  # raises if the stream fails: nothing below runs",
-       "        try:\n            answer = stream.get_final_text()\n        except Exception:\n"
-       "            store[conversation] = [*history, turn]\n            raise")]),
-    ("the page's prompt accepted", "08.3/forged_refused", "refuse it with ValueError('system: ...')",
-     [('if key not in ("conversation_id", "message"):', 'if key not in ("conversation_id", "message", "system"):')]),
-    ("a bound that starts with the assistant", "08.3/bounded_history", "must still start with a user turn",
-     [('    while turns and turns[0]["role"] != "user":\n        turns = turns[1:]\n', "")]),
-    ("a repeated event kept twice", "08.4/repeats_skipped", "an event kept twice",
-     [("                if number <= last_number:  # sent again after a resume: already kept\n"
-       "                    continue\n", "")]),
-    ("a connection that ends early taken for the end", "08.4/other_cuts", "the answer is not finished",
-     [("""            error: Exception = httpx.RemoteProtocolError("the answer's stream ended before done or error")""",
-       '            return "".join(text)')]),
-    ("never giving up", "08.4/gives_up", "give up after `max_drops`",
-     [("        if fruitless >= max_drops:\n            raise error", "        pass")]),
-    ("resuming from the start", "08.4/two_drops", "the calls of open_events",
-     [("for event in open_events(last_id):", "for event in open_events(None):")]),
+    (
+        "a bearer header without a token",
+        "08.1/unauthorized",
+        "send the header only when there is a token",
+        [('{"authorization": f"Bearer {token}"} if token is not None else {}', '{"authorization": f"Bearer {token}"}')],
+    ),
+    (
+        "retry_after left as text",
+        "08.1/rate_limited",
+        "retry_after should be an int",
+        [('int(response.headers["retry-after"])', 'response.headers["retry-after"]')],
+    ),
+    (
+        "raise_for_status instead of the course's errors",
+        "08.1/unauthorized",
+        "raise the course's classes instead",
+        [
+            (
+                "    if response.status_code != 200:\n        error",
+                "    response.raise_for_status()\n    if response.status_code != 200:\n        error",
+            )
+        ],
+    ),
+    (
+        "an in-band error ignored",
+        "08.1/quota_cut",
+        "the text alone hides that the answer was cut",
+        [('raise AnswerCut("".join(text), data["type"], data["message"])\n    return', "pass\n    return")],
+    ),
+    (
+        "a refused request that costs allowance",
+        "08.2/burst",
+        "a refused request costs nothing",
+        [("return tat, max(1, math.ceil(ahead - 60.0))", "return tat + interval, max(1, math.ceil(ahead - 60.0))")],
+    ),
+    (
+        "no floating-point tolerance",
+        "08.2/floating_point",
+        "it should pass",
+        [("if ahead > 60.0 + 1e-9:", "if ahead > 60.0:")],
+    ),
+    (
+        "idle time banked",
+        "08.2/idle_banks_nothing",
+        "max(tat, now) + interval",
+        [("    tat = max(tat, now)\n    ahead", "    ahead")],
+    ),
+    (
+        "a failed turn stored",
+        "08.3/failed_not_stored",
+        "store a turn only once its stream has completed",
+        [
+            (
+                "        answer = stream.get_final_text()  # raises if the stream fails: nothing below runs",
+                "        try:\n            answer = stream.get_final_text()\n        except Exception:\n"
+                "            store[conversation] = [*history, turn]\n            raise",
+            )
+        ],
+    ),
+    (
+        "the page's prompt accepted",
+        "08.3/forged_refused",
+        "refuse it with ValueError('system: ...')",
+        [('if key not in ("conversation_id", "message"):', 'if key not in ("conversation_id", "message", "system"):')],
+    ),
+    (
+        "a bound that starts with the assistant",
+        "08.3/bounded_history",
+        "must still start with a user turn",
+        [('    while turns and turns[0]["role"] != "user":\n        turns = turns[1:]\n', "")],
+    ),
+    (
+        "a repeated event kept twice",
+        "08.4/repeats_skipped",
+        "an event kept twice",
+        [
+            (
+                "                if number <= last_number:  # sent again after a resume: already kept\n"
+                "                    continue\n",
+                "",
+            )
+        ],
+    ),
+    (
+        "a connection that ends early taken for the end",
+        "08.4/other_cuts",
+        "the answer is not finished",
+        [
+            (
+                """            error: Exception = httpx.RemoteProtocolError("the answer's stream ended before done or error")""",  # noqa: E501
+                '            return "".join(text)',
+            )
+        ],
+    ),
+    (
+        "never giving up",
+        "08.4/gives_up",
+        "give up after `max_drops`",
+        [("        if fruitless >= max_drops:\n            raise error", "        pass")],
+    ),
+    (
+        "resuming from the start",
+        "08.4/two_drops",
+        "the calls of open_events",
+        [("for event in open_events(last_id):", "for event in open_events(None):")],
+    ),
 ]
 
 
 @pytest.mark.parametrize(("mistake", "key", "says", "patches"), MISTAKES, ids=[m[0] for m in MISTAKES])
-def test_a_usual_mistake_fails_its_check_saying_why(sim: Simulator, mistake: str, key: str, says: str,
-                                                     patches: list[tuple[str, str]]) -> None:
+def test_a_usual_mistake_fails_its_check_saying_why(
+    sim: Simulator, mistake: str, key: str, says: str, patches: list[tuple[str, str]]
+) -> None:
     outcome = outcomes(names_of(ROOT / "solutions" / NAME, sim, tuple(patches)), sim, only=key)[key]
     assert not outcome.passed and says in outcome.message, outcome.message

@@ -25,7 +25,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from course_utils.server import AppServer, ChatSettings, create_app
+from course_utils.chat_app import AppServer, ChatSettings, create_app
 from course_utils.simulator import FAULTS, Simulator, signing
 from course_utils.simulator.validation import (
     ApiError,
@@ -39,10 +39,13 @@ from conftest import MODEL
 
 KEY = "fuzz-key-not-a-secret"
 EXAMPLES = int(os.environ.get("COURSE_FUZZ_EXAMPLES", "120"))
-FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None,
-                derandomize=not os.environ.get("COURSE_FUZZ_EXPLORE"),
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                       HealthCheck.function_scoped_fixture])
+FUZZ = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    database=None,
+    derandomize=not os.environ.get("COURSE_FUZZ_EXPLORE"),
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture],
+)
 # What a response must never show: a traceback, a source location, a Python object's repr.
 LEAKS = re.compile(r"Traceback \(most recent call last\)|File \"[^\"]+\", line \d+|<[\w.]+ object at 0x")
 
@@ -52,8 +55,11 @@ pytestmark = pytest.mark.timeout(120)
 # -- strategies -------------------------------------------------------------------------------------------------------
 
 scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20)
-json_values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4)
-                           | st.dictionaries(st.text(max_size=10), inner, max_size=4), max_leaves=12)
+json_values = st.recursive(
+    scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+    max_leaves=12,
+)
 
 
 def from_schema(schema: dict[str, Any], defs: dict[str, Any]) -> st.SearchStrategy[Any]:
@@ -71,14 +77,16 @@ def from_schema(schema: dict[str, Any], defs: dict[str, Any]) -> st.SearchStrate
     if kind == "integer":
         low, high = schema.get("minimum"), schema.get("maximum")
         edges = [int(v) + d for v in (low, high) if v is not None for d in (-1, 0, 1)]
-        return st.integers(min_value=int(low) if low is not None else None,
-                           max_value=int(high) if high is not None else None) | st.sampled_from(edges or [0])
+        return st.integers(
+            min_value=int(low) if low is not None else None, max_value=int(high) if high is not None else None
+        ) | st.sampled_from(edges or [0])
     if kind == "string":
         low, high = schema.get("minLength", 0), schema.get("maxLength")
         edges = [n for n in (low - 1, low, high, (high or 0) + 1) if n is not None and n >= 0]
         # At the limits the text is one repeated character: generating 20 000 random ones would be slow, not wiser.
-        return st.text(max_size=min(high or 60, 60)) | st.builds(lambda c, n: c * n, st.characters(),
-                                                                 st.sampled_from(edges))
+        return st.text(max_size=min(high or 60, 60)) | st.builds(
+            lambda c, n: c * n, st.characters(), st.sampled_from(edges)
+        )
     if kind == "array":
         items = from_schema(schema.get("items", {}), defs)
         low, high = schema.get("minItems", 0), schema.get("maxItems")
@@ -88,13 +96,16 @@ def from_schema(schema: dict[str, Any], defs: dict[str, Any]) -> st.SearchStrate
     if kind == "object":
         properties = {name: from_schema(sub, defs) for name, sub in schema.get("properties", {}).items()}
         required = set(schema.get("required", []))
-        return st.fixed_dictionaries({k: v for k, v in properties.items() if k in required},
-                                     optional={k: v for k, v in properties.items() if k not in required})
+        return st.fixed_dictionaries(
+            {k: v for k, v in properties.items() if k in required},
+            optional={k: v for k, v in properties.items() if k not in required},
+        )
     return json_values
 
 
 def mutated(valid: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
     """A schema instance with one field replaced, removed or added, or arbitrary JSON instead."""
+
     def mutate(body: Any, data: st.DataObject) -> Any:
         if not isinstance(body, dict) or not body:
             return body
@@ -191,8 +202,9 @@ def post_json(http: httpx.Client, url: str, body: Any, **headers: str) -> httpx.
 
 @FUZZ
 @given(data=st.data())
-def test_chat_schema_driven_bodies(app: AppServer, http: httpx.Client, openapi: dict[str, Any],
-                                   data: st.DataObject) -> None:
+def test_chat_schema_driven_bodies(
+    app: AppServer, http: httpx.Client, openapi: dict[str, Any], data: st.DataObject
+) -> None:
     schema, defs = chat_schema(openapi)
     body = data.draw(mutated(from_schema(schema, defs)), label="body")
     response = post_json(http, app.url + "api/chat", body)
@@ -213,21 +225,36 @@ def schema_valid(body: Any, openapi: dict[str, Any]) -> bool:
 
 
 @FUZZ
-@given(content=st.binary(max_size=200) | st.text(max_size=200).map(str.encode),
-       content_type=st.sampled_from(["application/json", "text/plain", "", "application/x-www-form-urlencoded",
-                                     "multipart/form-data; boundary=x", "application/json; charset=utf-16",
-                                     "application/json; charset=latin-1", "text/event-stream"]))
-def test_chat_raw_bytes_and_content_types(app: AppServer, http: httpx.Client, content: bytes,
-                                          content_type: str) -> None:
+@given(
+    content=st.binary(max_size=200) | st.text(max_size=200).map(str.encode),
+    content_type=st.sampled_from(
+        [
+            "application/json",
+            "text/plain",
+            "",
+            "application/x-www-form-urlencoded",
+            "multipart/form-data; boundary=x",
+            "application/json; charset=utf-16",
+            "application/json; charset=latin-1",
+            "text/event-stream",
+        ]
+    ),
+)
+def test_chat_raw_bytes_and_content_types(
+    app: AppServer, http: httpx.Client, content: bytes, content_type: str
+) -> None:
     response = http.post(app.url + "api/chat", content=content, headers={"content-type": content_type})
     assert_chat_answer(response)
 
 
 @FUZZ
-@given(method=st.sampled_from(["GET", "PUT", "DELETE", "PATCH", "POST", "OPTIONS"]),
-       path=st.sampled_from(["api/chat", "api/config", "api/", "healthz", "static/", "api/openapi.json"])
-       | st.text(alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x7E, exclude_characters="?#"),
-                 max_size=30).map(lambda p: "api/" + p.lstrip("/")))
+@given(
+    method=st.sampled_from(["GET", "PUT", "DELETE", "PATCH", "POST", "OPTIONS"]),
+    path=st.sampled_from(["api/chat", "api/config", "api/", "healthz", "static/", "api/openapi.json"])
+    | st.text(alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x7E, exclude_characters="?#"), max_size=30).map(
+        lambda p: "api/" + p.lstrip("/")
+    ),
+)
 def test_other_methods_and_paths(app: AppServer, http: httpx.Client, method: str, path: str) -> None:
     response = http.request(method, app.url + path.replace("//", "/"), content=b"{}")
     assert response.status_code < 500, (method, path, response.status_code)
@@ -253,71 +280,165 @@ def test_oversized_bodies_are_a_clear_413(app: AppServer, http: httpx.Client) ->
 # -- the simulator ----------------------------------------------------------------------------------------------------
 
 API_HEADERS = {"x-api-key": "k", "anthropic-version": "2026-10-21"}
-MODELS = [MODEL, "claude-sonnet-4-6", "claude-opus-4-8", "claude-sonnet-5", "claude-fable-5",
-          "claude-3-5-sonnet-20241022", ""]
+MODELS = [
+    MODEL,
+    "claude-sonnet-4-6",
+    "claude-opus-4-8",
+    "claude-sonnet-5",
+    "claude-fable-5",
+    "claude-3-5-sonnet-20241022",
+    "",
+]
 PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\x00" * 16).decode()
 PDF = base64.b64encode(b"%PDF-1.4\n%%EOF\n").decode()
-cache_controls = st.none() | st.fixed_dictionaries({"type": st.sampled_from(["ephemeral", "persistent"])},
-                                                   optional={"ttl": st.sampled_from(["5m", "1h", "2h", 5])})
-signed_thinking = st.builds(lambda text, keep: {"type": "thinking", "thinking": text,
-                                                "signature": signing.sign_thinking(text) if keep else "EuAAAA"},
-                            st.text(max_size=20), st.booleans())
-redacted = st.builds(lambda seed, keep: {"type": "redacted_thinking",
-                                         "data": signing.redacted_data(seed) if keep else seed},
-                     st.text(max_size=8), st.booleans())
-images = st.fixed_dictionaries({"type": st.just("image"), "source": st.fixed_dictionaries(
-    {"type": st.sampled_from(["base64", "url", "svg"]),
-     "media_type": st.sampled_from(["image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp"]),
-     "data": st.sampled_from([PNG, PDF, "not base64!", ""]) | st.text(max_size=8)},
-    optional={"url": st.text(max_size=12)})}, optional={"cache_control": cache_controls})
-documents = st.fixed_dictionaries({"type": st.just("document"), "source": st.one_of(
-    st.fixed_dictionaries({"type": st.just("text"), "media_type": st.sampled_from(["text/plain", "text/html"]),
-                           "data": st.text(max_size=20) | json_values}),
-    st.fixed_dictionaries({"type": st.just("base64"), "media_type": st.sampled_from(["application/pdf", "image/png"]),
-                           "data": st.sampled_from([PDF, PNG, "%%%"])}),
-    st.fixed_dictionaries({"type": st.just("content"), "content": st.text(max_size=10) | json_values}),
-    st.fixed_dictionaries({"type": st.just("url")}, optional={"url": st.text(max_size=12)}),
-    json_values)}, optional={"title": st.text(max_size=8) | json_values, "context": json_values,
-                             "citations": st.fixed_dictionaries({}, optional={"enabled": st.booleans() | json_values})
-                             | json_values, "cache_control": cache_controls})
-text_blocks = st.fixed_dictionaries({"type": st.sampled_from(["text", "image", "tool_result", "thinking", "x"]),
-                                     "text": st.text(max_size=30) | json_values},
-                                    optional={"tool_use_id": st.text(max_size=10), "cache_control": cache_controls
-                                              | json_values})
+cache_controls = st.none() | st.fixed_dictionaries(
+    {"type": st.sampled_from(["ephemeral", "persistent"])}, optional={"ttl": st.sampled_from(["5m", "1h", "2h", 5])}
+)
+signed_thinking = st.builds(
+    lambda text, keep: {
+        "type": "thinking",
+        "thinking": text,
+        "signature": signing.sign_thinking(text) if keep else "EuAAAA",
+    },
+    st.text(max_size=20),
+    st.booleans(),
+)
+redacted = st.builds(
+    lambda seed, keep: {"type": "redacted_thinking", "data": signing.redacted_data(seed) if keep else seed},
+    st.text(max_size=8),
+    st.booleans(),
+)
+images = st.fixed_dictionaries(
+    {
+        "type": st.just("image"),
+        "source": st.fixed_dictionaries(
+            {
+                "type": st.sampled_from(["base64", "url", "svg"]),
+                "media_type": st.sampled_from(["image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp"]),
+                "data": st.sampled_from([PNG, PDF, "not base64!", ""]) | st.text(max_size=8),
+            },
+            optional={"url": st.text(max_size=12)},
+        ),
+    },
+    optional={"cache_control": cache_controls},
+)
+documents = st.fixed_dictionaries(
+    {
+        "type": st.just("document"),
+        "source": st.one_of(
+            st.fixed_dictionaries(
+                {
+                    "type": st.just("text"),
+                    "media_type": st.sampled_from(["text/plain", "text/html"]),
+                    "data": st.text(max_size=20) | json_values,
+                }
+            ),
+            st.fixed_dictionaries(
+                {
+                    "type": st.just("base64"),
+                    "media_type": st.sampled_from(["application/pdf", "image/png"]),
+                    "data": st.sampled_from([PDF, PNG, "%%%"]),
+                }
+            ),
+            st.fixed_dictionaries({"type": st.just("content"), "content": st.text(max_size=10) | json_values}),
+            st.fixed_dictionaries({"type": st.just("url")}, optional={"url": st.text(max_size=12)}),
+            json_values,
+        ),
+    },
+    optional={
+        "title": st.text(max_size=8) | json_values,
+        "context": json_values,
+        "citations": st.fixed_dictionaries({}, optional={"enabled": st.booleans() | json_values}) | json_values,
+        "cache_control": cache_controls,
+    },
+)
+text_blocks = st.fixed_dictionaries(
+    {
+        "type": st.sampled_from(["text", "image", "tool_result", "thinking", "x"]),
+        "text": st.text(max_size=30) | json_values,
+    },
+    optional={"tool_use_id": st.text(max_size=10), "cache_control": cache_controls | json_values},
+)
 tool_ids = st.sampled_from(["toolu_01", "toolu_02", ""]) | json_values
-tool_uses = st.fixed_dictionaries({"type": st.just("tool_use"), "id": tool_ids, "name": st.just("get_weather"),
-                                   "input": st.just({"location": "Paris"}) | json_values})
-tool_results = st.fixed_dictionaries({"type": st.just("tool_result"), "tool_use_id": tool_ids},
-                                     optional={"content": st.text(max_size=10) | st.lists(text_blocks, max_size=2),
-                                               "is_error": st.booleans() | json_values})
+tool_uses = st.fixed_dictionaries(
+    {
+        "type": st.just("tool_use"),
+        "id": tool_ids,
+        "name": st.just("get_weather"),
+        "input": st.just({"location": "Paris"}) | json_values,
+    }
+)
+tool_results = st.fixed_dictionaries(
+    {"type": st.just("tool_result"), "tool_use_id": tool_ids},
+    optional={
+        "content": st.text(max_size=10) | st.lists(text_blocks, max_size=2),
+        "is_error": st.booleans() | json_values,
+    },
+)
 blocks = text_blocks | images | documents | signed_thinking | redacted | tool_uses | tool_results
-messages = st.lists(st.fixed_dictionaries({"role": st.sampled_from(["user", "assistant", "system", ""]),
-                                           "content": st.text(max_size=40) | st.lists(blocks, max_size=3)}),
-                    max_size=5)
-tools = st.lists(st.fixed_dictionaries({"name": st.sampled_from(["get_weather", "get weather", "x" * 65]) | st.text(
-    max_size=12) | json_values}, optional={"input_schema": st.just({"type": "object"}) | json_values,
-                                           "type": st.sampled_from(["custom", "web_search_20250305"]) | st.text(
-                                               max_size=10), "description": st.text(max_size=20),
-                                           "cache_control": cache_controls}), max_size=2)
-thinking_configs = st.fixed_dictionaries(
-    {"type": st.sampled_from(["enabled", "adaptive", "disabled", "between_tools", "on"])},
-    optional={"budget_tokens": st.integers(min_value=-1, max_value=70_000) | json_values,
-              "display": st.sampled_from(["summarized", "omitted", "verbose"])}) | json_values
-tool_choices = st.fixed_dictionaries({"type": st.sampled_from(["auto", "any", "tool", "none", "maybe"])},
-                                     optional={"name": st.sampled_from(["get_weather", "nope"]),
-                                               "disable_parallel_tool_use": st.booleans() | json_values}) | json_values
+messages = st.lists(
+    st.fixed_dictionaries(
+        {
+            "role": st.sampled_from(["user", "assistant", "system", ""]),
+            "content": st.text(max_size=40) | st.lists(blocks, max_size=3),
+        }
+    ),
+    max_size=5,
+)
+tools = st.lists(
+    st.fixed_dictionaries(
+        {"name": st.sampled_from(["get_weather", "get weather", "x" * 65]) | st.text(max_size=12) | json_values},
+        optional={
+            "input_schema": st.just({"type": "object"}) | json_values,
+            "type": st.sampled_from(["custom", "web_search_20250305"]) | st.text(max_size=10),
+            "description": st.text(max_size=20),
+            "cache_control": cache_controls,
+        },
+    ),
+    max_size=2,
+)
+thinking_configs = (
+    st.fixed_dictionaries(
+        {"type": st.sampled_from(["enabled", "adaptive", "disabled", "between_tools", "on"])},
+        optional={
+            "budget_tokens": st.integers(min_value=-1, max_value=70_000) | json_values,
+            "display": st.sampled_from(["summarized", "omitted", "verbose"]),
+        },
+    )
+    | json_values
+)
+tool_choices = (
+    st.fixed_dictionaries(
+        {"type": st.sampled_from(["auto", "any", "tool", "none", "maybe"])},
+        optional={
+            "name": st.sampled_from(["get_weather", "nope"]),
+            "disable_parallel_tool_use": st.booleans() | json_values,
+        },
+    )
+    | json_values
+)
 api_bodies = st.fixed_dictionaries(
-    {"model": st.sampled_from(MODELS) | json_values,
-     "max_tokens": st.integers(min_value=-2, max_value=130_000) | json_values,
-     "messages": messages | json_values},
-    optional={"stream": st.booleans() | json_values,
-              "system": st.text(max_size=30) | st.lists(text_blocks) | json_values,
-              "stop_sequences": st.lists(st.text(max_size=5), max_size=3) | json_values, "tools": tools | json_values,
-              "tool_choice": tool_choices, "temperature": st.floats() | json_values, "top_p": st.floats() | json_values,
-              "top_k": st.integers(min_value=-2, max_value=500) | json_values, "metadata": json_values,
-              "thinking": thinking_configs, "cache_control": cache_controls | json_values,
-              "service_tier": st.sampled_from(["auto", "standard_only", "priority"]),
-              "output_config": json_values})
+    {
+        "model": st.sampled_from(MODELS) | json_values,
+        "max_tokens": st.integers(min_value=-2, max_value=130_000) | json_values,
+        "messages": messages | json_values,
+    },
+    optional={
+        "stream": st.booleans() | json_values,
+        "system": st.text(max_size=30) | st.lists(text_blocks) | json_values,
+        "stop_sequences": st.lists(st.text(max_size=5), max_size=3) | json_values,
+        "tools": tools | json_values,
+        "tool_choice": tool_choices,
+        "temperature": st.floats() | json_values,
+        "top_p": st.floats() | json_values,
+        "top_k": st.integers(min_value=-2, max_value=500) | json_values,
+        "metadata": json_values,
+        "thinking": thinking_configs,
+        "cache_control": cache_controls | json_values,
+        "service_tier": st.sampled_from(["auto", "standard_only", "priority"]),
+        "output_config": json_values,
+    },
+)
 versions = st.sampled_from(["2026-10-21", "2023-06-01", None, "", "2024-01-01"])
 
 
@@ -336,31 +457,66 @@ def assert_api_answer(response: httpx.Response, body: Any) -> None:
         assert response.json()["type"] == "message"
 
 
-WEATHER = {"name": "get_weather", "description": "The weather in a city",
-           "input_schema": {"type": "object", "properties": {"location": {"type": "string"}}}}
+WEATHER = {
+    "name": "get_weather",
+    "description": "The weather in a city",
+    "input_schema": {"type": "object", "properties": {"location": {"type": "string"}}},
+}
 
 
-def valid_body(model: str, stream: bool, think: int | None, history: bool, attach: str | None, cached: bool,
-               choice: str | None, max_tokens: int) -> dict[str, Any]:
+def valid_body(
+    model: str,
+    stream: bool,
+    think: int | None,
+    history: bool,
+    attach: str | None,
+    cached: bool,
+    choice: str | None,
+    max_tokens: int,
+) -> dict[str, Any]:
     """A request every rule accepts: Haiku 4.5 or Sonnet 4.6, optional manual thinking, a finished tool loop whose
     assistant turn starts with its signed thinking block, an image or document, cache breakpoints, a tool choice."""
     text = "Paris is asked about."
-    question: list[dict[str, Any]] = [{"type": "text", "text": "What is the weather in Paris?",
-                                       **({"cache_control": {"type": "ephemeral", "ttl": "1h"}} if cached else {})}]
+    question: list[dict[str, Any]] = [
+        {
+            "type": "text",
+            "text": "What is the weather in Paris?",
+            **({"cache_control": {"type": "ephemeral", "ttl": "1h"}} if cached else {}),
+        }
+    ]
     if attach == "image":
         question.insert(0, {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PNG}})
     elif attach == "document":
-        question.insert(0, {"type": "document", "title": "Notes", "citations": {"enabled": True},
-                            "source": {"type": "text", "media_type": "text/plain", "data": "Paris is in France."}})
+        question.insert(
+            0,
+            {
+                "type": "document",
+                "title": "Notes",
+                "citations": {"enabled": True},
+                "source": {"type": "text", "media_type": "text/plain", "data": "Paris is in France."},
+            },
+        )
     messages: list[dict[str, Any]] = [{"role": "user", "content": question}]
     if history:
-        messages += [{"role": "assistant", "content": [
-            {"type": "thinking", "thinking": text, "signature": signing.sign_thinking(text)},
-            {"type": "tool_use", "id": "toolu_01", "name": "get_weather", "input": {"location": "Paris"}}]},
-            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_01", "content": "18 C"}]}]
-    body: dict[str, Any] = {"model": model, "max_tokens": max_tokens, "messages": messages, "tools": [WEATHER],
-                            "system": [{"type": "text", "text": "Be brief.",
-                                        **({"cache_control": {"type": "ephemeral"}} if cached else {})}]}
+        messages += [
+            {
+                "role": "assistant",
+                "content": [
+                    {"type": "thinking", "thinking": text, "signature": signing.sign_thinking(text)},
+                    {"type": "tool_use", "id": "toolu_01", "name": "get_weather", "input": {"location": "Paris"}},
+                ],
+            },
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_01", "content": "18 C"}]},
+        ]
+    body: dict[str, Any] = {
+        "model": model,
+        "max_tokens": max_tokens,
+        "messages": messages,
+        "tools": [WEATHER],
+        "system": [
+            {"type": "text", "text": "Be brief.", **({"cache_control": {"type": "ephemeral"}} if cached else {})}
+        ],
+    }
     if stream:
         body["stream"] = True
     if think is not None:
@@ -371,17 +527,24 @@ def valid_body(model: str, stream: bool, think: int | None, history: bool, attac
     return body
 
 
-valid_bodies = st.builds(valid_body, model=st.sampled_from([MODEL, "claude-sonnet-4-6"]), stream=st.booleans(),
-                         think=st.none() | st.integers(min_value=1024, max_value=4096), history=st.booleans(),
-                         attach=st.sampled_from([None, "image", "document"]), cached=st.booleans(),
-                         choice=st.sampled_from([None, "auto", "any", "tool", "none"]),
-                         max_tokens=st.integers(min_value=0, max_value=300))
+valid_bodies = st.builds(
+    valid_body,
+    model=st.sampled_from([MODEL, "claude-sonnet-4-6"]),
+    stream=st.booleans(),
+    think=st.none() | st.integers(min_value=1024, max_value=4096),
+    history=st.booleans(),
+    attach=st.sampled_from([None, "image", "document"]),
+    cached=st.booleans(),
+    choice=st.sampled_from([None, "auto", "any", "tool", "none"]),
+    max_tokens=st.integers(min_value=0, max_value=300),
+)
 
 
 @FUZZ
 @given(body=valid_bodies, version=st.sampled_from(["2026-10-21", "2023-06-01"]))
-def test_simulator_serves_every_valid_body(sim: Simulator, http: httpx.Client, body: dict[str, Any],
-                                           version: str) -> None:
+def test_simulator_serves_every_valid_body(
+    sim: Simulator, http: httpx.Client, body: dict[str, Any], version: str
+) -> None:
     response = post_json(http, sim.base_url + "/v1/messages", body, **{"x-api-key": "k", "anthropic-version": version})
     assert response.status_code == 200, (body, response.text[:300])
     assert_api_answer(response, body)
@@ -423,8 +586,13 @@ def test_validation_raises_nothing_but_api_errors(body: Any, version: str) -> No
 
 
 @FUZZ
-@given(headers=st.dictionaries(st.sampled_from(["anthropic-version", "Anthropic-Version", "x-api-key", "other"]),
-                               st.text(max_size=12), max_size=3))
+@given(
+    headers=st.dictionaries(
+        st.sampled_from(["anthropic-version", "Anthropic-Version", "x-api-key", "other"]),
+        st.text(max_size=12),
+        max_size=3,
+    )
+)
 def test_check_version_raises_nothing_but_api_errors(headers: dict[str, str]) -> None:
     try:
         assert check_version(headers) in ("2023-06-01", "2026-10-21")
@@ -433,15 +601,30 @@ def test_check_version_raises_nothing_but_api_errors(headers: dict[str, str]) ->
 
 
 # Counts stay below 10**4 here: an absurd count is its own test below.
-numbers = (st.integers(min_value=-5, max_value=10_000) | st.floats(allow_nan=False, max_value=1e6) | st.booleans()
-           | st.text(max_size=4) | st.none())
+numbers = (
+    st.integers(min_value=-5, max_value=10_000)
+    | st.floats(allow_nan=False, max_value=1e6)
+    | st.booleans()
+    | st.text(max_size=4)
+    | st.none()
+)
 
 
 @FUZZ
-@given(payload=st.fixed_dictionaries({}, optional={"fault": st.sampled_from(FAULTS) | st.text(max_size=12),
-                                                    "count": numbers, "after": numbers, "retry_after": numbers,
-                                                    "stall_seconds": numbers, "other": json_values})
-       | json_values)
+@given(
+    payload=st.fixed_dictionaries(
+        {},
+        optional={
+            "fault": st.sampled_from(FAULTS) | st.text(max_size=12),
+            "count": numbers,
+            "after": numbers,
+            "retry_after": numbers,
+            "stall_seconds": numbers,
+            "other": json_values,
+        },
+    )
+    | json_values
+)
 def test_simulator_fault_endpoint(sim: Simulator, http: httpx.Client, payload: Any) -> None:
     response = post_json(http, sim.base_url + "/_sim/faults", payload)
     assert response.status_code in (200, 400), (payload, response.status_code, response.text[:300])

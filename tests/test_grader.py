@@ -48,8 +48,9 @@ def adversarial(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[st
     """Every adversarial submission, graded together as one class."""
     folders = write_cases(tmp_path_factory.mktemp("submissions"))
     out = tmp_path_factory.mktemp("adversarial-grades")
-    return out, _grade(list(folders.values()), out, "--timeout", str(CELL_TIMEOUT), "--check-timeout",
-                       str(CHECK_TIMEOUT))
+    return out, _grade(
+        list(folders.values()), out, "--timeout", str(CELL_TIMEOUT), "--check-timeout", str(CHECK_TIMEOUT)
+    )
 
 
 def _points(results: dict[str, Any]) -> dict[str, tuple[float, float]]:
@@ -214,13 +215,17 @@ def test_a_pooled_kernel_looks_like_a_cold_one(probed: tuple[dict, dict, dict]) 
     assert cold_results["cold"]["score"] == warm_results["p1"]["score"]
     for name in ("p1", "p2", "p3", "p4"):
         for key in ("modules", "threads", "path", "argv", "env", "cwd", "fds", "main", "warnings", "stdio"):
-            assert seen[name][key] == cold[key], (name, key, sorted(set(map(str, seen[name][key])) ^
-                                                                   set(map(str, cold[key])))[:20])
+            assert seen[name][key] == cold[key], (
+                name,
+                key,
+                sorted(set(map(str, seen[name][key])) ^ set(map(str, cold[key])))[:20],
+            )
 
 
 def test_the_summary_reports_the_measured_overhead(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main([str(ROOT / "exercises" / "02_sse_events.ipynb"), "--out", str(tmp_path), "--jobs", "1",
-                 "--quiet"]) == 0
+    assert (
+        main([str(ROOT / "exercises" / "02_sse_events.ipynb"), "--out", str(tmp_path), "--jobs", "1", "--quiet"]) == 0
+    )
     line = capsys.readouterr().out.strip().splitlines()[-1]
     assert line.startswith("Overhead beyond the notebooks' own cells") and " s per notebook" in line, line
 
@@ -245,14 +250,17 @@ def test_only_results_signed_for_this_check_are_believed() -> None:
     assert verify("printed noise\n" + _signed(secret, nonce, body), key, nonce, secret) is not None
 
 
-@pytest.mark.parametrize(("source", "skipped"), [
-    ('check("01.1", collect_text)', True),
-    ('from course_utils.selfcheck import check\ncheck("02.1", EventParser)  # run me', True),
-    ('check("03.2", finish_order);', True),
-    ('x = 1\ncheck("01.1", collect_text)', False),
-    ('def check(): pass', False),
-    ("", False),
-])
+@pytest.mark.parametrize(
+    ("source", "skipped"),
+    [
+        ('check("01.1", collect_text)', True),
+        ('from course_utils.selfcheck import check\ncheck("02.1", EventParser)  # run me', True),
+        ('check("03.2", finish_order);', True),
+        ('x = 1\ncheck("01.1", collect_text)', False),
+        ("def check(): pass", False),
+        ("", False),
+    ],
+)
 def test_self_check_cells_are_recognised(source: str, skipped: bool) -> None:
     assert is_self_check(source) is skipped
 

@@ -48,9 +48,16 @@ def test_one_zip_per_exercise_with_the_scripts_the_hidden_checks_and_no_solution
     assert sorted(zips) == sorted(p.stem for p in (ROOT / "solutions").glob("*.ipynb"))
     archive = zipfile.ZipFile(zips[ASSIGNMENT])
     names = archive.namelist()
-    for needed in ("setup.sh", "run_autograder", "finish_gradescope.py", "constraints.txt", "pyproject.toml",
-                   "instructors/course_instructors/grade/runner.py",
-                   "instructors/course_instructors/hidden_checks/ex02.py", "course_utils/checks/ex02.py"):
+    for needed in (
+        "setup.sh",
+        "run_autograder",
+        "finish_gradescope.py",
+        "constraints.txt",
+        "pyproject.toml",
+        "instructors/course_instructors/grade/runner.py",
+        "instructors/course_instructors/hidden_checks/ex02.py",
+        "course_utils/checks/ex02.py",
+    ):
         assert needed in names, needed
     assert not [n for n in names if n.startswith(("solutions/", "tests/")) or "__pycache__" in n]
     for script in ("setup.sh", "run_autograder"):
@@ -79,8 +86,9 @@ def run_autograder(root: Path, python: str | None = sys.executable) -> dict[str,
     env["AUTOGRADER_ROOT"] = str(root)
     if python:
         env["COURSE_PYTHON"] = python  # this venv instead of setup.sh's (that one is tested below, slow)
-    done = subprocess.run([str(root / "run_autograder")], env=env, capture_output=True, text=True, timeout=900,
-                          check=False)
+    done = subprocess.run(
+        [str(root / "run_autograder")], env=env, capture_output=True, text=True, timeout=900, check=False
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     return json.loads((root / "results" / "results.json").read_text())
 
@@ -94,8 +102,9 @@ def assert_gradescope_shape(results: dict[str, Any]) -> None:
 
 @pytest.mark.slow
 @pytest.mark.timeout(1200)
-def test_run_autograder_grades_a_solution_a_blank_and_a_broken_upload(zips: dict[str, Path], repo_copy: Path,
-                                                                      tmp_path: Path) -> None:
+def test_run_autograder_grades_a_solution_a_blank_and_a_broken_upload(
+    zips: dict[str, Path], repo_copy: Path, tmp_path: Path
+) -> None:
     checks = with_hidden("02").checks
     total = sum(c.points for c in checks)
 
@@ -136,8 +145,14 @@ def test_a_crashing_grader_still_leaves_a_results_json_saying_why(zips: dict[str
 def test_setup_sh_builds_the_autograder_venv_that_run_autograder_uses(zips: dict[str, Path], tmp_path: Path) -> None:
     root = unpack(zips[ASSIGNMENT], tmp_path / "autograder")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "COURSE_", "PYTHONPATH"))}
-    done = subprocess.run(["bash", str(root / "source" / "setup.sh")], env={**env, "AUTOGRADER_ROOT": str(root)},
-                          capture_output=True, text=True, timeout=1200, check=False)
+    done = subprocess.run(
+        ["bash", str(root / "source" / "setup.sh")],
+        env={**env, "AUTOGRADER_ROOT": str(root)},
+        capture_output=True,
+        text=True,
+        timeout=1200,
+        check=False,
+    )
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
     assert "autograder ready" in done.stdout
     shutil.copy(ROOT / "solutions" / f"{ASSIGNMENT}.ipynb", root / "submission")

@@ -15,9 +15,11 @@ from course_utils.history import AsyncConversation, Conversation, IncompleteStre
 from course_utils.simulator import Simulator
 
 MODEL = "claude-haiku-4-5"
-WEATHER = {"name": "get_weather", "description": "Get the current weather in a city",
-           "input_schema": {"type": "object", "properties": {"location": {"type": "string"}},
-                            "required": ["location"]}}
+WEATHER = {
+    "name": "get_weather",
+    "description": "Get the current weather in a city",
+    "input_schema": {"type": "object", "properties": {"location": {"type": "string"}}, "required": ["location"]},
+}
 MID_STREAM = ["error_midstream", "disconnect_midstream", "stall_midstream"]
 PRE_STREAM = ["overloaded", "rate_limit", "api_error"]
 
@@ -40,8 +42,10 @@ def test_a_turn_records_the_user_turn_and_one_complete_assistant_message(client:
     seen: list[str] = []
     result = chat.send("Tell me about streaming responses.", on_text=seen.append)
     assert len(seen) > 3  # it really streamed in pieces...
-    assert chat.messages == [{"role": "user", "content": "Tell me about streaming responses."},
-                             {"role": "assistant", "content": "".join(seen)}]  # ...and was recorded whole
+    assert chat.messages == [
+        {"role": "user", "content": "Tell me about streaming responses."},
+        {"role": "assistant", "content": "".join(seen)},
+    ]  # ...and was recorded whole
     assert result.text == "".join(seen) and result.stop_reason == "end_turn" and not result.truncated
 
 
@@ -77,8 +81,9 @@ def test_a_reply_cut_by_max_tokens_is_recorded_and_flagged(client: anthropic.Ant
 
 
 @pytest.mark.parametrize("fault", MID_STREAM)
-def test_a_failed_turn_leaves_the_history_as_it_was(fault: str, impatient: anthropic.Anthropic,
-                                                    fresh_sim: Simulator) -> None:
+def test_a_failed_turn_leaves_the_history_as_it_was(
+    fault: str, impatient: anthropic.Anthropic, fresh_sim: Simulator
+) -> None:
     chat = _chat_with(impatient, ["Hi, my name is Ada."])
     before = chat.messages
     full = Conversation(impatient, MODEL, max_tokens=60, messages=before).send("Tell me about the ocean.").text
@@ -93,8 +98,9 @@ def test_a_failed_turn_leaves_the_history_as_it_was(fault: str, impatient: anthr
 
 
 @pytest.mark.parametrize("fault", PRE_STREAM)
-def test_an_error_before_the_stream_leaves_no_dangling_user_turn(fault: str, impatient: anthropic.Anthropic,
-                                                                 fresh_sim: Simulator) -> None:
+def test_an_error_before_the_stream_leaves_no_dangling_user_turn(
+    fault: str, impatient: anthropic.Anthropic, fresh_sim: Simulator
+) -> None:
     chat = _chat_with(impatient, ["Hello"])
     fresh_sim.inject(fault)
     with pytest.raises(TurnFailed) as failed:
@@ -106,15 +112,18 @@ def test_an_error_before_the_stream_leaves_no_dangling_user_turn(fault: str, imp
     assert [m["role"] for m in chat.messages] == ["user", "assistant"] * 2
 
 
-def test_a_stream_that_ends_without_a_stop_reason_is_not_recorded(client: anthropic.Anthropic,
-                                                                   fresh_sim: Simulator) -> None:
-    cut = (b'event: message_start\ndata: {"type":"message_start","message":{"id":"msg_01","type":"message",'
-           b'"role":"assistant","model":"claude-haiku-4-5-20251001","content":[],"stop_reason":null,'
-           b'"stop_sequence":null,"usage":{"input_tokens":5,"output_tokens":1}}}\n\n'
-           b'event: content_block_start\ndata: {"type":"content_block_start","index":0,'
-           b'"content_block":{"type":"text","text":""}}\n\n'
-           b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,'
-           b'"delta":{"type":"text_delta","text":"Half an ans"}}\n\n')
+def test_a_stream_that_ends_without_a_stop_reason_is_not_recorded(
+    client: anthropic.Anthropic, fresh_sim: Simulator
+) -> None:
+    cut = (
+        b'event: message_start\ndata: {"type":"message_start","message":{"id":"msg_01","type":"message",'
+        b'"role":"assistant","model":"claude-haiku-4-5-20251001","content":[],"stop_reason":null,'
+        b'"stop_sequence":null,"usage":{"input_tokens":5,"output_tokens":1}}}\n\n'
+        b'event: content_block_start\ndata: {"type":"content_block_start","index":0,'
+        b'"content_block":{"type":"text","text":""}}\n\n'
+        b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,'
+        b'"delta":{"type":"text_delta","text":"Half an ans"}}\n\n'
+    )
     fresh_sim.replay(cut)
     chat = Conversation(client, MODEL, max_tokens=60)
     with pytest.raises(TurnFailed) as failed:
@@ -174,7 +183,12 @@ def test_save_and_load_round_trip(client: anthropic.Anthropic, tmp_path: Path) -
     path = chat.save(tmp_path / "chat.json")
     loaded = Conversation.load(path, client)
     assert (loaded.messages, loaded.system, loaded.model, loaded.options, loaded.max_tokens) == (
-        chat.messages, chat.system, chat.model, chat.options, chat.max_tokens)
+        chat.messages,
+        chat.system,
+        chat.model,
+        chat.options,
+        chat.max_tokens,
+    )
     assert loaded.usage_per_turn == chat.usage_per_turn
     loaded.save(tmp_path / "again.json")
     assert (tmp_path / "again.json").read_text() == path.read_text()
@@ -214,7 +228,8 @@ async def _async_turns_and_trimming(async_client: anthropic.AsyncAnthropic) -> N
 
 
 def test_cancelling_an_async_turn_closes_the_stream_and_records_nothing(
-        async_client: anthropic.AsyncAnthropic, fresh_sim: Simulator) -> None:
+    async_client: anthropic.AsyncAnthropic, fresh_sim: Simulator
+) -> None:
     fresh_sim.speed = 1  # paced, so the reply is still streaming when it is cancelled
     asyncio.run(_cancel_mid_stream(async_client, fresh_sim))
 
@@ -234,14 +249,19 @@ async def _cancel_mid_stream(async_client: anthropic.AsyncAnthropic, fresh_sim: 
 
 # -- prompt caching ----------------------------------------------------------------------------------------------------
 
-HANDBOOK = "\n".join(f"Rule {n}: when a visitor asks about room {n}, answer politely and briefly, with one example."
-                     for n in range(1, 241))  # above Haiku 4.5's 4096-token minimum
+HANDBOOK = "\n".join(
+    f"Rule {n}: when a visitor asks about room {n}, answer politely and briefly, with one example."
+    for n in range(1, 241)
+)  # above Haiku 4.5's 4096-token minimum
 
 
 def _recording(fresh_sim: Simulator) -> tuple[anthropic.Anthropic, list[dict[str, Any]]]:
     sent: list[dict[str, Any]] = []
-    http = httpx2.Client(event_hooks={"request": [lambda r: sent.append(json.loads(r.content))
-                                                  if r.url.path == "/v1/messages" else None]})
+    http = httpx2.Client(
+        event_hooks={
+            "request": [lambda r: sent.append(json.loads(r.content)) if r.url.path == "/v1/messages" else None]
+        }
+    )
     return anthropic.Anthropic(base_url=fresh_sim.base_url, api_key="x", http_client=http), sent
 
 
@@ -256,8 +276,9 @@ def test_cache_puts_breakpoints_on_the_system_prompt_and_the_newest_turn(fresh_s
     assert all("cache_control" not in json.dumps(m) for m in chat.messages)  # the stored history stays clean
 
 
-def test_a_cached_conversation_writes_once_then_reads_a_growing_prefix(fresh_sim: Simulator,
-                                                                      client: anthropic.Anthropic) -> None:
+def test_a_cached_conversation_writes_once_then_reads_a_growing_prefix(
+    fresh_sim: Simulator, client: anthropic.Anthropic
+) -> None:
     from course_utils.pricing import cost
 
     questions = ["Hi, my name is Ada.", "Tell me about the ocean.", "Tell me about Python.", "What's my name?"]
@@ -272,8 +293,9 @@ def test_a_cached_conversation_writes_once_then_reads_a_growing_prefix(fresh_sim
     for u_plain, u_cached in zip(plain.usage_per_turn, usage, strict=True):  # about the same prompt, split three ways
         total = u_cached.input_tokens + u_cached.cache_creation_input_tokens + u_cached.cache_read_input_tokens
         assert total == pytest.approx(u_plain.input_tokens, rel=0.03)  # block framing and replies differ a little
-    costs = [(cost(p, MODEL).total_usd, cost(c, MODEL).total_usd)
-             for p, c in zip(plain.usage_per_turn, usage, strict=True)]
+    costs = [
+        (cost(p, MODEL).total_usd, cost(c, MODEL).total_usd) for p, c in zip(plain.usage_per_turn, usage, strict=True)
+    ]
     assert costs[0][1] > costs[0][0]  # the first write costs more than no caching
     assert all(c < 0.25 * p for p, c in costs[1:])  # reads cost about a tenth
     assert "Ada" in cached.send("What's my name?").text
@@ -300,9 +322,15 @@ def test_thinking_blocks_go_back_whole_and_a_tool_turn_needs_them(client: anthro
     call = next(b for b in recorded if b["type"] == "tool_use")
     answer = {"type": "tool_result", "tool_use_id": call["id"], "content": "18 °C"}
     assert chat.send([answer]).stop_reason == "end_turn"
-    stripped = [m if m["role"] != "assistant" else {**m, "content": [b for b in m["content"]
-                                                                    if b["type"] != "thinking"]}
-                for m in chat.messages[:2]]
+    stripped = [
+        m if m["role"] != "assistant" else {**m, "content": [b for b in m["content"] if b["type"] != "thinking"]}
+        for m in chat.messages[:2]
+    ]
     with pytest.raises(anthropic.BadRequestError, match="thinking"):
-        client.messages.create(model=MODEL, max_tokens=2000, thinking=thinking, tools=[WEATHER],
-                               messages=[*stripped, {"role": "user", "content": [answer]}])
+        client.messages.create(
+            model=MODEL,
+            max_tokens=2000,
+            thinking=thinking,
+            tools=[WEATHER],
+            messages=[*stripped, {"role": "user", "content": [answer]}],
+        )

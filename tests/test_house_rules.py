@@ -1,4 +1,4 @@
-"""House rules: `ruff check` and `mypy` find nothing, with the configuration in pyproject.toml.
+"""House rules: `ruff check`, `ruff format --check` and `mypy` find nothing, with the configuration in pyproject.toml.
 
 Both run as CI runs them: the venv's own executables (pinned in requirements-dev.txt), from the repository's root, so
 they read pyproject.toml's [tool.ruff] and [tool.mypy] and check the paths it names.
@@ -39,6 +39,11 @@ def run(*argv: str, timeout: float) -> subprocess.CompletedProcess[str]:
 def test_ruff_finds_nothing() -> None:
     done = run(tool("ruff"), "check", "--no-fix", "--output-format", "concise", timeout=120)
     assert done.returncode == 0, f"ruff check found problems:\n{done.stdout}{done.stderr}"
+
+
+def test_ruff_format_changes_nothing() -> None:
+    done = run(tool("ruff"), "format", "--check", timeout=120)
+    assert done.returncode == 0, f"ruff format would change these (run `ruff format .`):\n{done.stdout}{done.stderr}"
 
 
 @pytest.mark.slow

@@ -49,8 +49,10 @@ def node() -> str:
         _unavailable("The JavaScript SDK is not installed: `./course test` runs `npm ci --prefix tests/js`")
     version = json.loads(installed.read_text())["version"]
     if version != pinned_version():
-        _unavailable(f"tests/js has @anthropic-ai/sdk {version}, the lock pins {pinned_version()}: "
-                     "run `npm ci --prefix tests/js` (./course test does)")
+        _unavailable(
+            f"tests/js has @anthropic-ai/sdk {version}, the lock pins {pinned_version()}: "
+            "run `npm ci --prefix tests/js` (./course test does)"
+        )
     return path  # type: ignore[return-value]
 
 
@@ -58,8 +60,9 @@ def run_js(node: str, sim: Simulator, script: str) -> dict[str, Any]:
     """Run tests/js/<script> against the simulator; its JSON result, with `requests`: what the SDK sent."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ANTHROPIC_")}  # no real key, URL or token
     env["SIM_BASE_URL"] = sim.base_url
-    proc = subprocess.run([node, str(JS_DIR / script)], cwd=JS_DIR, env=env, capture_output=True, text=True,
-                          timeout=SCRIPT_TIMEOUT)
+    proc = subprocess.run(
+        [node, str(JS_DIR / script)], cwd=JS_DIR, env=env, capture_output=True, text=True, timeout=SCRIPT_TIMEOUT
+    )
     assert proc.returncode == 0, f"node {script} exited {proc.returncode}:\n{proc.stderr}"
     lines = proc.stdout.strip().splitlines()
     assert lines, f"node {script} printed nothing:\n{proc.stderr}"
@@ -124,9 +127,17 @@ def test_create_stream_yields_raw_events_in_the_documented_order(node: str, fres
     result = run_js(node, fresh_sim, "raw_events.mjs")
     assert result["status"] == 200 and result["contentType"].startswith("text/event-stream")
     events = result["events"]
-    shape = " ".join({"message_start": "S", "content_block_start": "(", "content_block_delta": "d",
-                      "content_block_stop": ")", "message_delta": "D", "message_stop": "E"}[e["type"]]
-                     for e in events).replace(" ", "")
+    shape = " ".join(
+        {
+            "message_start": "S",
+            "content_block_start": "(",
+            "content_block_delta": "d",
+            "content_block_stop": ")",
+            "message_delta": "D",
+            "message_stop": "E",
+        }[e["type"]]
+        for e in events
+    ).replace(" ", "")
     assert re.fullmatch(r"S(\(d+\))+DE", shape), shape  # no ping reaches the caller: the SDK drops them
     start = events[0]["message"]
     assert start["content"] == [] and start["stop_reason"] is None and start["usage"]["input_tokens"] > 0

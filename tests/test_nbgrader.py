@@ -80,8 +80,9 @@ def collect_text(events):  # a blank answer, as the exercise gives it
     raise NotImplementedError
 
 
-def test_check_raises_on_failure_only_when_strict(monkeypatch: pytest.MonkeyPatch,
-                                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_check_raises_on_failure_only_when_strict(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
     assert selfcheck.check("01.1", collect_text) is None  # a learner's notebook: it says what to do, no traceback
     assert "not written yet" in capsys.readouterr().out
@@ -94,8 +95,10 @@ def test_check_raises_on_failure_only_when_strict(monkeypatch: pytest.MonkeyPatc
     with pytest.raises(AssertionError, match="no task"):
         selfcheck.check("01.9", collect_text)
     capsys.readouterr()
-    right = lambda events: "".join(e.delta.text for e in events  # noqa: E731
-                                   if e.type == "content_block_delta" and e.delta.type == "text_delta")
+
+    def right(events: list) -> str:
+        return "".join(e.delta.text for e in events if e.type == "content_block_delta" and e.delta.type == "text_delta")
+
     selfcheck.check("01.1", right)  # passing: no exception, one line
     selfcheck.check("01.1", right, checks=with_hidden("01"))
     out = capsys.readouterr().out.splitlines()
@@ -106,8 +109,9 @@ def nbgrader_cmd(course: Path, *args: str, timeout: float = 900) -> subprocess.C
     """Run nbgrader in the course folder, as an instructor would (its alembic must be on PATH)."""
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     env.pop("COURSE_OFFLINE", None)  # no key either: the course is offline anyway
-    done = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course, env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    done = subprocess.run(
+        [sys.executable, "-m", "nbgrader", *args], cwd=course, env=env, capture_output=True, text=True, timeout=timeout
+    )
     assert done.returncode == 0 and "[ERROR]" not in done.stdout + done.stderr, (done.stdout + done.stderr)[-4000:]
     return done
 
@@ -121,8 +125,10 @@ def test_nbgrader_generates_autogrades_and_feeds_back(course: Path) -> None:
     released = course / "release" / assignment / f"{assignment}.ipynb"
     text = released.read_text()
     assert "### BEGIN HIDDEN TESTS" not in text and BEGIN not in text and "raise NotImplementedError" in text
-    for student, source in {"solution": course / "source" / assignment / f"{assignment}.ipynb",
-                            "blank": released}.items():
+    for student, source in {
+        "solution": course / "source" / assignment / f"{assignment}.ipynb",
+        "blank": released,
+    }.items():
         (course / "submitted" / student / assignment).mkdir(parents=True)
         shutil.copy(source, course / "submitted" / student / assignment / f"{assignment}.ipynb")
     nbgrader_cmd(course, "autograde", assignment)

@@ -53,8 +53,13 @@ def third_party_imports(sources: dict[str, str]) -> dict[str, set[str]]:
     found: dict[str, set[str]] = {}
     for where, text in sources.items():
         for node in ast.walk(ast.parse(text)):
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
-                [node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level else []
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module]
+                if isinstance(node, ast.ImportFrom) and node.module and not node.level
+                else []
+            )
             for name in names:
                 top = name.split(".")[0]
                 if top not in sys.stdlib_module_names and top not in {"course_utils", "course_instructors"}:
@@ -81,8 +86,11 @@ def test_every_import_of_the_lessons_and_learners_helpers_is_a_declared_dependen
     imports = third_party_imports(sources)
     assert {"anthropic", "matplotlib", "numpy", "httpx", "ipywidgets", "tenacity"} <= set(imports)
     runtime = set(declared())
-    missing = {module: sorted(where)[:3] for module, where in imports.items()
-               if not distributions_of(module) & runtime and module not in OPTIONAL}
+    missing = {
+        module: sorted(where)[:3]
+        for module, where in imports.items()
+        if not distributions_of(module) & runtime and module not in OPTIONAL
+    }
     for module, extra in OPTIONAL.items():
         assert extra is None or module in declared(extra), (module, extra)
     assert not missing, f"imported but not in [project] dependencies: {missing}"
@@ -103,15 +111,17 @@ def test_extras_for_the_lab_instructors_and_tests() -> None:
     assert "nbgrader" in declared("nbgrader")
 
 
-@pytest.mark.parametrize("lock, ranges", [("requirements.txt", [None, "lab"]),
-                                          ("requirements-dev.txt", ["grade", "test", "nbgrader"])])
+@pytest.mark.parametrize(
+    "lock, ranges", [("requirements.txt", [None, "lab"]), ("requirements-dev.txt", ["grade", "test", "nbgrader"])]
+)
 def test_the_lock_files_pin_every_declared_requirement_inside_its_range(lock: str, ranges: list[str | None]) -> None:
     pinned = pins("requirements.txt") | (pins("requirements-dev.txt") if lock != "requirements.txt" else {})
     for extra in ranges:
         for name, requirement in declared(extra).items():
             assert name in pinned, f"{lock} does not pin {name}"
-            assert requirement.specifier.contains(pinned[name], prereleases=True), \
+            assert requirement.specifier.contains(pinned[name], prereleases=True), (
                 f"{lock}: {name}=={pinned[name]} is outside {requirement}"
+            )
 
 
 def test_learners_pins_hold_no_test_tool_and_dev_pins_do_not_repeat_them() -> None:
@@ -140,8 +150,9 @@ def test_course_help_and_an_unknown_command(capsys: pytest.CaptureFixture[str]) 
     assert "unknown command 'frobnicate'" in capsys.readouterr().err
 
 
-def test_maintainers_commands_refuse_outside_a_checkout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_maintainers_commands_refuse_outside_a_checkout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.chdir(tmp_path)
     assert console.checkout_root() is None
     assert console.main(["test"]) == 2
@@ -168,8 +179,13 @@ def test_the_shell_script_hands_over_to_the_console_module() -> None:
 
 
 def test_course_sim_serves_and_stops(tmp_path: Path) -> None:
-    process = subprocess.Popen([sys.executable, "-m", "course_utils.console", "sim", "--port", "0"],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "course_utils.console", "sim", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=tmp_path,
+    )
     try:
         assert process.stdout is not None
         first = process.stdout.readline()
@@ -212,13 +228,21 @@ def test_the_checkouts_command_adds_release_and_grade(capsys: pytest.CaptureFixt
 def test_learners_code_never_imports_the_instructors_package() -> None:
     # The one-way rule: lessons -> course_utils -> SDK; course_instructors may import course_utils, never the reverse.
     sources = {str(p.relative_to(ROOT)): p.read_text() for p in (ROOT / "course_utils").rglob("*.py")}
-    sources |= {str(p.relative_to(ROOT)): notebook_code(p) for folder in ("notebooks", "exercises")
-                for p in sorted((ROOT / folder).glob("*.ipynb"))}
+    sources |= {
+        str(p.relative_to(ROOT)): notebook_code(p)
+        for folder in ("notebooks", "exercises")
+        for p in sorted((ROOT / folder).glob("*.ipynb"))
+    }
     offenders = []
     for where, text in sources.items():
         for node in ast.walk(ast.parse(text)):
-            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
-                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
             offenders += [(where, n) for n in names if n.split(".")[0] == "course_instructors"]
     assert not offenders
 

@@ -36,8 +36,9 @@ def test_the_table_is_dated_and_sourced() -> None:
     assert PRICING_URL.startswith("https://platform.claude.com/")
 
 
-@pytest.mark.parametrize("dated", ["claude-haiku-4-5-20251001", "claude-sonnet-4-5-20250929",
-                                   "claude-opus-4-5-20251101"])
+@pytest.mark.parametrize(
+    "dated", ["claude-haiku-4-5-20251001", "claude-sonnet-4-5-20250929", "claude-opus-4-5-20251101"]
+)
 def test_a_dated_snapshot_costs_what_its_alias_costs(dated: str) -> None:
     alias = dated.rsplit("-", 1)[0]
     assert price_for(dated) == PRICES[alias] is not None
@@ -51,8 +52,12 @@ def test_an_unknown_model_has_no_price_rather_than_a_guess() -> None:
 
 def test_cache_tokens_are_priced_at_their_own_rates() -> None:
     price = PRICES["claude-sonnet-4-5"]
-    usage = {"input_tokens": 1_000_000, "output_tokens": 0, "cache_creation_input_tokens": 2_000_000,
-             "cache_read_input_tokens": 3_000_000}
+    usage = {
+        "input_tokens": 1_000_000,
+        "output_tokens": 0,
+        "cache_creation_input_tokens": 2_000_000,
+        "cache_read_input_tokens": 3_000_000,
+    }
     charged = cost(usage, "claude-sonnet-4-5")
     assert charged is not None
     assert charged.input_usd == pytest.approx(price.input)
@@ -83,9 +88,17 @@ def test_prices_are_the_catalogues_for_every_id_of_a_priced_model() -> None:
     assert set(PRICES) == priced
     for model_id in priced:
         rates = spec(model_id).price
-        assert price_for(model_id) == PRICES[model_id] == Price(
-            input=rates["input"], output=rates["output"], cache_write=rates["cache_write_5m"],
-            cache_read=rates["cache_read"], cache_write_1h=rates["cache_write_1h"])
+        assert (
+            price_for(model_id)
+            == PRICES[model_id]
+            == Price(
+                input=rates["input"],
+                output=rates["output"],
+                cache_write=rates["cache_write_5m"],
+                cache_read=rates["cache_read"],
+                cache_write_1h=rates["cache_write_1h"],
+            )
+        )
 
 
 def test_the_carried_over_list_prices() -> None:
@@ -98,12 +111,14 @@ def test_the_carried_over_list_prices() -> None:
     assert PRICES["claude-fable-5-1"].cache_read == 0.25 and PRICES["claude-fable-5"].cache_read == 1.00
     # The pricing page's 1h column; Opus 5.5 from its own model page (cache read 0.05x input).
     assert PRICES["claude-opus-4-8"].cache_write_1h == 10.00 and PRICES["claude-fable-5"].cache_write_1h == 20.00
-    assert PRICES["claude-opus-5-5"] == Price(input=4.00, output=20.00, cache_write=5.00, cache_read=0.20,
-                                              cache_write_1h=8.00)
+    assert PRICES["claude-opus-5-5"] == Price(
+        input=4.00, output=20.00, cache_write=5.00, cache_read=0.20, cache_write_1h=8.00
+    )
 
 
-@pytest.mark.parametrize("model", ["claude-haiku-5-5", "claude-sonnet-5-5", "claude-fable-5-2", "claude-mythos-5-2",
-                                   "claude-mythos-preview"])
+@pytest.mark.parametrize(
+    "model", ["claude-haiku-5-5", "claude-sonnet-5-5", "claude-fable-5-2", "claude-mythos-5-2", "claude-mythos-preview"]
+)
 def test_models_without_a_flat_sourced_price_stay_unpriced(model: str) -> None:
     # pricing.py's reasoning: Haiku 5.5 is priced by prompt length; Sonnet 5.5's cache-read rate is disputed;
     # no source prices the others.
@@ -126,10 +141,14 @@ def test_one_hour_and_five_minute_writes_are_priced_apart() -> None:
     # prompt-caching.md: input_tokens is only the uncached remainder; writes split by usage.cache_creation.
     price = PRICES[MODEL]
     usage = anthropic.types.Usage(
-        input_tokens=1_000_000, output_tokens=1_000_000, cache_creation_input_tokens=3_000_000,
+        input_tokens=1_000_000,
+        output_tokens=1_000_000,
+        cache_creation_input_tokens=3_000_000,
         cache_read_input_tokens=4_000_000,
-        cache_creation=anthropic.types.CacheCreation(ephemeral_5m_input_tokens=1_000_000,
-                                                     ephemeral_1h_input_tokens=2_000_000))
+        cache_creation=anthropic.types.CacheCreation(
+            ephemeral_5m_input_tokens=1_000_000, ephemeral_1h_input_tokens=2_000_000
+        ),
+    )
     charged = cost(usage, "claude-haiku-4-5-20251001")
     assert charged is not None
     assert charged.input_usd == pytest.approx(price.input)  # 1 MTok uncached
@@ -147,12 +166,15 @@ def test_one_hour_and_five_minute_writes_are_priced_apart() -> None:
 def test_writes_without_a_breakdown_are_five_minute_writes() -> None:
     # The default TTL is 5 minutes (prompt-caching.md); a usage without cache_creation has only 5-minute writes.
     price = PRICES["claude-opus-4-8"]
-    charged = cost({"input_tokens": 0, "output_tokens": 0, "cache_creation_input_tokens": 1_000_000},
-                   "claude-opus-4-8")
+    charged = cost({"input_tokens": 0, "output_tokens": 0, "cache_creation_input_tokens": 1_000_000}, "claude-opus-4-8")
     assert charged is not None and charged.cache_write_usd == pytest.approx(price.cache_write)
-    only_hour = cost({"cache_creation_input_tokens": 1_000_000,
-                      "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 1_000_000}},
-                     "claude-opus-4-8")
+    only_hour = cost(
+        {
+            "cache_creation_input_tokens": 1_000_000,
+            "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 1_000_000},
+        },
+        "claude-opus-4-8",
+    )
     assert only_hour is not None and only_hour.cache_write_usd == pytest.approx(price.cache_write_1h)
 
 

@@ -31,9 +31,10 @@ def test_every_solution_has_an_exercise_and_the_other_way_round() -> None:
 
 
 def test_a_solution_becomes_a_stub_at_its_indentation() -> None:
-    source = f"def f(x):\n    \"\"\"Doc.\"\"\"\n    {BEGIN}\n    y = x + 1\n    return y\n    {END}\n\nprint(f)"
-    assert strip_solutions(source) == ("def f(x):\n    \"\"\"Doc.\"\"\"\n    # YOUR CODE HERE\n"
-                                       "    raise NotImplementedError\n\nprint(f)")
+    source = f'def f(x):\n    """Doc."""\n    {BEGIN}\n    y = x + 1\n    return y\n    {END}\n\nprint(f)'
+    assert strip_solutions(source) == (
+        'def f(x):\n    """Doc."""\n    # YOUR CODE HERE\n    raise NotImplementedError\n\nprint(f)'
+    )
     assert strip_solutions(f"{BEGIN}\nsecret\n{END}", markdown=True) == "YOUR ANSWER HERE"
 
 
@@ -47,8 +48,11 @@ def test_unbalanced_markers_are_refused(source: str) -> None:
 def test_exercise_holds_no_answer_and_no_output(solution: Path) -> None:
     sol = nbformat.read(solution, as_version=4)
     ex = nbformat.read(ROOT / "exercises" / solution.name, as_version=4)
-    assert ex.metadata == {"kernelspec": release.KERNELSPEC, "language_info": {"name": "python"},
-                           "course": {"exercise": solution.name[:2]}}
+    assert ex.metadata == {
+        "kernelspec": release.KERNELSPEC,
+        "language_info": {"name": "python"},
+        "course": {"exercise": solution.name[:2]},
+    }
     answers = set()
     for cell in sol.cells:
         inside = False
@@ -66,8 +70,9 @@ def test_exercise_holds_no_answer_and_no_output(solution: Path) -> None:
         if cell.cell_type == "code":
             assert cell.outputs == [] and cell.execution_count is None
         assert set(cell.metadata) <= {"tags"}
-    assert [c.source for c in ex.cells if "check(" in c.source and c.cell_type == "code"] == \
-        [c.source for c in sol.cells if "check(" in c.source and c.cell_type == "code"]
+    assert [c.source for c in ex.cells if "check(" in c.source and c.cell_type == "code"] == [
+        c.source for c in sol.cells if "check(" in c.source and c.cell_type == "code"
+    ]
 
 
 def test_generation_is_deterministic_whatever_the_solutions_outputs(tmp_path: Path) -> None:
@@ -93,8 +98,9 @@ def test_check_reports_stale_missing_and_orphan_exercises(tmp_path: Path) -> Non
     assert release.differences(tmp_path) == []
     names = sorted(p.name for p in SOLUTIONS)
     stale = tmp_path / "exercises" / names[0]
-    stale.write_text(stale.read_text(encoding="utf-8").replace("raise NotImplementedError", "return 42", 1),
-                     encoding="utf-8")
+    stale.write_text(
+        stale.read_text(encoding="utf-8").replace("raise NotImplementedError", "return 42", 1), encoding="utf-8"
+    )
     (tmp_path / "exercises" / names[1]).unlink()
     shutil.copy(SOLUTIONS[0], tmp_path / "exercises" / "07_extra.ipynb")
     problems = release.differences(tmp_path)
@@ -123,9 +129,19 @@ def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_bundle_has_what_learners_need_and_nothing_else(bundle: Path) -> None:
     assert (bundle / "notebooks" / "00_start_here.ipynb").exists()
     assert sorted(p.name for p in (bundle / "exercises").glob("*.ipynb")) == [p.name for p in SOLUTIONS]
-    for kept in ["README.md", "requirements.txt", "pyproject.toml", "course", ".env.example", ".gitignore", "LICENSE",
-                 "runtime.txt",
-                 "course_utils/selfcheck.py", "course_utils/checks/ex01.py", "course_utils/simulator/corpus.json"]:
+    for kept in [
+        "README.md",
+        "requirements.txt",
+        "pyproject.toml",
+        "course",
+        ".env.example",
+        ".gitignore",
+        "LICENSE",
+        "runtime.txt",
+        "course_utils/selfcheck.py",
+        "course_utils/checks/ex01.py",
+        "course_utils/simulator/corpus.json",
+    ]:
         assert (bundle / kept).exists(), kept
     for left_out in ["solutions", "tests", "instructors", ".git", ".venv", "requirements-dev.txt", "tools", "docs"]:
         assert not (bundle / left_out).exists(), left_out
@@ -151,10 +167,12 @@ def test_bundle_imports_and_its_self_checks_run(bundle: Path) -> None:
         "    raise NotImplementedError\n"
         "check('01.1', collect_text)\n"
         "check('01.1', lambda events: ''.join(e.delta.text for e in events if e.type == 'content_block_delta'"
-        " and e.delta.type == 'text_delta'))\n")
+        " and e.delta.type == 'text_delta'))\n"
+    )
     env = {**os.environ, "PYTHONPATH": str(bundle), "COURSE_OFFLINE": "1"}
-    done = subprocess.run([sys.executable, "-c", script, str(bundle)], cwd=bundle, env=env, capture_output=True,
-                          text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(bundle)], cwd=bundle, env=env, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[0].startswith("⏳ 01.1 collect_text: not written yet")
     assert done.stdout.splitlines()[1].startswith("✅ 01.1 collect_text")
@@ -162,8 +180,12 @@ def test_bundle_imports_and_its_self_checks_run(bundle: Path) -> None:
 
 def test_bundle_builds_as_a_package_without_instructor_files(bundle: Path, tmp_path: Path) -> None:
     # As `pip install -r requirements.txt` does for the bundle's `-e .`: an isolated build (setuptools from PyPI).
-    done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "--wheel-dir", str(tmp_path),
-                           str(bundle)], capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "--wheel-dir", str(tmp_path), str(bundle)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     (wheel,) = tmp_path.glob("*.whl")
     names = zipfile.ZipFile(wheel).namelist()
@@ -179,15 +201,19 @@ def test_bundle_carries_what_binder_reads_and_a_badge_opening_lesson_00(bundle: 
     readme = (bundle / "README.md").read_text()
     title, blank, badge = readme.splitlines()[:3]
     assert title == "# Streaming with Claude" and blank == ""
-    assert badge == ("[![Launch on Binder](https://mybinder.org/badge_logo.svg)](https://mybinder.org/v2/gh/OWNER/REPO/"
-                     "HEAD?labpath=notebooks%2F00_start_here.ipynb)")
+    assert badge == (
+        "[![Launch on Binder](https://mybinder.org/badge_logo.svg)](https://mybinder.org/v2/gh/OWNER/REPO/"
+        "HEAD?labpath=notebooks%2F00_start_here.ipynb)"
+    )
     assert "replace `OWNER/REPO`" in readme
     assert "(docs/instructors.md)" not in readme  # the bundle has no docs/
 
 
 def test_the_binder_badge_names_the_repository_given(tmp_path: Path) -> None:
-    assert release.binder_url("someone/course") == \
-        "https://mybinder.org/v2/gh/someone/course/HEAD?labpath=notebooks%2F00_start_here.ipynb"
+    assert (
+        release.binder_url("someone/course")
+        == "https://mybinder.org/v2/gh/someone/course/HEAD?labpath=notebooks%2F00_start_here.ipynb"
+    )
     readme = release.learners_readme("# T\nSee [the docs](docs/instructors.md).\n", "someone/course")
     assert readme.startswith("# T\n\n[![Launch on Binder]") and "v2/gh/someone/course/" in readme
     assert "replace" not in readme and "the docs (in the instructors' repository)" in readme

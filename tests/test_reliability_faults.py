@@ -14,7 +14,7 @@ import anthropic
 import httpx
 import pytest
 
-from course_utils.server import AppServer, ChatSettings, create_app
+from course_utils.chat_app import AppServer, ChatSettings, create_app
 from course_utils.simulator import FAULTS, Simulator
 from course_utils.sse import aparse_sse
 
@@ -23,11 +23,17 @@ from conftest import MODEL, Recorder
 WATCHDOG = 10.0  # seconds any one chat may take; the stall below is cut by the app's 0.5 s read timeout
 READ_TIMEOUT = 0.5
 CONCURRENT_READ_TIMEOUT = 2.0  # still cuts the injected stall, well inside the watchdog
-PRE_STREAM = {"overloaded": (503, "overloaded_error"), "rate_limit": (429, "rate_limit_error"),
-              "api_error": (502, "api_error")}
+PRE_STREAM = {
+    "overloaded": (503, "overloaded_error"),
+    "rate_limit": (429, "rate_limit_error"),
+    "api_error": (502, "api_error"),
+}
 UPSTREAM_STATUS = {"overloaded": 529, "rate_limit": 429, "api_error": 500}
-MID_STREAM = {"error_midstream": "overloaded_error", "disconnect_midstream": "api_connection_error",
-              "stall_midstream": "timeout_error"}
+MID_STREAM = {
+    "error_midstream": "overloaded_error",
+    "disconnect_midstream": "api_connection_error",
+    "stall_midstream": "timeout_error",
+}
 CHAT = {"messages": [{"role": "user", "content": "Tell me about rivers"}], "max_tokens": 60}
 
 pytestmark = pytest.mark.timeout(60)
@@ -107,8 +113,9 @@ async def chat(base_url: str, body: dict[str, Any], http: httpx.AsyncClient | No
 
 
 @pytest.mark.parametrize("kind", sorted(PRE_STREAM))
-def test_pre_stream_fault_absorbed_by_retries_is_invisible(fresh: tuple[Simulator, AppServer], reference: list[str],
-                                                           kind: str) -> None:
+def test_pre_stream_fault_absorbed_by_retries_is_invisible(
+    fresh: tuple[Simulator, AppServer], reference: list[str], kind: str
+) -> None:
     sim, app = fresh
     sim.inject(kind, count=2, retry_after=0.01)  # the SDK retries twice: the third attempt succeeds
     outcome = asyncio.run(chat(app.url, CHAT))
@@ -117,8 +124,9 @@ def test_pre_stream_fault_absorbed_by_retries_is_invisible(fresh: tuple[Simulato
 
 
 @pytest.mark.parametrize("kind", sorted(PRE_STREAM))
-def test_pre_stream_fault_past_retries_is_a_documented_http_error(fresh: tuple[Simulator, AppServer],
-                                                                  kind: str) -> None:
+def test_pre_stream_fault_past_retries_is_a_documented_http_error(
+    fresh: tuple[Simulator, AppServer], kind: str
+) -> None:
     sim, app = fresh
     sim.inject(kind, count=3, retry_after=0.01)
     outcome = asyncio.run(chat(app.url, CHAT))
@@ -134,8 +142,9 @@ def test_pre_stream_fault_past_retries_is_a_documented_http_error(fresh: tuple[S
 
 @pytest.mark.parametrize("after", [0, 5], ids=["before-first-token", "mid-stream"])
 @pytest.mark.parametrize("kind", sorted(MID_STREAM))
-def test_mid_stream_fault_ends_in_one_error_event(fresh: tuple[Simulator, AppServer], reference: list[str],
-                                                  kind: str, after: int) -> None:
+def test_mid_stream_fault_ends_in_one_error_event(
+    fresh: tuple[Simulator, AppServer], reference: list[str], kind: str, after: int
+) -> None:
     sim, app = fresh
     sim.inject(kind, after=after)
     outcome = asyncio.run(chat(app.url, CHAT))
@@ -151,8 +160,9 @@ def test_mid_stream_fault_ends_in_one_error_event(fresh: tuple[Simulator, AppSer
         assert 0 < len(outcome["texts"]) < len(reference)
 
 
-def test_faults_of_every_kind_among_concurrent_streams(fresh: tuple[Simulator, AppServer],
-                                                       reference: list[str]) -> None:
+def test_faults_of_every_kind_among_concurrent_streams(
+    fresh: tuple[Simulator, AppServer], reference: list[str]
+) -> None:
     sim, _ = fresh
     sim.speed = 3  # paced, so the streams overlap while the faults strike
     for kind in FAULTS:
@@ -160,8 +170,9 @@ def test_faults_of_every_kind_among_concurrent_streams(fresh: tuple[Simulator, A
     # No retries here, so that every pre-stream fault reaches a client as an HTTP error among the streams. 40 paced
     # streams, the app and the simulator share one process: under CI load a first event can come later than the
     # 0.5 s used elsewhere, which would become an HTTP error that no fault asked for.
-    settings = ChatSettings(model=MODEL, base_url=sim.base_url, api_key="test-key",
-                            read_timeout=CONCURRENT_READ_TIMEOUT, max_retries=0)
+    settings = ChatSettings(
+        model=MODEL, base_url=sim.base_url, api_key="test-key", read_timeout=CONCURRENT_READ_TIMEOUT, max_retries=0
+    )
 
     async def everyone(app: AppServer) -> list[dict[str, Any]]:
         limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)

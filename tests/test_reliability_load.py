@@ -17,7 +17,7 @@ import anthropic
 import httpx
 import pytest
 
-from course_utils.server import AppServer, ChatSettings, create_app
+from course_utils.chat_app import AppServer, ChatSettings, create_app
 from course_utils.simulator import Simulator
 from course_utils.sse import aparse_sse
 
@@ -137,8 +137,9 @@ def stack() -> Iterator[tuple[Simulator, AppServer]]:
 
 
 @pytest.mark.parametrize("seed", [20261120])
-def test_200_concurrent_chats_with_random_disconnects(stack: tuple[Simulator, AppServer], app_log: Recorder,
-                                                      seed: int) -> None:
+def test_200_concurrent_chats_with_random_disconnects(
+    stack: tuple[Simulator, AppServer], app_log: Recorder, seed: int
+) -> None:
     sim, app = stack
     sim.speed = 0  # the reference replies need no pacing: pacing never changes a reply
     expected = asyncio.run(direct_replies(sim.base_url))

@@ -17,7 +17,7 @@ import anthropic
 import httpx
 import pytest
 
-from course_utils.server import AppServer, ChatSettings, create_app
+from course_utils.chat_app import AppServer, ChatSettings, create_app
 from course_utils.simulator import Simulator
 from course_utils.sse import aparse_sse
 
@@ -63,8 +63,13 @@ def mix(seed: int) -> list[Chat]:
     for i in range(CHATS):
         roll = rng.random()
         plan = "read" if roll < 0.4 else "resume" if roll < 0.8 else "stop" if roll < 0.9 else "leave"
-        drops = sorted(rng.sample(range(1, 15), rng.randint(1, 3))) if plan == "resume" else \
-            [rng.randint(1, 6)] if plan in ("stop", "leave") else []
+        drops = (
+            sorted(rng.sample(range(1, 15), rng.randint(1, 3)))
+            if plan == "resume"
+            else [rng.randint(1, 6)]
+            if plan in ("stop", "leave")
+            else []
+        )
         chats.append(Chat(i, plan, drops))
     return chats
 
@@ -105,9 +110,11 @@ async def play(chat: Chat, http: httpx.AsyncClient, workers: list[str]) -> None:
 def deployment() -> Iterator[tuple[Simulator, list[AppServer]]]:
     """A simulator, one Redis, and two workers on it."""
     with start_redis() as redis_url, Simulator(speed=1) as sim:
+
         def worker() -> AppServer:
-            settings = ChatSettings(base_url=sim.base_url, api_key="test-key", read_timeout=10.0,
-                                    redis_url=redis_url, resume_grace=GRACE)
+            settings = ChatSettings(
+                base_url=sim.base_url, api_key="test-key", read_timeout=10.0, redis_url=redis_url, resume_grace=GRACE
+            )
             return AppServer(create_app(settings))
 
         with worker() as one, worker() as two:
@@ -115,8 +122,9 @@ def deployment() -> Iterator[tuple[Simulator, list[AppServer]]]:
 
 
 @pytest.mark.parametrize("seed", [20261201])
-def test_200_chats_on_two_workers_with_drops_and_resumes(deployment: tuple[Simulator, list[AppServer]],
-                                                         seed: int) -> None:
+def test_200_chats_on_two_workers_with_drops_and_resumes(
+    deployment: tuple[Simulator, list[AppServer]], seed: int
+) -> None:
     sim, apps = deployment
     sim.speed = 0
     expected = asyncio.run(direct_replies(sim.base_url))
@@ -128,8 +136,9 @@ def test_200_chats_on_two_workers_with_drops_and_resumes(deployment: tuple[Simul
     async def run() -> None:
         limits = httpx.Limits(max_connections=CHATS * 2, max_keepalive_connections=CHATS * 2)
         async with httpx.AsyncClient(limits=limits, timeout=60.0) as http:
-            await asyncio.wait_for(asyncio.gather(*(play(c, http, [a.url for a in apps]) for c in chats)),
-                                   timeout=WATCHDOG)
+            await asyncio.wait_for(
+                asyncio.gather(*(play(c, http, [a.url for a in apps]) for c in chats)), timeout=WATCHDOG
+            )
 
     asyncio.run(run())
 

@@ -13,11 +13,19 @@ from course_utils.resilience import Attempt, Backoff, is_retryable, retry_after,
 from course_utils.simulator import FAULTS, Simulator
 
 MODEL = "claude-haiku-4-5"
-REQUEST: dict[str, Any] = {"model": MODEL, "max_tokens": 400,
-                           "messages": [{"role": "user", "content": "Tell me about the ocean."}]}
-ERRORS = {"overloaded": anthropic.OverloadedError, "rate_limit": anthropic.RateLimitError,
-          "api_error": anthropic.InternalServerError, "error_midstream": anthropic.APIStatusError,
-          "disconnect_midstream": httpx2.RemoteProtocolError, "stall_midstream": httpx2.ReadTimeout}
+REQUEST: dict[str, Any] = {
+    "model": MODEL,
+    "max_tokens": 400,
+    "messages": [{"role": "user", "content": "Tell me about the ocean."}],
+}
+ERRORS = {
+    "overloaded": anthropic.OverloadedError,
+    "rate_limit": anthropic.RateLimitError,
+    "api_error": anthropic.InternalServerError,
+    "error_midstream": anthropic.APIStatusError,
+    "disconnect_midstream": httpx2.RemoteProtocolError,
+    "stall_midstream": httpx2.ReadTimeout,
+}
 MID_STREAM = {"error_midstream", "disconnect_midstream", "stall_midstream"}
 
 
@@ -51,8 +59,9 @@ def test_every_fault_kind_is_covered() -> None:
 
 
 @pytest.mark.parametrize("fault", sorted(ERRORS))
-def test_one_failure_then_a_complete_answer_from_scratch(fault: str, impatient: anthropic.Anthropic,
-                                                         fresh_sim: Simulator, sleeps: list[float]) -> None:
+def test_one_failure_then_a_complete_answer_from_scratch(
+    fault: str, impatient: anthropic.Anthropic, fresh_sim: Simulator, sleeps: list[float]
+) -> None:
     full = _clean_reply(impatient)
     assert fresh_sim.wait_idle()
     fresh_sim.reset()
@@ -74,8 +83,9 @@ def test_one_failure_then_a_complete_answer_from_scratch(fault: str, impatient: 
 
 
 @pytest.mark.parametrize("fault", sorted(ERRORS))
-def test_a_fault_that_persists_fails_after_max_attempts(fault: str, impatient: anthropic.Anthropic,
-                                                        fresh_sim: Simulator, sleeps: list[float]) -> None:
+def test_a_fault_that_persists_fails_after_max_attempts(
+    fault: str, impatient: anthropic.Anthropic, fresh_sim: Simulator, sleeps: list[float]
+) -> None:
     _inject(fresh_sim, fault, count=3)
     outcome = _retry(impatient, sleeps, max_attempts=3)
     assert outcome.status == "failed" and outcome.message is None and outcome.text == ""
@@ -97,45 +107,60 @@ def test_max_tokens_is_truncated_not_retried(impatient: anthropic.Anthropic, sle
 EMPTY_MESSAGE = {"messages": [{"role": "user", "content": ""}]}  # (max_tokens 0 is valid now: a cache pre-warm)
 
 
-@pytest.mark.parametrize(("options", "error"), [({"model": "claude-sonnet-4-5-20250514"}, anthropic.NotFoundError),
-                                                (EMPTY_MESSAGE, anthropic.BadRequestError)])
-def test_a_request_the_api_rejects_is_not_retried(options: dict[str, Any], error: type[Exception],
-                                                  impatient: anthropic.Anthropic, fresh_sim: Simulator,
-                                                  sleeps: list[float]) -> None:
+@pytest.mark.parametrize(
+    ("options", "error"),
+    [({"model": "claude-sonnet-4-5-20250514"}, anthropic.NotFoundError), (EMPTY_MESSAGE, anthropic.BadRequestError)],
+)
+def test_a_request_the_api_rejects_is_not_retried(
+    options: dict[str, Any],
+    error: type[Exception],
+    impatient: anthropic.Anthropic,
+    fresh_sim: Simulator,
+    sleeps: list[float],
+) -> None:
     outcome = _retry(impatient, sleeps, **options)
     assert outcome.status == "failed" and type(outcome.last_error) is error and len(outcome.attempts) == 1
     assert sleeps == [] and fresh_sim.stats()["requests"] == 1
 
 
-def test_a_stream_that_ends_without_a_stop_reason_is_retried(impatient: anthropic.Anthropic,
-                                                              fresh_sim: Simulator, sleeps: list[float]) -> None:
+def test_a_stream_that_ends_without_a_stop_reason_is_retried(
+    impatient: anthropic.Anthropic, fresh_sim: Simulator, sleeps: list[float]
+) -> None:
     with impatient.messages.stream(**REQUEST) as stream:
         events = [e for e in stream if e.type != "message_stop" and e.type != "message_delta"]
-    fresh_sim.replay(b"".join(f"event: {e.type}\ndata: {e.to_json(indent=None)}\n\n".encode() for e in events
-                              if e.type in {"message_start", "content_block_start", "content_block_delta"}))
+    fresh_sim.replay(
+        b"".join(
+            f"event: {e.type}\ndata: {e.to_json(indent=None)}\n\n".encode()
+            for e in events
+            if e.type in {"message_start", "content_block_start", "content_block_delta"}
+        )
+    )
     outcome = _retry(impatient, sleeps)
     assert outcome.status == "complete" and isinstance(outcome.attempts[0].error, IncompleteStream)
     assert outcome.text.startswith(outcome.attempts[0].text)
 
 
-def test_the_sdk_retries_before_the_200_inside_one_attempt(client: anthropic.Anthropic, fresh_sim: Simulator,
-                                                            sleeps: list[float]) -> None:
+def test_the_sdk_retries_before_the_200_inside_one_attempt(
+    client: anthropic.Anthropic, fresh_sim: Simulator, sleeps: list[float]
+) -> None:
     fresh_sim.inject("overloaded", count=2, retry_after=0.01)
     outcome = _retry(client.with_options(max_retries=2), sleeps)
     assert outcome.status == "complete" and len(outcome.attempts) == 1 and sleeps == []
     assert [(r["status"], r["retry_count"]) for r in fresh_sim.requests()] == [(529, 0), (529, 1), (200, 2)]
 
 
-def test_on_retry_hears_each_failed_attempt_with_its_delay(impatient: anthropic.Anthropic, fresh_sim: Simulator,
-                                                           sleeps: list[float]) -> None:
+def test_on_retry_hears_each_failed_attempt_with_its_delay(
+    impatient: anthropic.Anthropic, fresh_sim: Simulator, sleeps: list[float]
+) -> None:
     heard: list[tuple[Attempt, float]] = []
     fresh_sim.inject("disconnect_midstream", count=2, after=5)
     outcome = _retry(impatient, sleeps, on_retry=lambda attempt, delay: heard.append((attempt, delay)))
     assert [a for a, _ in heard] == outcome.attempts[:2] and [d for _, d in heard] == sleeps
 
 
-def test_backoff_grows_with_jitter_and_honours_retry_after(impatient: anthropic.Anthropic,
-                                                           fresh_sim: Simulator) -> None:
+def test_backoff_grows_with_jitter_and_honours_retry_after(
+    impatient: anthropic.Anthropic, fresh_sim: Simulator
+) -> None:
     backoff = Backoff(initial=0.5, maximum=8.0, jitter=0.25)
     for retry, ceiling in enumerate([0.5, 1.0, 2.0, 4.0, 8.0, 8.0], start=1):
         delays = {backoff(retry) for _ in range(50)}
@@ -177,18 +202,30 @@ def recorded(fresh_sim: Simulator) -> tuple[anthropic.Anthropic, list[dict[str, 
     import json
 
     sent: list[dict[str, Any]] = []
-    http = httpx2.Client(event_hooks={"request": [lambda request: sent.append(json.loads(request.content))
-                                                  if request.url.path.endswith("/messages") else None]})
-    client = anthropic.Anthropic(base_url=fresh_sim.base_url, api_key="x", max_retries=0,
-                                 timeout=httpx2.Timeout(10, read=0.3), http_client=http)
+    http = httpx2.Client(
+        event_hooks={
+            "request": [
+                lambda request: (
+                    sent.append(json.loads(request.content)) if request.url.path.endswith("/messages") else None
+                )
+            ]
+        }
+    )
+    client = anthropic.Anthropic(
+        base_url=fresh_sim.base_url, api_key="x", max_retries=0, timeout=httpx2.Timeout(10, read=0.3), http_client=http
+    )
     return client, sent
 
 
 @pytest.mark.parametrize("model", sorted(PREFILL_MODELS))
 @pytest.mark.parametrize("fault", sorted(ERRORS))
-def test_continuation_keeps_the_partial_text_once(fault: str, model: str, fresh_sim: Simulator,
-                                                  recorded: tuple[anthropic.Anthropic, list[dict[str, Any]]],
-                                                  sleeps: list[float]) -> None:
+def test_continuation_keeps_the_partial_text_once(
+    fault: str,
+    model: str,
+    fresh_sim: Simulator,
+    recorded: tuple[anthropic.Anthropic, list[dict[str, Any]]],
+    sleeps: list[float],
+) -> None:
     client, sent = recorded
     _inject(fresh_sim, fault, count=1)
     shown: list[str] = []
@@ -201,8 +238,7 @@ def test_continuation_keeps_the_partial_text_once(fault: str, model: str, fresh_
         assert outcome.text.startswith(first.text) and outcome.text != first.text
         assert outcome.partial_texts == [first.text]
         retry = sent[1]["messages"]
-        assert retry[:1] == REQUEST["messages"] and retry[1] == {"role": "assistant",
-                                                                 "content": first.text.rstrip()}
+        assert retry[:1] == REQUEST["messages"] and retry[1] == {"role": "assistant", "content": first.text.rstrip()}
         if PREFILL_MODELS[model]:
             assert len(retry) == 2  # the partial text is the start of the assistant turn
         else:
@@ -214,9 +250,9 @@ def test_continuation_keeps_the_partial_text_once(fault: str, model: str, fresh_
 
 
 @pytest.mark.parametrize("fault", sorted(MID_STREAM))
-def test_continuation_survives_repeated_failures(fault: str, fresh_sim: Simulator,
-                                                 recorded: tuple[anthropic.Anthropic, list[dict[str, Any]]],
-                                                 sleeps: list[float]) -> None:
+def test_continuation_survives_repeated_failures(
+    fault: str, fresh_sim: Simulator, recorded: tuple[anthropic.Anthropic, list[dict[str, Any]]], sleeps: list[float]
+) -> None:
     client, sent = recorded
     _inject(fresh_sim, fault, count=2)
     shown: list[str] = []
@@ -230,12 +266,18 @@ def test_continuation_survives_repeated_failures(fault: str, fresh_sim: Simulato
 
 def test_a_model_that_rejects_prefill_refuses_it(client: anthropic.Anthropic) -> None:
     with pytest.raises(anthropic.BadRequestError, match="prefill"):
-        client.messages.create(**{**REQUEST, "model": "claude-sonnet-4-6",
-                                  "messages": [*REQUEST["messages"], {"role": "assistant", "content": "The"}]})
+        client.messages.create(
+            **{
+                **REQUEST,
+                "model": "claude-sonnet-4-6",
+                "messages": [*REQUEST["messages"], {"role": "assistant", "content": "The"}],
+            }
+        )
 
 
 def test_a_partial_thinking_block_is_restarted_not_continued(
-        fresh_sim: Simulator, recorded: tuple[anthropic.Anthropic, list[dict[str, Any]]], sleeps: list[float]) -> None:
+    fresh_sim: Simulator, recorded: tuple[anthropic.Anthropic, list[dict[str, Any]]], sleeps: list[float]
+) -> None:
     client, sent = recorded
     fresh_sim.inject("disconnect_midstream", after=5)  # still thinking: Sonnet 5 thinks by default
     outcome = _retry(client, sleeps, model="claude-sonnet-5", recovery="continue")
@@ -245,12 +287,19 @@ def test_a_partial_thinking_block_is_restarted_not_continued(
 
 
 def test_a_partial_tool_call_is_restarted_not_continued(
-        fresh_sim: Simulator, recorded: tuple[anthropic.Anthropic, list[dict[str, Any]]], sleeps: list[float]) -> None:
+    fresh_sim: Simulator, recorded: tuple[anthropic.Anthropic, list[dict[str, Any]]], sleeps: list[float]
+) -> None:
     client, sent = recorded
-    tool = {"name": "get_weather", "description": "The weather in a city.",
-            "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}
-    request = {"messages": [{"role": "user", "content": "What's the weather in Paris?"}], "tools": [tool],
-               "tool_choice": {"type": "tool", "name": "get_weather"}}
+    tool = {
+        "name": "get_weather",
+        "description": "The weather in a city.",
+        "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    }
+    request = {
+        "messages": [{"role": "user", "content": "What's the weather in Paris?"}],
+        "tools": [tool],
+        "tool_choice": {"type": "tool", "name": "get_weather"},
+    }
     fresh_sim.inject("disconnect_midstream", after=2)
     outcome = _retry(client, sleeps, recovery="continue", **request)
     assert outcome.status == "complete" and not outcome.continued and sent[1] == sent[0]
@@ -264,8 +313,10 @@ def test_continuation_rules() -> None:
     assert not supports_prefill("claude-sonnet-4-6") and not supports_prefill("claude-opus-4-8")
     assert not supports_prefill("a-model-nobody-knows")  # the user turn works everywhere
     start = [{"role": "user", "content": "Hi"}]
-    assert continuation_messages(start, "Hello the", prefill=True) == [*start, {"role": "assistant",
-                                                                                "content": "Hello the"}]
+    assert continuation_messages(start, "Hello the", prefill=True) == [
+        *start,
+        {"role": "assistant", "content": "Hello the"},
+    ]
     asked = continuation_messages(start, "Hello there ", prefill=False)
     assert asked[1] == {"role": "assistant", "content": "Hello there"}
     assert asked[2] == {"role": "user", "content": CONTINUE_PROMPT.format(tail="Hello there")}

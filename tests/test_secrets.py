@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from course_utils.server import AppServer, ChatSettings, create_app
+from course_utils.chat_app import AppServer, ChatSettings, create_app
 from course_utils.simulator import FAULTS, Simulator
 
 from conftest import MODEL
@@ -66,8 +66,15 @@ def test_the_scanner_finds_a_planted_key(tmp_path: Path) -> None:
     assert find_keys(f"client = Anthropic(api_key='{key}')".encode()) == ["anthropic"]
     assert find_keys(f"ANTHROPIC_API_KEY={key}\n".encode()) == ["anthropic", "assigned key"]
     planted = tmp_path / "leak.ipynb"
-    planted.write_text(json.dumps({"cells": [{"cell_type": "code", "source": "print(key)",
-                                              "outputs": [{"output_type": "stream", "text": key}]}]}))
+    planted.write_text(
+        json.dumps(
+            {
+                "cells": [
+                    {"cell_type": "code", "source": "print(key)", "outputs": [{"output_type": "stream", "text": key}]}
+                ]
+            }
+        )
+    )
     assert [where for where, data in notebook_outputs(planted) if find_keys(data)] == ["cell 1"]
     # The course's own placeholders are not keys.
     assert find_keys(b"ANTHROPIC_API_KEY=\nANTHROPIC_API_KEY=sk-ant-...\napi_key='offline'") == []
@@ -172,7 +179,7 @@ def test_the_app_never_echoes_its_key(keyed_app: tuple[str, Simulator, AppServer
     # The key did reach the upstream (so it was really in use)...
     assert all(entry["status"] is not None for entry in sim.requests())
     # ...and never came back: not in a body, a header, or a line of the server's log.
-    fragments = [key, key[len("sk-ant-api03-"):][:24]]  # the whole key, or a telling piece of it
+    fragments = [key, key[len("sk-ant-api03-") :][:24]]  # the whole key, or a telling piece of it
     for label, response, body in answers:
         seen = body + repr(response.headers.multi_items()).encode()
         assert not any(f.encode() in seen for f in fragments), f"the key is in the answer to {label}"
@@ -192,8 +199,10 @@ def test_a_key_sent_by_the_browser_is_not_reflected(keyed_app: tuple[str, Simula
         async with httpx.AsyncClient(base_url=app.url, timeout=10, headers=headers) as http:
             for body in (chat, {"messages": []}, {**chat, "extra": 1}):
                 async with http.stream("POST", "api/chat", json=body) as response:
-                    bodies.append(b"".join([c async for c in response.aiter_raw()])
-                                  + repr(response.headers.multi_items()).encode())
+                    bodies.append(
+                        b"".join([c async for c in response.aiter_raw()])
+                        + repr(response.headers.multi_items()).encode()
+                    )
         return bodies
 
     for body in asyncio.run(send()):

@@ -12,11 +12,14 @@ def test_without_a_hub_the_page_is_opened_directly() -> None:
     assert page_address(8000, "::1", environ={"JUPYTERHUB_SERVICE_PREFIX": ""}) == "http://[::1]:8000/"
 
 
-@pytest.mark.parametrize(("prefix", "expected"), [
-    ("/user/ada/", "/user/ada/proxy/8000/"),  # what JupyterHub sets
-    ("/user/ada", "/user/ada/proxy/8000/"),
-    ("/", "/proxy/8000/"),
-])
+@pytest.mark.parametrize(
+    ("prefix", "expected"),
+    [
+        ("/user/ada/", "/user/ada/proxy/8000/"),  # what JupyterHub sets
+        ("/user/ada", "/user/ada/proxy/8000/"),
+        ("/", "/proxy/8000/"),
+    ],
+)
 def test_on_a_hub_the_page_is_opened_through_jupyter_server_proxy(prefix: str, expected: str) -> None:
     assert page_address(8000, environ={"JUPYTERHUB_SERVICE_PREFIX": prefix}) == expected
 

@@ -80,8 +80,12 @@ COLAB_CHILD = "import google.colab\n" + CHILD  # a Colab kernel imports google.c
 SCENARIOS: dict[str, tuple[str, str, dict[str, str], str | None]] = {
     "offline": (CHILD, "ask", {}, None),
     "live": (CHILD, "-", {"ANTHROPIC_API_KEY": FAKE_KEY}, "COURSE_MODEL=claude-opus-4-5\n"),
-    "live_custom_base_url": (CHILD, "-", {"ANTHROPIC_API_KEY": FAKE_KEY,
-                                          "ANTHROPIC_BASE_URL": "https://gateway.example.com/anthropic"}, None),
+    "live_custom_base_url": (
+        CHILD,
+        "-",
+        {"ANTHROPIC_API_KEY": FAKE_KEY, "ANTHROPIC_BASE_URL": "https://gateway.example.com/anthropic"},
+        None,
+    ),
     "forced_offline_1": (CHILD, "-", {"ANTHROPIC_API_KEY": FAKE_KEY, "COURSE_OFFLINE": "1"}, None),
     "forced_offline_true": (CHILD, "-", {"ANTHROPIC_API_KEY": FAKE_KEY, "COURSE_OFFLINE": "true"}, None),
     "dotenv_key": (CHILD, "-", {}, f"ANTHROPIC_API_KEY={FAKE_KEY}\n"),
@@ -91,8 +95,12 @@ SCENARIOS: dict[str, tuple[str, str, dict[str, str], str | None]] = {
     "colab_no_secret": (COLAB_CHILD, "-", {}, None),
     "colab_access_denied": (COLAB_CHILD, "-", {"FAKE_COLAB_SECRET": "DENY"}, None),
     "colab_secret_but_offline": (COLAB_CHILD, "-", {"FAKE_COLAB_SECRET": FAKE_KEY, "COURSE_OFFLINE": "1"}, None),
-    "colab_env_key_wins": (COLAB_CHILD, "-", {"FAKE_COLAB_SECRET": "sk-ant-other", "ANTHROPIC_API_KEY": FAKE_KEY},
-                           None),
+    "colab_env_key_wins": (
+        COLAB_CHILD,
+        "-",
+        {"FAKE_COLAB_SECRET": "sk-ant-other", "ANTHROPIC_API_KEY": FAKE_KEY},
+        None,
+    ),
     "not_colab": (CHILD, "-", {"FAKE_COLAB_SECRET": FAKE_KEY}, None),
 }
 
@@ -115,10 +123,20 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, subproc
         if dotenv is not None:
             (folder / ".env").write_text(dotenv)
         paths = [str(fake)] + ([base["PYTHONPATH"]] if base.get("PYTHONPATH") else [])
-        started[name] = subprocess.Popen([sys.executable, "-c", script, OFFLINE_KEY, extra], cwd=folder, text=True,
-                                         env={**base, "COURSE_SIM_SPEED": "0", "PYTHONPATH": os.pathsep.join(paths),
-                                              "FAKE_COLAB_LOG": str(folder / "userdata.log"), **env},
-                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        started[name] = subprocess.Popen(
+            [sys.executable, "-c", script, OFFLINE_KEY, extra],
+            cwd=folder,
+            text=True,
+            env={
+                **base,
+                "COURSE_SIM_SPEED": "0",
+                "PYTHONPATH": os.pathsep.join(paths),
+                "FAKE_COLAB_LOG": str(folder / "userdata.log"),
+                **env,
+            },
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
     yield started
     for process in started.values():
         if process.poll() is None:
@@ -199,16 +217,16 @@ def test_on_colab_the_key_comes_from_the_notebooks_secrets(runs: dict[str, subpr
 
 
 @pytest.mark.parametrize("name", ["colab_no_secret", "colab_access_denied"])
-def test_on_colab_without_a_secret_or_access_the_course_runs_offline(runs: dict[str, subprocess.Popen[str]],
-                                                                     name: str) -> None:
+def test_on_colab_without_a_secret_or_access_the_course_runs_offline(
+    runs: dict[str, subprocess.Popen[str]], name: str
+) -> None:
     lines, report, output = result(runs, name)
     assert lines[0].startswith(OFFLINE_LINE) and report["mode"] == "offline"
     assert userdata_calls(name) == ["ANTHROPIC_API_KEY"] and "Error" not in output
 
 
 @pytest.mark.parametrize("name", ["colab_secret_but_offline", "colab_env_key_wins"])
-def test_colab_secrets_are_not_asked_when_they_cannot_matter(runs: dict[str, subprocess.Popen[str]],
-                                                             name: str) -> None:
+def test_colab_secrets_are_not_asked_when_they_cannot_matter(runs: dict[str, subprocess.Popen[str]], name: str) -> None:
     _, report, _ = result(runs, name)
     assert report["mode"] == ("offline" if name == "colab_secret_but_offline" else "live")
     assert userdata_calls(name) == []  # Colab would have shown a consent prompt for nothing

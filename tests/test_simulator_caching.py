@@ -42,14 +42,14 @@ def store(clock: Clock) -> CacheStore:
     return CacheStore(now=clock)
 
 
-def request(system: str = BIG, question: str = "What is SSE?", *, ttl: str | None = None,
-            marker: bool = True) -> dict[str, Any]:
+def request(
+    system: str = BIG, question: str = "What is SSE?", *, ttl: str | None = None, marker: bool = True
+) -> dict[str, Any]:
     """A body with a large system prompt marked as a cache breakpoint and one user question."""
     block: dict[str, Any] = {"type": "text", "text": system}
     if marker:
         block["cache_control"] = {**EPHEMERAL, **({"ttl": ttl} if ttl else {})}
-    return {"model": MODEL, "max_tokens": 100, "system": [block],
-            "messages": [{"role": "user", "content": question}]}
+    return {"model": MODEL, "max_tokens": 100, "system": [block], "messages": [{"role": "user", "content": question}]}
 
 
 def use(store: CacheStore, body: dict[str, Any], model: str = MODEL, min_tokens: int = MIN) -> CacheUsage:
@@ -174,8 +174,13 @@ def test_changing_the_system_prompt_invalidates_it(store: CacheStore) -> None:
 
 
 def test_tools_render_first_and_a_system_breakpoint_caches_them_too(store: CacheStore) -> None:
-    tools = [{"name": "get_weather", "description": "Weather for a city.",
-              "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}}}]
+    tools = [
+        {
+            "name": "get_weather",
+            "description": "Weather for a city.",
+            "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}},
+        }
+    ]
     with_tools = {**request(), "tools": tools}
     written = use(store, with_tools).cache_creation_input_tokens
     assert written > use(CacheStore(), request()).cache_creation_input_tokens  # the tools are in the prefix
@@ -226,10 +231,17 @@ def test_reset_forgets_everything(store: CacheStore) -> None:
 
 
 def test_usage_fields_spell_the_wire_names() -> None:
-    usage = CacheUsage(input_tokens=3, cache_creation_input_tokens=10, cache_read_input_tokens=5,
-                       ephemeral_5m_input_tokens=4, ephemeral_1h_input_tokens=6)
+    usage = CacheUsage(
+        input_tokens=3,
+        cache_creation_input_tokens=10,
+        cache_read_input_tokens=5,
+        ephemeral_5m_input_tokens=4,
+        ephemeral_1h_input_tokens=6,
+    )
     assert usage.usage_fields() == {
-        "input_tokens": 3, "cache_creation_input_tokens": 10, "cache_read_input_tokens": 5,
+        "input_tokens": 3,
+        "cache_creation_input_tokens": 10,
+        "cache_read_input_tokens": 5,
         "cache_creation": {"ephemeral_5m_input_tokens": 4, "ephemeral_1h_input_tokens": 6},
     }
 
@@ -246,20 +258,33 @@ def test_cache_control_errors() -> None:
     assert cache_control_error(ok) is None
     bad_ttl = request(ttl="10m")
     assert cache_control_error(bad_ttl) == "system.0.cache_control.ttl: Input should be '5m' or '1h'"
-    five = {"model": MODEL, "max_tokens": 1, "messages": [{"role": "user", "content": [
-        {"type": "text", "text": f"part {i}", "cache_control": dict(EPHEMERAL)} for i in range(5)]}]}
+    five = {
+        "model": MODEL,
+        "max_tokens": 1,
+        "messages": [
+            {
+                "role": "user",
+                "content": [{"type": "text", "text": f"part {i}", "cache_control": dict(EPHEMERAL)} for i in range(5)],
+            }
+        ],
+    }
     assert cache_control_error(five) == "A maximum of 4 blocks with cache_control may be provided. Found 5."
 
 
 def test_a_string_and_the_same_text_as_a_block_are_the_same_prefix() -> None:
     # SDK types/message_param.py: a string content is shorthand for one text block, so both render the same prompt.
     store = CacheStore(now=lambda: 0.0)
-    marked = {"role": "user",
-              "content": [{"type": "text", "text": "And more?", "cache_control": {"type": "ephemeral"}}]}
+    marked = {
+        "role": "user",
+        "content": [{"type": "text", "text": "And more?", "cache_control": {"type": "ephemeral"}}],
+    }
 
     def body(first: Any) -> dict[str, Any]:
-        return {"model": "m", "system": "Be brief. " * 900,
-                "messages": [{"role": "user", "content": first}, {"role": "assistant", "content": "Hi."}, marked]}
+        return {
+            "model": "m",
+            "system": "Be brief. " * 900,
+            "messages": [{"role": "user", "content": first}, {"role": "assistant", "content": "Hi."}, marked],
+        }
 
     first = store.usage(body("Hello"), model="m", min_tokens=1024)
     second = store.usage(body([{"type": "text", "text": "Hello"}]), model="m", min_tokens=1024)

@@ -35,20 +35,35 @@ WEATHER_TOOL = {
 }
 REQUESTS = {
     "text": {"model": MODEL, "max_tokens": 300, "messages": [{"role": "user", "content": "Explain tokens briefly"}]},
-    "tool": {"model": MODEL, "max_tokens": 300, "tools": [WEATHER_TOOL],
-             "messages": [{"role": "user", "content": "What's the weather in Paris?"}]},
+    "tool": {
+        "model": MODEL,
+        "max_tokens": 300,
+        "tools": [WEATHER_TOOL],
+        "messages": [{"role": "user", "content": "What's the weather in Paris?"}],
+    },
     "max_tokens": {"model": MODEL, "max_tokens": 9, "messages": [{"role": "user", "content": "Tell me about Python"}]},
-    "stop_sequence": {"model": MODEL, "max_tokens": 50, "stop_sequences": [", 4"],
-                      "messages": [{"role": "user", "content": "Count to 10"}]},
+    "stop_sequence": {
+        "model": MODEL,
+        "max_tokens": 50,
+        "stop_sequences": [", 4"],
+        "messages": [{"role": "user", "content": "Count to 10"}],
+    },
 }
-RATELIMIT = [f"anthropic-ratelimit-{kind}-{part}" for kind in ("requests", "tokens", "input-tokens", "output-tokens")
-             for part in ("limit", "remaining", "reset")]
+RATELIMIT = [
+    f"anthropic-ratelimit-{kind}-{part}"
+    for kind in ("requests", "tokens", "input-tokens", "output-tokens")
+    for part in ("limit", "remaining", "reset")
+]
 
 
 def fetch_raw(sim: Simulator, body: dict[str, Any]) -> tuple[httpx.Headers, bytes]:
     """The response headers and the exact body bytes of a streaming request."""
-    with httpx.stream("POST", sim.base_url + "/v1/messages", json={**body, "stream": True},
-                      headers={"authorization": "Bearer test", "anthropic-version": "2026-10-21"}) as response:
+    with httpx.stream(
+        "POST",
+        sim.base_url + "/v1/messages",
+        json={**body, "stream": True},
+        headers={"authorization": "Bearer test", "anthropic-version": "2026-10-21"},
+    ) as response:
         assert response.status_code == 200
         return response.headers, b"".join(response.iter_raw())
 
@@ -115,11 +130,17 @@ def test_stream_bytes_follow_the_wire_format(fresh_sim: Simulator, kind: str) ->
     start, delta = payloads[0]["message"], payloads[-2]
     assert start["content"] == [] and start["stop_reason"] is None and start["usage"]["output_tokens"] == 1
     assert delta["usage"]["input_tokens"] == start["usage"]["input_tokens"] > 0  # cumulative usage repeats input
-    whole = httpx.post(fresh_sim.base_url + "/v1/messages", json=REQUESTS[kind],
-                       headers={"x-api-key": "k", "anthropic-version": "2023-06-01"}).json()
+    whole = httpx.post(
+        fresh_sim.base_url + "/v1/messages",
+        json=REQUESTS[kind],
+        headers={"x-api-key": "k", "anthropic-version": "2023-06-01"},
+    ).json()
     assert delta["usage"]["output_tokens"] == whole["usage"]["output_tokens"]  # the total, not one delta's share
-    assert delta["delta"]["stop_reason"] == whole["stop_reason"] == kind.replace("text", "end_turn").replace(
-        "tool", "tool_use")
+    assert (
+        delta["delta"]["stop_reason"]
+        == whole["stop_reason"]
+        == kind.replace("text", "end_turn").replace("tool", "tool_use")
+    )
 
     tool_deltas = [p["delta"]["partial_json"] for p in blocks if p.get("delta", {}).get("type") == "input_json_delta"]
     assert (tool_deltas[0] == "") if kind == "tool" else not tool_deltas
@@ -138,8 +159,9 @@ def test_same_request_same_bytes(fresh_sim: Simulator) -> None:
 
 
 @pytest.mark.parametrize("recorded", sse_bodies())
-def test_every_recorded_stream_replayed_over_http_gives_the_same_final_message(fresh_sim: Simulator,
-                                                                              recorded: bytes | None) -> None:
+def test_every_recorded_stream_replayed_over_http_gives_the_same_final_message(
+    fresh_sim: Simulator, recorded: bytes | None
+) -> None:
     if recorded is None:
         missing()
     assert recorded is not None
@@ -158,10 +180,15 @@ def test_the_fixture_set_is_the_expected_one() -> None:
 
 
 @settings(max_examples=150, deadline=None)
-@given(tool_input=st.dictionaries(st.text(min_size=1, max_size=12),
-                                  st.one_of(st.text(max_size=30), st.integers(), st.booleans(), st.none()),
-                                  min_size=1, max_size=4),
-       max_tokens=st.integers(1, 80))
+@given(
+    tool_input=st.dictionaries(
+        st.text(min_size=1, max_size=12),
+        st.one_of(st.text(max_size=30), st.integers(), st.booleans(), st.none()),
+        min_size=1,
+        max_size=4,
+    ),
+    max_tokens=st.integers(1, 80),
+)
 def test_tool_json_fragments_reassemble_and_are_counted_exactly(tool_input: dict[str, Any], max_tokens: int) -> None:
     body = {"model": MODEL, "max_tokens": max_tokens, "messages": [{"role": "user", "content": "Go"}]}
     reply = Reply("Let me check.", ToolCall(id="toolu_01x", name="lookup", input=tool_input))

@@ -33,11 +33,14 @@ def assert_error(response: httpx.Response, status: int, error_type: str) -> str:
 # -- authentication --------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("method", "path", "body"), [
-    ("POST", "/v1/messages", BODY),
-    ("POST", "/v1/messages/count_tokens", {"model": MODEL, "messages": BODY["messages"]}),
-    ("GET", "/v1/models", None),
-])
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("POST", "/v1/messages", BODY),
+        ("POST", "/v1/messages/count_tokens", {"model": MODEL, "messages": BODY["messages"]}),
+        ("GET", "/v1/models", None),
+    ],
+)
 def test_no_credentials_is_a_401(fresh_sim: Simulator, method: str, path: str, body: Any) -> None:
     response = httpx.request(method, fresh_sim.base_url + path, json=body)
     assert assert_error(response, 401, "authentication_error") == "x-api-key header is required"
@@ -45,9 +48,14 @@ def test_no_credentials_is_a_401(fresh_sim: Simulator, method: str, path: str, b
     assert basic.status_code == 401  # only a Bearer token or an x-api-key counts
 
 
-@pytest.mark.parametrize("headers", [{"x-api-key": "any", "anthropic-version": "2023-06-01"},
-                                     {"authorization": "Bearer any", "anthropic-version": "2026-10-21"}],
-                         ids=["x-api-key", "bearer"])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"x-api-key": "any", "anthropic-version": "2023-06-01"},
+        {"authorization": "Bearer any", "anthropic-version": "2026-10-21"},
+    ],
+    ids=["x-api-key", "bearer"],
+)
 def test_both_auth_styles_are_accepted(fresh_sim: Simulator, headers: dict[str, str]) -> None:
     response = httpx.post(fresh_sim.base_url + "/v1/messages", json=BODY, headers=headers)
     assert response.status_code == 200 and response.json()["type"] == "message"
@@ -83,8 +91,9 @@ def test_unknown_paths_and_bad_bodies(fresh_sim: Simulator) -> None:
 
 
 def test_post_sim_faults_fail_twice_then_succeed(fresh_sim: Simulator, client: anthropic.Anthropic) -> None:
-    queued = httpx.post(fresh_sim.base_url + "/_sim/faults",
-                        json={"fault": "overloaded", "count": 2, "retry_after": 0.01})
+    queued = httpx.post(
+        fresh_sim.base_url + "/_sim/faults", json={"fault": "overloaded", "count": 2, "retry_after": 0.01}
+    )
     assert queued.status_code == 200 and queued.json()["queued"] == 2 and queued.json()["pending"] == 2
     assert len(httpx.get(fresh_sim.base_url + "/_sim/faults").json()["pending"]) == 2
     message = client.messages.create(model=MODEL, max_tokens=20, messages=BODY["messages"])
@@ -96,8 +105,9 @@ def test_post_sim_faults_fail_twice_then_succeed(fresh_sim: Simulator, client: a
 def test_post_sim_faults_mid_stream_with_after(fresh_sim: Simulator, client: anthropic.Anthropic) -> None:
     httpx.post(fresh_sim.base_url + "/_sim/faults", json={"fault": "error_midstream", "after": 6}).raise_for_status()
     with pytest.raises(anthropic.APIStatusError):
-        with client.messages.stream(model=MODEL, max_tokens=100, messages=[{"role": "user", "content": "Count to 20"}]
-                                    ) as stream:
+        with client.messages.stream(
+            model=MODEL, max_tokens=100, messages=[{"role": "user", "content": "Count to 20"}]
+        ) as stream:
             for _ in stream.text_stream:
                 pass
     assert stream.current_message_snapshot.content[0].text.startswith("1, 2, 3")
@@ -110,17 +120,20 @@ def test_delete_sim_faults_drops_the_queue(fresh_sim: Simulator) -> None:
     assert httpx.post(fresh_sim.base_url + "/v1/messages", json=BODY, headers=KEY).status_code == 200
 
 
-@pytest.mark.parametrize(("payload", "names"), [
-    ({"fault": "meltdown"}, "unknown fault 'meltdown'"),
-    ({"count": 2}, "fault: Field required"),
-    ({"fault": "overloaded", "count": 0}, "'count' must be a whole number from 1 to 1000"),
-    ({"fault": "overloaded", "count": "2"}, "'count'"),
-    ({"fault": "error_midstream", "after": -1}, "'after'"),
-    ({"fault": "stall_midstream", "stall_seconds": "long"}, "'stall_seconds'"),
-    ({"fault": "rate_limit", "retry_after": -5}, "'retry_after'"),
-    ({"fault": "overloaded", "colour": "red"}, "unknown field(s): colour"),
-    (["overloaded"], "body must be a JSON object"),
-])
+@pytest.mark.parametrize(
+    ("payload", "names"),
+    [
+        ({"fault": "meltdown"}, "unknown fault 'meltdown'"),
+        ({"count": 2}, "fault: Field required"),
+        ({"fault": "overloaded", "count": 0}, "'count' must be a whole number from 1 to 1000"),
+        ({"fault": "overloaded", "count": "2"}, "'count'"),
+        ({"fault": "error_midstream", "after": -1}, "'after'"),
+        ({"fault": "stall_midstream", "stall_seconds": "long"}, "'stall_seconds'"),
+        ({"fault": "rate_limit", "retry_after": -5}, "'retry_after'"),
+        ({"fault": "overloaded", "colour": "red"}, "unknown field(s): colour"),
+        (["overloaded"], "body must be a JSON object"),
+    ],
+)
 def test_bad_fault_requests_are_400s_naming_the_problem(fresh_sim: Simulator, payload: Any, names: str) -> None:
     response = httpx.post(fresh_sim.base_url + "/_sim/faults", json=payload)
     assert names in assert_error(response, 400, "invalid_request_error")
@@ -131,8 +144,11 @@ def test_bad_fault_requests_are_400s_naming_the_problem(fresh_sim: Simulator, pa
 
 
 def test_bad_fault_headers_are_400s(fresh_sim: Simulator) -> None:
-    response = httpx.post(fresh_sim.base_url + "/v1/messages", json=BODY,
-                          headers={**KEY, "x-sim-fault": "error_midstream", "x-sim-fault-after": "soon"})
+    response = httpx.post(
+        fresh_sim.base_url + "/v1/messages",
+        json=BODY,
+        headers={**KEY, "x-sim-fault": "error_midstream", "x-sim-fault-after": "soon"},
+    )
     assert "x-sim-fault-after must be a whole number" in assert_error(response, 400, "invalid_request_error")
 
 
@@ -150,8 +166,16 @@ def test_stats_reset_and_config(fresh_sim: Simulator) -> None:
     url = fresh_sim.base_url
     httpx.post(url + "/v1/messages", json={**BODY, "stream": True}, headers=KEY)
     stats = httpx.get(url + "/_sim/stats").json()
-    assert {"requests", "streams_open", "streams_completed", "streams_abandoned", "streams_failed",
-            "faults_injected", "faults_pending", "speed"} <= set(stats)
+    assert {
+        "requests",
+        "streams_open",
+        "streams_completed",
+        "streams_abandoned",
+        "streams_failed",
+        "faults_injected",
+        "faults_pending",
+        "speed",
+    } <= set(stats)
     assert (stats["requests"], stats["streams_open"], stats["streams_completed"]) == (1, 0, 1)
     assert httpx.post(url + "/_sim/reset").json() == {"ok": True}
     assert httpx.get(url + "/_sim/stats").json()["requests"] == 0
@@ -176,7 +200,7 @@ def test_concurrent_streams_are_counted_exactly(fresh_sim: Simulator) -> None:
             return await asyncio.gather(*(one(client, n) for n in range(40)))
 
     bodies = asyncio.run(many())
-    assert all(body.endswith(b"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n") for body in bodies)
+    assert all(body.endswith(b'event: message_stop\ndata: {"type":"message_stop"}\n\n') for body in bodies)
     assert fresh_sim.wait_idle()
     stats = fresh_sim.stats()
     assert (stats["requests"], stats["streams_completed"], stats["streams_open"]) == (40, 40, 0)
@@ -185,8 +209,9 @@ def test_concurrent_streams_are_counted_exactly(fresh_sim: Simulator) -> None:
 def test_a_stream_read_to_the_end_is_already_counted(fresh_sim: Simulator) -> None:
     with httpx.Client() as client:
         for n in range(1, 31):
-            with client.stream("POST", fresh_sim.base_url + "/v1/messages", json={**BODY, "stream": True},
-                               headers=KEY) as response:
+            with client.stream(
+                "POST", fresh_sim.base_url + "/v1/messages", json={**BODY, "stream": True}, headers=KEY
+            ) as response:
                 response.read()
             stats = fresh_sim.stats()  # no wait_idle(): the count lands before the stream's last byte
             assert (stats["streams_completed"], stats["streams_open"]) == (n, 0)
@@ -225,8 +250,9 @@ def test_stop_is_quick_and_quiet_with_a_stalled_stream_open(capfd: pytest.Captur
     outcome: list[str] = []
 
     def reader() -> None:
-        with httpx.stream("POST", sim.base_url + "/v1/messages", json={**BODY, "stream": True}, headers=KEY,
-                          timeout=30) as response:
+        with httpx.stream(
+            "POST", sim.base_url + "/v1/messages", json={**BODY, "stream": True}, headers=KEY, timeout=30
+        ) as response:
             try:
                 for _ in response.iter_raw():
                     pass

@@ -77,14 +77,20 @@ RECALLED = [
     (["I hate mornings."], "What do I dislike?", "mornings"),
     (["I like olives.", "Actually I hate olives."], "Do I like olives?", "No"),
     (["I'm a big fan of chess."], "Do I like chess?", "Yes"),
-    (["My favourite colour is blue."], "What's my favourite colour?",
-     "Your favourite colour is blue, as you told me earlier."),
+    (
+        ["My favourite colour is blue."],
+        "What's my favourite colour?",
+        "Your favourite colour is blue, as you told me earlier.",
+    ),
     (["Green is my favorite color."], "What is my favorite color?", "Green"),
     (["My favourite food is pizza."], "Which food is my favourite?", "pizza"),
     # other personal details, and everything at once
     (["My email is ada@example.com."], "What's my email?", "ada@example.com"),
-    (["My name is Ada and I live in London. I work at the BBC."], "What do you know about me?",
-     "your name is Ada; you live in London; you work at the BBC"),
+    (
+        ["My name is Ada and I live in London. I work at the BBC."],
+        "What do you know about me?",
+        "your name is Ada; you live in London; you work at the BBC",
+    ),
 ]
 
 
@@ -100,9 +106,12 @@ def test_the_table_covers_at_least_thirty_pairs() -> None:
 
 # (what the user asks with nothing stated, text of the honest answer naming what was asked)
 UNKNOWN = [
-    ("What's my name?", "I don't know your name yet: you haven't told me in this conversation. I only see the "
-                        "messages sent with each request, so anything said in a conversation I wasn't sent is "
-                        "unknown to me."),
+    (
+        "What's my name?",
+        "I don't know your name yet: you haven't told me in this conversation. I only see the "
+        "messages sent with each request, so anything said in a conversation I wasn't sent is "
+        "unknown to me.",
+    ),
     ("Where do I live?", "You haven't told me where you live in this conversation."),
     ("What's my favourite colour?", "You haven't told me your favourite colour in this conversation."),
     ("What's my job?", "You haven't told me what you do for a living in this conversation."),
@@ -122,61 +131,105 @@ def test_an_unstated_fact_gets_an_honest_answer(question: str, expected: str) ->
 
 
 def test_other_facts_do_not_answer_a_different_question() -> None:
-    assert ask(["My dog is called Rex."], "What's my cat's name?") == \
-        "You haven't told me your cat's name in this conversation."
+    assert (
+        ask(["My dog is called Rex."], "What's my cat's name?")
+        == "You haven't told me your cat's name in this conversation."
+    )
     assert "Rex" not in (ask(["My dog is called Rex."], "Who am I?") or "")
 
 
-@pytest.mark.parametrize("text", [
-    "What is streaming?", "I'm curious about SSE", "I am learning Python", "I'm Learning Python.",
-    "I'd like to know about tokens.", "I love it!", "I'm not sure what SSE is.", "I'm happy to help.",
-    "I work in Python every day.", "This is my first notebook.", "If I'm from Canada, what changes?",
-    "I'm a beginner.", "I'm using the async client.", "I want to count tokens.", "Is my name important here?",
-    "What's the best way to stream?", "I think the answer is 42.", "I'm German.", "I'm Jewish.",
-    "I'm trying to build a chat app.", "Where do I put my API key?",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "What is streaming?",
+        "I'm curious about SSE",
+        "I am learning Python",
+        "I'm Learning Python.",
+        "I'd like to know about tokens.",
+        "I love it!",
+        "I'm not sure what SSE is.",
+        "I'm happy to help.",
+        "I work in Python every day.",
+        "This is my first notebook.",
+        "If I'm from Canada, what changes?",
+        "I'm a beginner.",
+        "I'm using the async client.",
+        "I want to count tokens.",
+        "Is my name important here?",
+        "What's the best way to stream?",
+        "I think the answer is 42.",
+        "I'm German.",
+        "I'm Jewish.",
+        "I'm trying to build a chat app.",
+        "Where do I put my API key?",
+    ],
+)
 def test_questions_and_chatter_are_not_remembered_as_facts(text: str) -> None:
     assert remember([text]) == {}
     assert acknowledge(text) is None
 
 
-@pytest.mark.parametrize("question", [
-    "What is streaming?", "Tell me about tokens", "Who am I talking to?", "Where's my home directory?",
-    "What do I do next?", "How many tokens do I have left?", "What is my best option for retries?",
-    "How do I stream with the SDK?", "Where does the event stream end?",
-])
+@pytest.mark.parametrize(
+    "question",
+    [
+        "What is streaming?",
+        "Tell me about tokens",
+        "Who am I talking to?",
+        "Where's my home directory?",
+        "What do I do next?",
+        "How many tokens do I have left?",
+        "What is my best option for retries?",
+        "How do I stream with the SDK?",
+        "Where does the event stream end?",
+    ],
+)
 def test_ordinary_questions_are_not_memory_questions(question: str) -> None:
     assert ask(["My name is Ada. I live in Paris."], question) is None
 
 
 def test_the_conversation_answers_keep_their_committed_wording() -> None:
     texts = ["Hello", "Tell me about SSE", "How many messages have I sent you?"]
-    assert recall(texts[-1], {}, texts) == ("Before this one, you sent me 2 messages in this conversation, "
-                                            "so this is turn 3.")
-    assert recall("What did I say?", {}, ["My name is Ada.", "What did I say?"]) == \
-        'Before this message you said: "My name is Ada."'
-    assert recall("What did I say?", {}, ["What did I say?"]) == \
-        "This is the first message of our conversation, so you haven't said anything before it."
+    assert recall(texts[-1], {}, texts) == (
+        "Before this one, you sent me 2 messages in this conversation, so this is turn 3."
+    )
+    assert (
+        recall("What did I say?", {}, ["My name is Ada.", "What did I say?"])
+        == 'Before this message you said: "My name is Ada."'
+    )
+    assert (
+        recall("What did I say?", {}, ["What did I say?"])
+        == "This is the first message of our conversation, so you haven't said anything before it."
+    )
 
 
 def test_acknowledgements_keep_their_committed_wording() -> None:
-    assert acknowledge("My name is Ada.") == ("Nice to meet you, Ada! I'll remember that for as long as this "
-                                              "conversation is sent with each request.")
+    assert acknowledge("My name is Ada.") == (
+        "Nice to meet you, Ada! I'll remember that for as long as this conversation is sent with each request."
+    )
     assert acknowledge("My name is Ada and I live in London.") == (
         "Nice to meet you, Ada! London sounds like a good place to live. I'll remember that for as long as this "
-        "conversation is sent with each request.")
+        "conversation is sent with each request."
+    )
     assert acknowledge("My favourite colour is blue.") == (
         "Thanks for telling me. Noted: your favourite colour is blue. I'll remember that for as long as this "
-        "conversation is sent with each request.")
+        "conversation is sent with each request."
+    )
     assert acknowledge("I work as a nurse in Toronto.") == (
         "Thanks for telling me. Noted: you work as a nurse in Toronto. I'll remember that for as long as this "
-        "conversation is sent with each request.")
+        "conversation is sent with each request."
+    )
     assert acknowledge("My name is Ada. Who are you?") is None
 
 
 def test_a_later_statement_wins() -> None:
-    facts = remember(["I live in Paris and my favourite colour is red.", "I moved to Oslo. My favourite colour is "
-                      "green.", "My name is Bo.", "Please call me Robert."])
+    facts = remember(
+        [
+            "I live in Paris and my favourite colour is red.",
+            "I moved to Oslo. My favourite colour is green.",
+            "My name is Bo.",
+            "Please call me Robert.",
+        ]
+    )
     assert facts["home"] == "Oslo" and facts["favourite colour"] == "green" and facts["name"] == "Robert"
 
 

@@ -52,15 +52,17 @@ def test_every_sdk_id_has_exactly_one_entry_and_the_catalogue_invents_none() -> 
     # Source of which ids exist: the installed SDK's types/model.py (api-today.md "Models are not alike").
     catalogued = _catalogued_ids()
     assert len(catalogued) == len(set(catalogued)), "an id appears in two entries"
-    assert set(_sdk_ids()) == set(catalogued), (set(_sdk_ids()) ^ set(catalogued))
+    assert set(_sdk_ids()) == set(catalogued), set(_sdk_ids()) ^ set(catalogued)
     assert known_models() == tuple(_sdk_ids())  # the simulator accepts what the SDK lists, in its order
 
 
 def test_an_alias_and_its_dated_id_are_one_entry() -> None:
     # SDK types/model.py lists claude-haiku-4-5 and claude-haiku-4-5-20251001; the API echoes the dated id.
-    for alias, dated in [("claude-haiku-4-5", "claude-haiku-4-5-20251001"),
-                         ("claude-sonnet-4-5", "claude-sonnet-4-5-20250929"),
-                         ("claude-opus-4-5", "claude-opus-4-5-20251101")]:
+    for alias, dated in [
+        ("claude-haiku-4-5", "claude-haiku-4-5-20251001"),
+        ("claude-sonnet-4-5", "claude-sonnet-4-5-20250929"),
+        ("claude-opus-4-5", "claude-opus-4-5-20251101"),
+    ]:
         entry = spec(alias)
         assert entry is not None and entry is spec(dated) and entry.id == dated and entry.alias == alias
         assert dated_id(alias) == dated == dated_id(dated)
@@ -90,8 +92,14 @@ def _shape(model: type[BaseModel]) -> dict[str, Any]:
     """The key tree of an SDK model: nested dicts of field names, `None` at a {"supported": bool} leaf."""
     tree: dict[str, Any] = {}
     for name, info in model.model_fields.items():
-        inner = next((a for a in (info.annotation, *typing.get_args(info.annotation))
-                      if isinstance(a, type) and issubclass(a, BaseModel)), None)
+        inner = next(
+            (
+                a
+                for a in (info.annotation, *typing.get_args(info.annotation))
+                if isinstance(a, type) and issubclass(a, BaseModel)
+            ),
+            None,
+        )
         tree[name] = None if inner is None or set(inner.model_fields) == {"supported"} else _shape(inner)
     return tree
 
@@ -230,8 +238,11 @@ def test_listing_auto_pages_through_one_entry_per_model(client: anthropic.Anthro
     every_id = {model_id for model_id in _sdk_ids()}
     assert every_id == {model_id for m in listed for model_id in spec(m).ids}  # every SDK id is reachable
     # skills models.md's filter, spelled with attribute access (SDK 2.11 types capabilities; see above).
-    adaptive_1m = [m.id for m in client.models.list()
-                   if m.capabilities.thinking.types.adaptive.supported and m.max_input_tokens >= 1_000_000]
+    adaptive_1m = [
+        m.id
+        for m in client.models.list()
+        if m.capabilities.thinking.types.adaptive.supported and m.max_input_tokens >= 1_000_000
+    ]
     assert "claude-opus-4-8" in adaptive_1m and "claude-haiku-4-5-20251001" not in adaptive_1m
 
 
@@ -251,7 +262,7 @@ def test_paging_with_limit_after_id_and_before_id(client: anthropic.Anthropic) -
     backwards = [m.id for m in client.models.list(limit=4, before_id=ids[-1])]  # auto-paging follows before_id
     assert sorted(backwards) == sorted(ids[:-1])
     by_alias = models_page(limit=2, after_id="claude-opus-4-5")  # an alias names its model's place too
-    assert [m["id"] for m in by_alias["data"]] == ids[ids.index("claude-opus-4-5-20251101") + 1:][:2]
+    assert [m["id"] for m in by_alias["data"]] == ids[ids.index("claude-opus-4-5-20251101") + 1 :][:2]
 
 
 def test_the_raw_page_has_the_apis_fields(fresh_sim: Simulator) -> None:
@@ -309,24 +320,45 @@ def test_prefill_and_sampling() -> None:
 
 def test_prompt_cache_minimums() -> None:
     # skills prompt-caching.md: 4096 for Opus 4.5-4.8 and Haiku 4.5; 2048 for Fable 5 and Sonnet 4.6; 1024 Sonnet 4.5.
-    expected = {"claude-opus-4-8": 4096, "claude-opus-4-7": 4096, "claude-opus-4-6": 4096, "claude-opus-4-5": 4096,
-                "claude-haiku-4-5": 4096, "claude-fable-5": 2048, "claude-mythos-5": 2048,
-                "claude-sonnet-4-6": 2048, "claude-sonnet-4-5": 1024}
+    expected = {
+        "claude-opus-4-8": 4096,
+        "claude-opus-4-7": 4096,
+        "claude-opus-4-6": 4096,
+        "claude-opus-4-5": 4096,
+        "claude-haiku-4-5": 4096,
+        "claude-fable-5": 2048,
+        "claude-mythos-5": 2048,
+        "claude-sonnet-4-6": 2048,
+        "claude-sonnet-4-5": 1024,
+    }
     assert {model: spec(model).cache_min_tokens for model in expected} == expected
 
 
 def test_documented_limits() -> None:
     # skills models.md: Haiku 4.5 200K / 64K; Sonnet 4.6, Opus 4.6-4.8, Sonnet 5, Fable 5 (and Mythos 5) 1M / 128K.
     assert (spec("claude-haiku-4-5").max_input_tokens, spec("claude-haiku-4-5").max_tokens) == (200_000, 64_000)
-    for model in ("claude-sonnet-4-6", "claude-opus-4-6", "claude-opus-4-7", "claude-opus-4-8", "claude-sonnet-5",
-                  "claude-fable-5", "claude-mythos-5"):
+    for model in (
+        "claude-sonnet-4-6",
+        "claude-opus-4-6",
+        "claude-opus-4-7",
+        "claude-opus-4-8",
+        "claude-sonnet-5",
+        "claude-fable-5",
+        "claude-mythos-5",
+    ):
         assert (spec(model).max_input_tokens, spec(model).max_tokens) == (1_000_000, 128_000), model
 
 
 def test_undocumented_values_are_conservative_and_say_so() -> None:
     # The catalogue's "conventions": unknown limits are the smallest documented (200K/64K), and the entry says so.
-    for model in ("claude-fable-5-2", "claude-mythos-5-2", "claude-mythos-5-1", "claude-mythos-preview",
-                  "claude-opus-4-5", "claude-sonnet-4-5"):
+    for model in (
+        "claude-fable-5-2",
+        "claude-mythos-5-2",
+        "claude-mythos-5-1",
+        "claude-mythos-preview",
+        "claude-opus-4-5",
+        "claude-sonnet-4-5",
+    ):
         s = spec(model)
         assert (s.max_input_tokens, s.max_tokens) == (200_000, 64_000), model
         assert "200K/64K" in s.notes, model
@@ -335,8 +367,10 @@ def test_undocumented_values_are_conservative_and_say_so() -> None:
 
 def test_the_same_info_without_importing_the_sdk() -> None:
     # The CLI (python -m course_utils.simulator) must not import the whole SDK: models.py reads types/model.py alone.
-    code = ("import sys; from course_utils.simulator import models as m; "
-            "assert m.known_models() and m.model_info('claude-haiku-4-5')['id'] == 'claude-haiku-4-5-20251001'; "
-            "print(json.dumps(sorted(k for k in sys.modules if k == 'anthropic' or k.startswith('anthropic.'))))")
+    code = (
+        "import sys; from course_utils.simulator import models as m; "
+        "assert m.known_models() and m.model_info('claude-haiku-4-5')['id'] == 'claude-haiku-4-5-20251001'; "
+        "print(json.dumps(sorted(k for k in sys.modules if k == 'anthropic' or k.startswith('anthropic.'))))"
+    )
     out = subprocess.run([sys.executable, "-c", "import json; " + code], capture_output=True, text=True, check=True)
     assert json.loads(out.stdout) == []

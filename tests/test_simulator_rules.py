@@ -35,8 +35,11 @@ from recorded import fixtures_dir
 MODEL = "claude-haiku-4-5"
 HEADERS = {"x-api-key": "test-key", "anthropic-version": "2026-10-21"}
 OLD = {"anthropic-version": "2023-06-01"}  # the version that still takes temperature / top_p / top_k
-TOOL = {"name": "get_weather", "description": "The weather in a city",
-        "input_schema": {"type": "object", "properties": {"location": {"type": "string"}}, "required": ["location"]}}
+TOOL = {
+    "name": "get_weather",
+    "description": "The weather in a city",
+    "input_schema": {"type": "object", "properties": {"location": {"type": "string"}}, "required": ["location"]},
+}
 HI = [{"role": "user", "content": "Hi"}]
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01"
@@ -55,8 +58,7 @@ def post(sim: Simulator, payload: Any, path: str = "/v1/messages", headers: dict
     return httpx.post(sim.base_url + path, json=payload, headers=headers, timeout=30)
 
 
-def rejected(response: httpx.Response, field: str, status: int = 400,
-             error_type: str = "invalid_request_error") -> str:
+def rejected(response: httpx.Response, field: str, status: int = 400, error_type: str = "invalid_request_error") -> str:
     """The API's error shape, the status and type asked for, and a message that starts by naming `field`."""
     assert response.status_code == status, response.text[:500]
     assert response.headers["content-type"].startswith("application/json")
@@ -91,15 +93,21 @@ def thinking_block(text: str = "Paris, so look up its weather.") -> dict[str, An
     return {"type": "thinking", "thinking": text, "signature": signing.sign_thinking(text)}
 
 
-def tool_loop(use_id: str = "toolu_01A", result_id: str | None = None,
-              first: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+def tool_loop(
+    use_id: str = "toolu_01A", result_id: str | None = None, first: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
     """user question -> assistant tool_use (after `first`, if given) -> user tool_result."""
     assistant = ([first] if first else []) + [
-        {"type": "tool_use", "id": use_id, "name": "get_weather", "input": {"location": "Paris"}}]
-    return [{"role": "user", "content": "What is the weather in Paris?"},
-            {"role": "assistant", "content": assistant},
-            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": result_id or use_id,
-                                          "content": "18 C and sunny"}]}]
+        {"type": "tool_use", "id": use_id, "name": "get_weather", "input": {"location": "Paris"}}
+    ]
+    return [
+        {"role": "user", "content": "What is the weather in Paris?"},
+        {"role": "assistant", "content": assistant},
+        {
+            "role": "user",
+            "content": [{"type": "tool_result", "tool_use_id": result_id or use_id, "content": "18 C and sunny"}],
+        },
+    ]
 
 
 # -- the version header ----------------------------------------------------------------------------------------------
@@ -133,8 +141,12 @@ def test_a_raw_request_without_the_version_header_is_a_400(fresh_sim: Simulator)
     response = post(fresh_sim, body(), headers={"x-api-key": "test-key"})
     assert rejected(response, "anthropic-version:") == "anthropic-version: header is required"
     assert response.headers.get("x-should-retry") == "false"
-    rejected(post(fresh_sim, {"model": MODEL, "messages": HI}, "/v1/messages/count_tokens",
-                  headers={"x-api-key": "test-key"}), "anthropic-version:")
+    rejected(
+        post(
+            fresh_sim, {"model": MODEL, "messages": HI}, "/v1/messages/count_tokens", headers={"x-api-key": "test-key"}
+        ),
+        "anthropic-version:",
+    )
 
 
 def test_both_versions_are_served(fresh_sim: Simulator) -> None:
@@ -168,16 +180,35 @@ def test_2026_10_21_takes_no_sampling_parameters(client: anthropic.Anthropic, mo
 # [same third-party measurements] 2026-10-21 also rejects document blocks in assistant messages and citations on text
 # blocks in user messages; 2023-06-01 takes both.
 DOC = {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": "The sky is blue."}}
-CITED = {"type": "text", "text": "As quoted:", "citations": [
-    {"type": "char_location", "cited_text": "The sky", "document_index": 0, "start_char_index": 0,
-     "end_char_index": 7}]}
+CITED = {
+    "type": "text",
+    "text": "As quoted:",
+    "citations": [
+        {
+            "type": "char_location",
+            "cited_text": "The sky",
+            "document_index": 0,
+            "start_char_index": 0,
+            "end_char_index": 7,
+        }
+    ],
+}
 
 
-@pytest.mark.parametrize(("messages", "field"), [
-    ([*HI, {"role": "assistant", "content": [DOC, {"type": "text", "text": "Noted."}]},
-      {"role": "user", "content": "Go on"}], "messages.1.content.0.type:"),
-    ([{"role": "user", "content": [CITED]}], "messages.0.content.0.citations:"),
-])
+@pytest.mark.parametrize(
+    ("messages", "field"),
+    [
+        (
+            [
+                *HI,
+                {"role": "assistant", "content": [DOC, {"type": "text", "text": "Noted."}]},
+                {"role": "user", "content": "Go on"},
+            ],
+            "messages.1.content.0.type:",
+        ),
+        ([{"role": "user", "content": [CITED]}], "messages.0.content.0.citations:"),
+    ],
+)
 def test_2026_10_21_content_rules(fresh_sim: Simulator, messages: list[dict[str, Any]], field: str) -> None:
     rejected(post(fresh_sim, body(messages=messages)), field)
     accepted(post(fresh_sim, body(messages=messages), headers={**HEADERS, **OLD}))
@@ -197,13 +228,29 @@ def test_a_misspelt_or_unknown_field_is_a_400_naming_it(client: anthropic.Anthro
 
 def test_every_documented_field_is_accepted(client: anthropic.Anthropic) -> None:
     message = client.messages.create(
-        model=MODEL, max_tokens=64, messages=HI, timeout=10, system="Be brief.", stop_sequences=["STOP"],
-        metadata={"user_id": "learner-1"}, service_tier="auto", tools=[TOOL], tool_choice={"type": "auto"},
-        thinking={"type": "disabled"}, cache_control={"type": "ephemeral"}, inference_geo="us",
-        speed="standard", output_config={"effort": "high"})
+        model=MODEL,
+        max_tokens=64,
+        messages=HI,
+        timeout=10,
+        system="Be brief.",
+        stop_sequences=["STOP"],
+        metadata={"user_id": "learner-1"},
+        service_tier="auto",
+        tools=[TOOL],
+        tool_choice={"type": "auto"},
+        thinking={"type": "disabled"},
+        cache_control={"type": "ephemeral"},
+        inference_geo="us",
+        speed="standard",
+        output_config={"effort": "high"},
+    )
     assert message.type == "message"
-    assert client.messages.create(model=MODEL, max_tokens=64, messages=HI, timeout=10, extra_headers=OLD,
-                                  extra_body={"temperature": 0.5}).type == "message"
+    assert (
+        client.messages.create(
+            model=MODEL, max_tokens=64, messages=HI, timeout=10, extra_headers=OLD, extra_body={"temperature": 0.5}
+        ).type
+        == "message"
+    )
 
 
 # [SDK resources/messages/messages.py count_tokens()] count_tokens takes no max_tokens, stream or sampling fields.
@@ -219,12 +266,20 @@ def test_count_tokens_rejects_fields_it_does_not_take(fresh_sim: Simulator, fiel
 # On 2023-06-01 (the only version that takes them):
 # [skills shared/error-codes.md "400 Validation Errors"] temperature must be 0.0-1.0; top_p is a probability; top_k a
 # non-negative integer (the API's historical parameter ranges).
-@pytest.mark.parametrize(("extra", "field"), [
-    ({"temperature": 1.5}, "temperature:"), ({"temperature": -0.1}, "temperature:"),
-    ({"temperature": "hot"}, "temperature:"), ({"temperature": True}, "temperature:"),
-    ({"top_p": 1.01}, "top_p:"), ({"top_p": "all"}, "top_p:"),
-    ({"top_k": -1}, "top_k:"), ({"top_k": 2.5}, "top_k:"), ({"top_k": "5"}, "top_k:"),
-])
+@pytest.mark.parametrize(
+    ("extra", "field"),
+    [
+        ({"temperature": 1.5}, "temperature:"),
+        ({"temperature": -0.1}, "temperature:"),
+        ({"temperature": "hot"}, "temperature:"),
+        ({"temperature": True}, "temperature:"),
+        ({"top_p": 1.01}, "top_p:"),
+        ({"top_p": "all"}, "top_p:"),
+        ({"top_k": -1}, "top_k:"),
+        ({"top_k": 2.5}, "top_k:"),
+        ({"top_k": "5"}, "top_k:"),
+    ],
+)
 def test_sampling_types_and_ranges(client: anthropic.Anthropic, extra: dict[str, Any], field: str) -> None:
     assert "Extra inputs" not in sdk_rejects(client, field, extra_headers=OLD, extra_body=extra)
 
@@ -233,10 +288,19 @@ def test_sampling_types_and_ranges(client: anthropic.Anthropic, extra: dict[str,
 # is a 400; either alone, and top_k, are fine.
 def test_claude_4_takes_one_of_temperature_and_top_p(client: anthropic.Anthropic) -> None:
     for extra in ({"temperature": 0.2}, {"top_p": 0.9}, {"top_k": 40}, {"temperature": 0.2, "top_k": 40}):
-        assert client.messages.create(model="claude-sonnet-4-6", max_tokens=32, messages=HI, timeout=10,
-                                      extra_headers=OLD, extra_body=extra).type == "message"
-    sdk_rejects(client, "temperature:", model="claude-sonnet-4-6", extra_headers=OLD,
-                extra_body={"temperature": 0.2, "top_p": 0.9})
+        assert (
+            client.messages.create(
+                model="claude-sonnet-4-6", max_tokens=32, messages=HI, timeout=10, extra_headers=OLD, extra_body=extra
+            ).type
+            == "message"
+        )
+    sdk_rejects(
+        client,
+        "temperature:",
+        model="claude-sonnet-4-6",
+        extra_headers=OLD,
+        extra_body={"temperature": 0.2, "top_p": 0.9},
+    )
 
 
 # [skills shared/error-codes.md "Model-specific 400s on Fable 5 / Opus 4.8 / 4.7"] temperature, top_p and top_k are
@@ -251,10 +315,20 @@ def test_sampling_removed_on_the_newest_models(client: anthropic.Anthropic, mode
 # [skills shared/model-migration.md "Migrating to Claude Sonnet 5" 2.] a non-default value is a 400; omitting the
 # parameter, or passing its default, is accepted (temperature's default is 1.0).
 def test_sonnet_5_only_takes_default_sampling(client: anthropic.Anthropic) -> None:
-    assert client.messages.create(model="claude-sonnet-5", max_tokens=32, messages=HI, timeout=10, extra_headers=OLD,
-                                  extra_body={"temperature": 1.0}).type == "message"
-    assert "claude-sonnet-5" in sdk_rejects(client, "temperature:", model="claude-sonnet-5", extra_headers=OLD,
-                                            extra_body={"temperature": 0.2})
+    assert (
+        client.messages.create(
+            model="claude-sonnet-5",
+            max_tokens=32,
+            messages=HI,
+            timeout=10,
+            extra_headers=OLD,
+            extra_body={"temperature": 1.0},
+        ).type
+        == "message"
+    )
+    assert "claude-sonnet-5" in sdk_rejects(
+        client, "temperature:", model="claude-sonnet-5", extra_headers=OLD, extra_body={"temperature": 0.2}
+    )
 
 
 # -- max_tokens ------------------------------------------------------------------------------------------------------
@@ -274,8 +348,9 @@ def test_max_tokens_negative_or_not_an_integer(fresh_sim: Simulator, value: Any,
 
 # [skills shared/models.md "Current Models"] Haiku 4.5 64K output, Sonnet 4.6 / Opus 4.6-4.8 / Sonnet 5 128K; the
 # message names the model and its limit (the current simulator's wording).
-@pytest.mark.parametrize(("model", "limit"), [("claude-haiku-4-5", 64_000), ("claude-sonnet-4-6", 128_000),
-                                              ("claude-opus-4-8", 128_000)])
+@pytest.mark.parametrize(
+    ("model", "limit"), [("claude-haiku-4-5", 64_000), ("claude-sonnet-4-6", 128_000), ("claude-opus-4-8", 128_000)]
+)
 def test_max_tokens_limit_per_model(fresh_sim: Simulator, model: str, limit: int) -> None:
     accepted(post(fresh_sim, body(model=model, max_tokens=limit, stream=True)))
     message = rejected(post(fresh_sim, body(model=model, max_tokens=limit + 1)), "max_tokens:")
@@ -288,20 +363,30 @@ def test_max_tokens_limit_per_model(fresh_sim: Simulator, model: str, limit: int
 # [SDK types/message_create_params.py system: Union[str, Iterable[TextBlockParam]]; types/text_block_param.py] a
 # string or text blocks with optional cache_control / citations; empty text is rejected like a message's.
 def test_system_as_text_blocks(client: anthropic.Anthropic) -> None:
-    reply = client.messages.create(model=MODEL, max_tokens=32, messages=HI, timeout=10, system=[
-        {"type": "text", "text": "You are terse."}, {"type": "text", "text": "Answer in English.",
-                                                     "cache_control": {"type": "ephemeral"}}])
+    reply = client.messages.create(
+        model=MODEL,
+        max_tokens=32,
+        messages=HI,
+        timeout=10,
+        system=[
+            {"type": "text", "text": "You are terse."},
+            {"type": "text", "text": "Answer in English.", "cache_control": {"type": "ephemeral"}},
+        ],
+    )
     assert reply.type == "message"
 
 
-@pytest.mark.parametrize(("system", "field"), [
-    ([{"type": "text", "text": ""}], "system: text content blocks must be non-empty"),
-    ([{"type": "text", "text": "   "}], "system: text content blocks must contain non-whitespace text"),
-    ([{"type": "image", "text": "x"}], "system.0.type:"),
-    ([{"type": "text"}], "system.0.text:"),
-    ([{"type": "text", "text": "x", "cache_control": {"type": "forever"}}], "system.0.cache_control.type:"),
-    (42, "system:"),
-])
+@pytest.mark.parametrize(
+    ("system", "field"),
+    [
+        ([{"type": "text", "text": ""}], "system: text content blocks must be non-empty"),
+        ([{"type": "text", "text": "   "}], "system: text content blocks must contain non-whitespace text"),
+        ([{"type": "image", "text": "x"}], "system.0.type:"),
+        ([{"type": "text"}], "system.0.text:"),
+        ([{"type": "text", "text": "x", "cache_control": {"type": "forever"}}], "system.0.cache_control.type:"),
+        (42, "system:"),
+    ],
+)
 def test_bad_system_prompts(fresh_sim: Simulator, system: Any, field: str) -> None:
     rejected(post(fresh_sim, body(system=system)), field)
 
@@ -312,12 +397,15 @@ def test_bad_system_prompts(fresh_sim: Simulator, system: Any, field: str) -> No
 # [SDK types/cache_control_ephemeral_param.py] {"type": "ephemeral", "ttl": "5m" | "1h"}; [skills
 # shared/prompt-caching.md] "Max 4 cache_control breakpoints per request" (tools -> system -> messages, plus the
 # top-level automatic one). The over-limit wording is the real API's.
-@pytest.mark.parametrize(("cache_control", "field"), [
-    ({"type": "ephemeral", "ttl": "2h"}, "messages.0.content.0.cache_control.ttl:"),
-    ({"type": "persistent"}, "messages.0.content.0.cache_control.type:"),
-    ({"type": "ephemeral", "scope": "org"}, "messages.0.content.0.cache_control.scope: Extra inputs"),
-    ("ephemeral", "messages.0.content.0.cache_control:"),
-])
+@pytest.mark.parametrize(
+    ("cache_control", "field"),
+    [
+        ({"type": "ephemeral", "ttl": "2h"}, "messages.0.content.0.cache_control.ttl:"),
+        ({"type": "persistent"}, "messages.0.content.0.cache_control.type:"),
+        ({"type": "ephemeral", "scope": "org"}, "messages.0.content.0.cache_control.scope: Extra inputs"),
+        ("ephemeral", "messages.0.content.0.cache_control:"),
+    ],
+)
 def test_bad_cache_control(fresh_sim: Simulator, cache_control: Any, field: str) -> None:
     messages = [{"role": "user", "content": [{"type": "text", "text": "Hi", "cache_control": cache_control}]}]
     rejected(post(fresh_sim, body(messages=messages)), field)
@@ -332,8 +420,10 @@ def test_four_breakpoints_pass_and_a_fifth_is_a_400(fresh_sim: Simulator) -> Non
     system = [cached("You are terse.")]
     messages = [{"role": "user", "content": [cached("Hi"), cached("there")]}]
     accepted(post(fresh_sim, body(tools=tools, system=system, messages=messages)))
-    message = rejected(post(fresh_sim, body(tools=tools, system=system, messages=messages,
-                                            cache_control={"type": "ephemeral"})), "cache_control:")
+    message = rejected(
+        post(fresh_sim, body(tools=tools, system=system, messages=messages, cache_control={"type": "ephemeral"})),
+        "cache_control:",
+    )
     assert "A maximum of 4 blocks with cache_control may be provided. Found 5." in message
 
 
@@ -342,44 +432,63 @@ def test_four_breakpoints_pass_and_a_fifth_is_a_400(fresh_sim: Simulator) -> Non
 
 # [api-today "Tool conversations"] tool names match ^[a-zA-Z0-9_-]{1,64}$ and input_schema is an object schema;
 # [SDK types/tool_param.py] input_schema is required for a custom tool; names must be unique.
-@pytest.mark.parametrize(("tools", "field"), [
-    ([{**TOOL, "name": "get weather"}], "tools.0.name:"),
-    ([{**TOOL, "name": "x" * 65}], "tools.0.name:"),
-    ([{**TOOL, "name": ""}], "tools.0.name:"),
-    ([{"name": "get_weather"}], "tools.0.input_schema: Field required"),
-    ([{**TOOL, "input_schema": {"type": "array"}}], "tools.0.input_schema.type:"),
-    ([{**TOOL, "input_schema": "object"}], "tools.0.input_schema:"),
-    ([TOOL, TOOL], "tools: Tool names must be unique."),
-])
+@pytest.mark.parametrize(
+    ("tools", "field"),
+    [
+        ([{**TOOL, "name": "get weather"}], "tools.0.name:"),
+        ([{**TOOL, "name": "x" * 65}], "tools.0.name:"),
+        ([{**TOOL, "name": ""}], "tools.0.name:"),
+        ([{"name": "get_weather"}], "tools.0.input_schema: Field required"),
+        ([{**TOOL, "input_schema": {"type": "array"}}], "tools.0.input_schema.type:"),
+        ([{**TOOL, "input_schema": "object"}], "tools.0.input_schema:"),
+        ([TOOL, TOOL], "tools: Tool names must be unique."),
+    ],
+)
 def test_bad_tool_definitions(client: anthropic.Anthropic, tools: list[dict[str, Any]], field: str) -> None:
     sdk_rejects(client, field, tools=tools)
 
 
 # [SDK types/tool_union_param.py] server tools carry their own `type` (web_search_20250305...) and no input_schema.
 def test_a_server_tool_passes(client: anthropic.Anthropic) -> None:
-    reply = client.messages.create(model=MODEL, max_tokens=32, messages=HI, timeout=10,
-                                   tools=[TOOL, {"type": "web_search_20250305", "name": "web_search"}])
+    reply = client.messages.create(
+        model=MODEL,
+        max_tokens=32,
+        messages=HI,
+        timeout=10,
+        tools=[TOOL, {"type": "web_search_20250305", "name": "web_search"}],
+    )
     assert reply.type == "message"
 
 
 # [SDK types/tool_choice_*_param.py] auto / any / tool (name) / none; disable_parallel_tool_use is a bool.
-@pytest.mark.parametrize(("tool_choice", "field"), [
-    ({"type": "tool", "name": "get_time"}, "tool_choice.name:"),
-    ({"type": "tool"}, "tool_choice.name:"),
-    ({"type": "maybe"}, "tool_choice.type:"),
-    ({"type": "auto", "disable_parallel_tool_use": "yes"}, "tool_choice.disable_parallel_tool_use:"),
-    ({"type": "none", "disable_parallel_tool_use": True}, "tool_choice.disable_parallel_tool_use: Extra inputs"),
-    ("auto", "tool_choice:"),
-])
+@pytest.mark.parametrize(
+    ("tool_choice", "field"),
+    [
+        ({"type": "tool", "name": "get_time"}, "tool_choice.name:"),
+        ({"type": "tool"}, "tool_choice.name:"),
+        ({"type": "maybe"}, "tool_choice.type:"),
+        ({"type": "auto", "disable_parallel_tool_use": "yes"}, "tool_choice.disable_parallel_tool_use:"),
+        ({"type": "none", "disable_parallel_tool_use": True}, "tool_choice.disable_parallel_tool_use: Extra inputs"),
+        ("auto", "tool_choice:"),
+    ],
+)
 def test_bad_tool_choice(fresh_sim: Simulator, tool_choice: Any, field: str) -> None:
     rejected(post(fresh_sim, body(tools=[TOOL], tool_choice=tool_choice)), field)
 
 
 def test_good_tool_choices(client: anthropic.Anthropic) -> None:
-    for choice in ({"type": "auto", "disable_parallel_tool_use": True}, {"type": "any"}, {"type": "none"},
-                   {"type": "tool", "name": "get_weather", "disable_parallel_tool_use": True}):
-        assert client.messages.create(model=MODEL, max_tokens=64, messages=HI, timeout=10, tools=[TOOL],
-                                      tool_choice=choice).type == "message"
+    for choice in (
+        {"type": "auto", "disable_parallel_tool_use": True},
+        {"type": "any"},
+        {"type": "none"},
+        {"type": "tool", "name": "get_weather", "disable_parallel_tool_use": True},
+    ):
+        assert (
+            client.messages.create(
+                model=MODEL, max_tokens=64, messages=HI, timeout=10, tools=[TOOL], tool_choice=choice
+            ).type
+            == "message"
+        )
 
 
 # -- the conversation ------------------------------------------------------------------------------------------------
@@ -420,9 +529,11 @@ def test_a_tool_use_without_its_result_is_a_400(client: anthropic.Anthropic) -> 
     messages = tool_loop()
     messages[2] = {"role": "user", "content": "Never mind."}
     message = sdk_rejects(client, "messages.1:", tools=[TOOL], messages=messages)
-    assert message == ("messages.1: `tool_use` ids were found without `tool_result` blocks immediately after: "
-                       "toolu_01A. Each `tool_use` block must have a corresponding `tool_result` block in the next "
-                       "message.")
+    assert message == (
+        "messages.1: `tool_use` ids were found without `tool_result` blocks immediately after: "
+        "toolu_01A. Each `tool_use` block must have a corresponding `tool_result` block in the next "
+        "message."
+    )
 
 
 def test_a_mismatched_tool_result_id_is_a_400(client: anthropic.Anthropic) -> None:
@@ -431,8 +542,11 @@ def test_a_mismatched_tool_result_id_is_a_400(client: anthropic.Anthropic) -> No
 
 
 def test_an_orphan_tool_result_after_a_text_turn_is_a_400(client: anthropic.Anthropic) -> None:
-    messages = [*HI, {"role": "assistant", "content": "Hello!"},
-                {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_01X", "content": "?"}]}]
+    messages = [
+        *HI,
+        {"role": "assistant", "content": "Hello!"},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_01X", "content": "?"}]},
+    ]
     message = sdk_rejects(client, "messages.2.content.0:", tools=[TOOL], messages=messages)
     assert "unexpected `tool_use_id` found in `tool_result` blocks: toolu_01X" in message
 
@@ -440,8 +554,9 @@ def test_an_orphan_tool_result_after_a_text_turn_is_a_400(client: anthropic.Anth
 def test_duplicate_tool_use_ids_are_a_400(fresh_sim: Simulator) -> None:
     messages = tool_loop()
     messages[1]["content"].append(dict(messages[1]["content"][0]))
-    assert "ids must be unique" in rejected(post(fresh_sim, body(tools=[TOOL], messages=messages)),
-                                            "messages.1.content.1:")
+    assert "ids must be unique" in rejected(
+        post(fresh_sim, body(tools=[TOOL], messages=messages)), "messages.1.content.1:"
+    )
 
 
 def test_a_complete_tool_loop_is_answered(client: anthropic.Anthropic) -> None:
@@ -450,10 +565,13 @@ def test_a_complete_tool_loop_is_answered(client: anthropic.Anthropic) -> None:
 
 
 # [SDK types/tool_use_block_param.py, tool_result_block_param.py] required fields of the blocks themselves.
-@pytest.mark.parametrize(("block", "field"), [
-    ({"type": "tool_use", "name": "get_weather", "input": {}}, "messages.1.content.0.id:"),
-    ({"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": "Paris"}, "messages.1.content.0.input:"),
-])
+@pytest.mark.parametrize(
+    ("block", "field"),
+    [
+        ({"type": "tool_use", "name": "get_weather", "input": {}}, "messages.1.content.0.id:"),
+        ({"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": "Paris"}, "messages.1.content.0.input:"),
+    ],
+)
 def test_bad_tool_use_blocks(fresh_sim: Simulator, block: dict[str, Any], field: str) -> None:
     messages = [*HI, {"role": "assistant", "content": [block]}, {"role": "user", "content": "ok"}]
     rejected(post(fresh_sim, body(tools=[TOOL], messages=messages)), field)
@@ -473,21 +591,28 @@ def with_block(block: dict[str, Any]) -> list[dict[str, Any]]:
 # [SDK types/base64_image_source_param.py] media_type image/jpeg|png|gif|webp, base64 data; the data must decode and
 # be an image of the type it claims; [SDK types/url_image_source_param.py] url sources pass.
 def test_good_images(client: anthropic.Anthropic) -> None:
-    for block in (image("image/png", b64(PNG)), image("image/jpeg", b64(JPEG)),
-                  {"type": "image", "source": {"type": "url", "url": "https://example.com/cat.png"}}):
-        assert client.messages.create(model=MODEL, max_tokens=32, timeout=10,
-                                      messages=with_block(block)).type == "message"
+    for block in (
+        image("image/png", b64(PNG)),
+        image("image/jpeg", b64(JPEG)),
+        {"type": "image", "source": {"type": "url", "url": "https://example.com/cat.png"}},
+    ):
+        assert (
+            client.messages.create(model=MODEL, max_tokens=32, timeout=10, messages=with_block(block)).type == "message"
+        )
 
 
-@pytest.mark.parametrize(("block", "field", "words"), [
-    (image("image/bmp", b64(PNG)), "messages.0.content.0.source.media_type:", "image/webp"),
-    (image("image/png", "not base64!"), "messages.0.content.0.source.data:", "base64"),
-    (image("image/jpeg", b64(PNG)), "messages.0.content.0.source.data:", "image/png"),
-    (image("image/png", b64(b"hello world")), "messages.0.content.0.source.data:", "valid image"),
-    ({"type": "image", "source": {"type": "url"}}, "messages.0.content.0.source.url:", ""),
-    ({"type": "image"}, "messages.0.content.0.source:", ""),
-    ({"type": "image", "source": {"type": "svg", "data": "x"}}, "messages.0.content.0.source.type:", ""),
-])
+@pytest.mark.parametrize(
+    ("block", "field", "words"),
+    [
+        (image("image/bmp", b64(PNG)), "messages.0.content.0.source.media_type:", "image/webp"),
+        (image("image/png", "not base64!"), "messages.0.content.0.source.data:", "base64"),
+        (image("image/jpeg", b64(PNG)), "messages.0.content.0.source.data:", "image/png"),
+        (image("image/png", b64(b"hello world")), "messages.0.content.0.source.data:", "valid image"),
+        ({"type": "image", "source": {"type": "url"}}, "messages.0.content.0.source.url:", ""),
+        ({"type": "image"}, "messages.0.content.0.source:", ""),
+        ({"type": "image", "source": {"type": "svg", "data": "x"}}, "messages.0.content.0.source.type:", ""),
+    ],
+)
 def test_bad_images_name_the_field(fresh_sim: Simulator, block: dict[str, Any], field: str, words: str) -> None:
     assert words in rejected(post(fresh_sim, body(messages=with_block(block))), field)
 
@@ -496,29 +621,52 @@ def test_bad_images_name_the_field(fresh_sim: Simulator, block: dict[str, Any], 
 # title, context and citations {"enabled": bool}.
 def test_good_documents(client: anthropic.Anthropic) -> None:
     for block in (
-        {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": "The sky is blue."},
-         "title": "Sky", "context": "A fact", "citations": {"enabled": True}},
+        {
+            "type": "document",
+            "source": {"type": "text", "media_type": "text/plain", "data": "The sky is blue."},
+            "title": "Sky",
+            "context": "A fact",
+            "citations": {"enabled": True},
+        },
         {"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": b64(PDF)}},
         {"type": "document", "source": {"type": "url", "url": "https://example.com/a.pdf"}},
         {"type": "document", "source": {"type": "content", "content": [{"type": "text", "text": "Chunk one."}]}},
     ):
-        assert client.messages.create(model=MODEL, max_tokens=32, timeout=10,
-                                      messages=with_block(block)).type == "message"
+        assert (
+            client.messages.create(model=MODEL, max_tokens=32, timeout=10, messages=with_block(block)).type == "message"
+        )
 
 
-@pytest.mark.parametrize(("block", "field"), [
-    ({"type": "document", "source": {"type": "text", "media_type": "text/html", "data": "x"}},
-     "messages.0.content.0.source.media_type:"),
-    ({"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": b64(PNG)}},
-     "messages.0.content.0.source.data:"),
-    ({"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": "%%%"}},
-     "messages.0.content.0.source.data:"),
-    ({"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": "x"}, "title": 7},
-     "messages.0.content.0.title:"),
-    ({"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": "x"},
-      "citations": {"enabled": "yes"}}, "messages.0.content.0.citations.enabled:"),
-    ({"type": "document", "source": {"type": "content", "content": []}}, "messages.0.content.0.source.content:"),
-])
+@pytest.mark.parametrize(
+    ("block", "field"),
+    [
+        (
+            {"type": "document", "source": {"type": "text", "media_type": "text/html", "data": "x"}},
+            "messages.0.content.0.source.media_type:",
+        ),
+        (
+            {"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": b64(PNG)}},
+            "messages.0.content.0.source.data:",
+        ),
+        (
+            {"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": "%%%"}},
+            "messages.0.content.0.source.data:",
+        ),
+        (
+            {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": "x"}, "title": 7},
+            "messages.0.content.0.title:",
+        ),
+        (
+            {
+                "type": "document",
+                "source": {"type": "text", "media_type": "text/plain", "data": "x"},
+                "citations": {"enabled": "yes"},
+            },
+            "messages.0.content.0.citations.enabled:",
+        ),
+        ({"type": "document", "source": {"type": "content", "content": []}}, "messages.0.content.0.source.content:"),
+    ],
+)
 def test_bad_documents_name_the_field(fresh_sim: Simulator, block: dict[str, Any], field: str) -> None:
     rejected(post(fresh_sim, body(messages=with_block(block))), field)
 
@@ -535,15 +683,19 @@ PREFILL = [{"role": "user", "content": "Name a colour."}, {"role": "assistant", 
 @pytest.mark.parametrize("model", ["claude-sonnet-4-6", "claude-opus-4-6", "claude-opus-4-8", "claude-fable-5"])
 def test_prefill_is_a_400_where_the_model_has_none(client: anthropic.Anthropic, model: str) -> None:
     message = sdk_rejects(client, "This model", model=model, messages=PREFILL)
-    assert message == ("This model does not support assistant message prefill. The conversation must end with a user "
-                       "message.")
+    assert message == (
+        "This model does not support assistant message prefill. The conversation must end with a user message."
+    )
 
 
 def test_prefill_is_accepted_on_haiku_4_5(client: anthropic.Anthropic) -> None:
     assert client.messages.create(model=MODEL, max_tokens=32, messages=PREFILL, timeout=10).type == "message"
     # the existing rule, kept: a prefill may not end with whitespace
-    sdk_rejects(client, "messages: final assistant content cannot end with trailing whitespace",
-                messages=[PREFILL[0], {"role": "assistant", "content": "The colour is "}])
+    sdk_rejects(
+        client,
+        "messages: final assistant content cannot end with trailing whitespace",
+        messages=[PREFILL[0], {"role": "assistant", "content": "The colour is "}],
+    )
 
 
 # -- thinking configuration ------------------------------------------------------------------------------------------
@@ -552,40 +704,48 @@ def test_prefill_is_accepted_on_haiku_4_5(client: anthropic.Anthropic) -> None:
 # [SDK types/thinking_config_enabled_param.py] budget_tokens "Must be ≥1024 and less than `max_tokens`"; [skills
 # shared/error-codes.md] budget_tokens >= max_tokens is a 400 (the real API's wording for it is used).
 def test_enabled_thinking_budget_rules(client: anthropic.Anthropic) -> None:
-    reply = client.messages.create(model=MODEL, max_tokens=2048, messages=HI, timeout=10,
-                                   thinking={"type": "enabled", "budget_tokens": 1024})
+    reply = client.messages.create(
+        model=MODEL, max_tokens=2048, messages=HI, timeout=10, thinking={"type": "enabled", "budget_tokens": 1024}
+    )
     assert reply.type == "message"
-    sdk_rejects(client, "thinking.enabled.budget_tokens:", max_tokens=2048,
-                thinking={"type": "enabled", "budget_tokens": 1023})
+    sdk_rejects(
+        client, "thinking.enabled.budget_tokens:", max_tokens=2048, thinking={"type": "enabled", "budget_tokens": 1023}
+    )
     message = sdk_rejects(client, "max_tokens:", max_tokens=2048, thinking={"type": "enabled", "budget_tokens": 2048})
     assert "`max_tokens` must be greater than `thinking.budget_tokens`" in message
 
 
-@pytest.mark.parametrize(("thinking", "field"), [
-    ({"type": "enabled"}, "thinking.enabled.budget_tokens: Field required"),
-    ({"type": "enabled", "budget_tokens": "2000"}, "thinking.enabled.budget_tokens:"),
-    ({"type": "enabled", "budget_tokens": 2000, "display": "verbose"}, "thinking.enabled.display:"),
-    ({"type": "disabled", "budget_tokens": 2000}, "thinking.disabled.budget_tokens: Extra inputs"),
-    ({"type": "on"}, "thinking.type:"),
-    ("enabled", "thinking:"),
-])
+@pytest.mark.parametrize(
+    ("thinking", "field"),
+    [
+        ({"type": "enabled"}, "thinking.enabled.budget_tokens: Field required"),
+        ({"type": "enabled", "budget_tokens": "2000"}, "thinking.enabled.budget_tokens:"),
+        ({"type": "enabled", "budget_tokens": 2000, "display": "verbose"}, "thinking.enabled.display:"),
+        ({"type": "disabled", "budget_tokens": 2000}, "thinking.disabled.budget_tokens: Extra inputs"),
+        ({"type": "on"}, "thinking.type:"),
+        ("enabled", "thinking:"),
+    ],
+)
 def test_malformed_thinking_configs(fresh_sim: Simulator, thinking: Any, field: str) -> None:
     rejected(post(fresh_sim, body(max_tokens=4096, thinking=thinking)), field)
 
 
 # [skills shared/models.md, SKILL.md "Thinking & Effort", error-codes.md]: Haiku 4.5 takes manual thinking only;
 # Opus 4.7/4.8 adaptive or disabled, `budget_tokens` a 400; Sonnet 4.6 all three.
-@pytest.mark.parametrize(("model", "thinking", "ok"), [
-    ("claude-haiku-4-5", {"type": "adaptive"}, False),
-    ("claude-haiku-4-5", {"type": "disabled"}, True),
-    ("claude-opus-4-7", {"type": "enabled", "budget_tokens": 2048}, False),
-    ("claude-opus-4-8", {"type": "adaptive", "display": "summarized"}, True),
-    ("claude-opus-4-8", {"type": "disabled"}, True),
-    ("claude-sonnet-4-6", {"type": "enabled", "budget_tokens": 2048}, True),
-    ("claude-sonnet-4-6", {"type": "adaptive"}, True),
-    ("claude-sonnet-5", {"type": "enabled", "budget_tokens": 2048}, False),
-    ("claude-fable-5", {"type": "adaptive", "display": "omitted"}, True),
-])
+@pytest.mark.parametrize(
+    ("model", "thinking", "ok"),
+    [
+        ("claude-haiku-4-5", {"type": "adaptive"}, False),
+        ("claude-haiku-4-5", {"type": "disabled"}, True),
+        ("claude-opus-4-7", {"type": "enabled", "budget_tokens": 2048}, False),
+        ("claude-opus-4-8", {"type": "adaptive", "display": "summarized"}, True),
+        ("claude-opus-4-8", {"type": "disabled"}, True),
+        ("claude-sonnet-4-6", {"type": "enabled", "budget_tokens": 2048}, True),
+        ("claude-sonnet-4-6", {"type": "adaptive"}, True),
+        ("claude-sonnet-5", {"type": "enabled", "budget_tokens": 2048}, False),
+        ("claude-fable-5", {"type": "adaptive", "display": "omitted"}, True),
+    ],
+)
 def test_thinking_types_per_model(fresh_sim: Simulator, model: str, thinking: dict[str, Any], ok: bool) -> None:
     response = post(fresh_sim, body(model=model, max_tokens=4096, thinking=thinking))
     if ok:
@@ -612,16 +772,21 @@ def test_thinking_on_means_enabled_adaptive_or_an_adaptive_default() -> None:
 
 # [api-today "Tool choice with thinking"; report https://github.com/anthropics/claude-code/issues/19414 quoting the
 # extended-thinking docs: "Thinking isn't compatible with ... forced tool use"] only auto and none with thinking on.
-@pytest.mark.parametrize(("model", "thinking"), [
-    ("claude-haiku-4-5", {"type": "enabled", "budget_tokens": 1024}),
-    ("claude-sonnet-5", None),  # adaptive by default
-])
+@pytest.mark.parametrize(
+    ("model", "thinking"),
+    [
+        ("claude-haiku-4-5", {"type": "enabled", "budget_tokens": 1024}),
+        ("claude-sonnet-5", None),  # adaptive by default
+    ],
+)
 @pytest.mark.parametrize("choice", [{"type": "any"}, {"type": "tool", "name": "get_weather"}])
-def test_forced_tool_use_with_thinking_is_a_400(fresh_sim: Simulator, model: str, thinking: dict[str, Any] | None,
-                                                choice: dict[str, Any]) -> None:
+def test_forced_tool_use_with_thinking_is_a_400(
+    fresh_sim: Simulator, model: str, thinking: dict[str, Any] | None, choice: dict[str, Any]
+) -> None:
     extra = {"thinking": thinking} if thinking else {}
-    rejected(post(fresh_sim, body(model=model, max_tokens=2048, tools=[TOOL], tool_choice=choice, **extra)),
-             "tool_choice:")
+    rejected(
+        post(fresh_sim, body(model=model, max_tokens=2048, tools=[TOOL], tool_choice=choice, **extra)), "tool_choice:"
+    )
     accepted(post(fresh_sim, body(model=model, max_tokens=2048, tools=[TOOL], tool_choice={"type": "auto"}, **extra)))
 
 
@@ -632,15 +797,28 @@ def test_forced_tool_use_with_thinking_is_a_400(fresh_sim: Simulator, model: str
 # 0.95 and 1] (on 2023-06-01: 2026-10-21 takes no sampling parameters at all)
 def test_thinking_rules_out_sampling_changes_and_prefill(client: anthropic.Anthropic) -> None:
     on = {"type": "enabled", "budget_tokens": 1024}
-    assert "thinking" in sdk_rejects(client, "temperature:", max_tokens=2048, thinking=on, extra_headers=OLD,
-                                     extra_body={"temperature": 0.5})
-    assert "thinking" in sdk_rejects(client, "top_k:", max_tokens=2048, thinking=on, extra_headers=OLD,
-                                     extra_body={"top_k": 5})
-    assert "thinking" in sdk_rejects(client, "top_p:", max_tokens=2048, thinking=on, extra_headers=OLD,
-                                     extra_body={"top_p": 0.5})
+    assert "thinking" in sdk_rejects(
+        client, "temperature:", max_tokens=2048, thinking=on, extra_headers=OLD, extra_body={"temperature": 0.5}
+    )
+    assert "thinking" in sdk_rejects(
+        client, "top_k:", max_tokens=2048, thinking=on, extra_headers=OLD, extra_body={"top_k": 5}
+    )
+    assert "thinking" in sdk_rejects(
+        client, "top_p:", max_tokens=2048, thinking=on, extra_headers=OLD, extra_body={"top_p": 0.5}
+    )
     for allowed in ({"temperature": 1}, {"top_p": 0.95}):
-        assert client.messages.create(model=MODEL, max_tokens=2048, messages=HI, timeout=10, thinking=on,
-                                      extra_headers=OLD, extra_body=allowed).type == "message"
+        assert (
+            client.messages.create(
+                model=MODEL,
+                max_tokens=2048,
+                messages=HI,
+                timeout=10,
+                thinking=on,
+                extra_headers=OLD,
+                extra_body=allowed,
+            ).type
+            == "message"
+        )
     sdk_rejects(client, "messages.1:", max_tokens=2048, thinking=on, messages=PREFILL)
 
 
@@ -651,21 +829,29 @@ def test_thinking_rules_out_sampling_changes_and_prefill(client: anthropic.Anthr
 # rejects modified blocks]; the wording is the real API's ([report https://github.com/ding113/claude-code-hub/issues/
 # 518]: "messages.1.content.0: Invalid `signature` in `thinking` block").
 def history_with(block: dict[str, Any]) -> list[dict[str, Any]]:
-    return [*HI, {"role": "assistant", "content": [block, {"type": "text", "text": "Hello!"}]},
-            {"role": "user", "content": "And now?"}]
+    return [
+        *HI,
+        {"role": "assistant", "content": [block, {"type": "text", "text": "Hello!"}]},
+        {"role": "user", "content": "And now?"},
+    ]
 
 
 def test_an_unchanged_thinking_block_is_accepted(client: anthropic.Anthropic) -> None:
     for block in (thinking_block(), {**thinking_block(), "thinking": ""}):  # display omitted: empty text, signed
-        assert client.messages.create(model=MODEL, max_tokens=64, timeout=10,
-                                      messages=history_with(block)).type == "message"
+        assert (
+            client.messages.create(model=MODEL, max_tokens=64, timeout=10, messages=history_with(block)).type
+            == "message"
+        )
 
 
-@pytest.mark.parametrize("block", [
-    {**thinking_block(), "signature": thinking_block()["signature"][:-4] + "AAA="},
-    {**thinking_block(), "signature": "not a signature"},
-    {**thinking_block(), "signature": ""},
-])
+@pytest.mark.parametrize(
+    "block",
+    [
+        {**thinking_block(), "signature": thinking_block()["signature"][:-4] + "AAA="},
+        {**thinking_block(), "signature": "not a signature"},
+        {**thinking_block(), "signature": ""},
+    ],
+)
 def test_a_forged_signature_is_a_400(client: anthropic.Anthropic, block: dict[str, Any]) -> None:
     message = sdk_rejects(client, "messages.1.content.0", messages=history_with(block))
     assert message == "messages.1.content.0: Invalid `signature` in `thinking` block"
@@ -673,8 +859,10 @@ def test_a_forged_signature_is_a_400(client: anthropic.Anthropic, block: dict[st
 
 # [report https://github.com/anthropics/claude-code/issues/63284: the real API's message] a genuine block whose text
 # was changed, in the latest assistant message; in an earlier one the signature no longer matches its text.
-MODIFIED = ("messages.1.content.0: `thinking` or `redacted_thinking` blocks in the latest assistant message cannot be "
-            "modified. These blocks must remain as they were in the original response.")
+MODIFIED = (
+    "messages.1.content.0: `thinking` or `redacted_thinking` blocks in the latest assistant message cannot be "
+    "modified. These blocks must remain as they were in the original response."
+)
 
 
 def test_modified_thinking_text_is_a_400(client: anthropic.Anthropic) -> None:
@@ -682,7 +870,8 @@ def test_modified_thinking_text_is_a_400(client: anthropic.Anthropic) -> None:
     assert sdk_rejects(client, "messages.1.content.0:", messages=history_with(changed)) == MODIFIED
     earlier = [*history_with(changed), {"role": "assistant", "content": "Later."}, {"role": "user", "content": "Ok"}]
     assert sdk_rejects(client, "messages.1.content.0:", messages=earlier) == (
-        "messages.1.content.0: Invalid `signature` in `thinking` block")
+        "messages.1.content.0: Invalid `signature` in `thinking` block"
+    )
 
 
 # [SDK types/redacted_thinking_block.py] "Pass `redacted_thinking` blocks back to the API unchanged".
@@ -697,21 +886,25 @@ def test_redacted_thinking_data_must_be_unchanged(client: anthropic.Anthropic) -
 
 # [report https://github.com/Kilo-Org/kilocode/issues/5219: the real API's message] with thinking on, a request that
 # continues a tool loop must send the assistant turn that called the tools starting with its thinking block.
-TOOL_LOOP_ERROR = ("messages.1.content.0.type: Expected `thinking` or `redacted_thinking`, but found `tool_use`. "
-                   "When `thinking` is enabled, a final `assistant` message must start with a thinking block "
-                   "(preceeding the lastmost set of `tool_use` and `tool_result` blocks). We recommend you include "
-                   "thinking blocks from previous turns. To avoid this requirement, disable `thinking`. Please consult "
-                   "our documentation at https://docs.claude.com/en/docs/build-with-claude/extended-thinking")
+TOOL_LOOP_ERROR = (
+    "messages.1.content.0.type: Expected `thinking` or `redacted_thinking`, but found `tool_use`. "
+    "When `thinking` is enabled, a final `assistant` message must start with a thinking block "
+    "(preceeding the lastmost set of `tool_use` and `tool_result` blocks). We recommend you include "
+    "thinking blocks from previous turns. To avoid this requirement, disable `thinking`. Please consult "
+    "our documentation at https://docs.claude.com/en/docs/build-with-claude/extended-thinking"
+)
 
 
 def test_a_tool_loop_with_thinking_needs_its_thinking_block(client: anthropic.Anthropic) -> None:
     on = {"type": "enabled", "budget_tokens": 1024}
-    message = sdk_rejects(client, "messages.1.content.0.type:", max_tokens=2048, thinking=on, tools=[TOOL],
-                          messages=tool_loop())
+    message = sdk_rejects(
+        client, "messages.1.content.0.type:", max_tokens=2048, thinking=on, tools=[TOOL], messages=tool_loop()
+    )
     assert message == TOOL_LOOP_ERROR
     for first in (thinking_block(), {"type": "redacted_thinking", "data": signing.redacted_data("x")}):
-        reply = client.messages.create(model=MODEL, max_tokens=2048, timeout=10, thinking=on, tools=[TOOL],
-                                       messages=tool_loop(first=first))
+        reply = client.messages.create(
+            model=MODEL, max_tokens=2048, timeout=10, thinking=on, tools=[TOOL], messages=tool_loop(first=first)
+        )
         assert reply.type == "message"
 
 
@@ -724,8 +917,10 @@ def test_a_tool_loop_on_an_adaptive_default_model_needs_it_too(fresh_sim: Simula
 # thinking blocks, or earlier turns with them, are fine.
 def test_without_thinking_no_thinking_block_is_needed(client: anthropic.Anthropic) -> None:
     for messages in (tool_loop(), tool_loop(first=thinking_block())):
-        assert client.messages.create(model=MODEL, max_tokens=64, timeout=10, tools=[TOOL],
-                                      messages=messages).type == "message"
+        assert (
+            client.messages.create(model=MODEL, max_tokens=64, timeout=10, tools=[TOOL], messages=messages).type
+            == "message"
+        )
 
 
 # [report https://github.com/tailcallhq/forgecode/issues/1853: the real API's message, claude-sonnet-4-5 on
@@ -733,28 +928,58 @@ def test_without_thinking_no_thinking_block_is_needed(client: anthropic.Anthropi
 def test_a_prefill_with_thinking_blocks_needs_thinking_on(client: anthropic.Anthropic) -> None:
     messages = [PREFILL[0], {"role": "assistant", "content": [thinking_block(), {"type": "text", "text": "It is"}]}]
     message = sdk_rejects(client, "messages.1.content.0:", messages=messages)
-    assert message == ("messages.1.content.0: When thinking is disabled, an `assistant` message in the final position "
-                       "cannot contain `thinking`. To use thinking blocks, enable `thinking` in your request.")
+    assert message == (
+        "messages.1.content.0: When thinking is disabled, an `assistant` message in the final position "
+        "cannot contain `thinking`. To use thinking blocks, enable `thinking` in your request."
+    )
 
 
 # -- every malformed value: a 400 naming the field, never another exception -------------------------------------------
 
 
-@pytest.mark.parametrize(("payload", "field"), [
-    ({"model": MODEL, "max_tokens": 10, "messages": HI, "metadata": {"user": "x"}}, "metadata.user:"),
-    ({"model": MODEL, "max_tokens": 10, "messages": HI, "metadata": "x"}, "metadata:"),
-    ({"model": MODEL, "max_tokens": 10, "messages": HI, "service_tier": "priority"}, "service_tier:"),
-    ({"model": MODEL, "max_tokens": 10, "messages": HI, "speed": "warp"}, "speed:"),
-    ({"model": MODEL, "max_tokens": 10, "messages": HI, "output_config": {"effort": "huge"}}, "output_config.effort:"),
-    ({"model": MODEL, "max_tokens": 10, "messages": HI, "output_config": {"format": {"type": "xml"}}},
-     "output_config.format.type:"),
-    ({"model": MODEL, "max_tokens": 10, "messages": [{"role": "user", "content": "x", "name": "bob"}]},
-     "messages.0.name: Extra inputs"),
-    ({"model": MODEL, "max_tokens": 10, "messages": [{"role": "user", "content": [
-        {"type": "tool_result", "tool_use_id": "t", "content": [{"type": "tool_use"}]}]}]},
-     "messages.0.content.0.content.0.type:"),
-    ({"model": MODEL, "max_tokens": 10, "messages": [{"role": "user", "content": [
-        {"type": "tool_result", "tool_use_id": "t", "is_error": "no"}]}]}, "messages.0.content.0.is_error:"),
-])
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({"model": MODEL, "max_tokens": 10, "messages": HI, "metadata": {"user": "x"}}, "metadata.user:"),
+        ({"model": MODEL, "max_tokens": 10, "messages": HI, "metadata": "x"}, "metadata:"),
+        ({"model": MODEL, "max_tokens": 10, "messages": HI, "service_tier": "priority"}, "service_tier:"),
+        ({"model": MODEL, "max_tokens": 10, "messages": HI, "speed": "warp"}, "speed:"),
+        (
+            {"model": MODEL, "max_tokens": 10, "messages": HI, "output_config": {"effort": "huge"}},
+            "output_config.effort:",
+        ),
+        (
+            {"model": MODEL, "max_tokens": 10, "messages": HI, "output_config": {"format": {"type": "xml"}}},
+            "output_config.format.type:",
+        ),
+        (
+            {"model": MODEL, "max_tokens": 10, "messages": [{"role": "user", "content": "x", "name": "bob"}]},
+            "messages.0.name: Extra inputs",
+        ),
+        (
+            {
+                "model": MODEL,
+                "max_tokens": 10,
+                "messages": [
+                    {
+                        "role": "user",
+                        "content": [{"type": "tool_result", "tool_use_id": "t", "content": [{"type": "tool_use"}]}],
+                    }
+                ],
+            },
+            "messages.0.content.0.content.0.type:",
+        ),
+        (
+            {
+                "model": MODEL,
+                "max_tokens": 10,
+                "messages": [
+                    {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t", "is_error": "no"}]}
+                ],
+            },
+            "messages.0.content.0.is_error:",
+        ),
+    ],
+)
 def test_malformed_values_name_their_field(fresh_sim: Simulator, payload: dict[str, Any], field: str) -> None:
     rejected(post(fresh_sim, payload), field)

@@ -33,8 +33,10 @@ WEATHER_TOOL = {
     "description": "Get the current weather in a given location",
     "input_schema": {
         "type": "object",
-        "properties": {"location": {"type": "string", "description": "The city, e.g. Paris"},
-                       "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]}},
+        "properties": {
+            "location": {"type": "string", "description": "The city, e.g. Paris"},
+            "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
+        },
         "required": ["location"],
     },
 }
@@ -90,8 +92,9 @@ def test_stream_helper_text_stream_and_final_message(client: anthropic.Anthropic
 def test_async_client_create_and_stream(async_client: anthropic.AsyncAnthropic) -> None:
     async def main() -> tuple[Any, list[str], Any]:
         created = await async_client.messages.create(model=MODEL, max_tokens=200, messages=user("Tell me about Python"))
-        async with async_client.messages.stream(model=MODEL, max_tokens=200,
-                                                messages=user("Tell me about Python")) as stream:
+        async with async_client.messages.stream(
+            model=MODEL, max_tokens=200, messages=user("Tell me about Python")
+        ) as stream:
             pieces = [piece async for piece in stream.text_stream]
             final = await stream.get_final_message()
         return created, pieces, final
@@ -106,8 +109,9 @@ def test_async_client_create_and_stream(async_client: anthropic.AsyncAnthropic) 
 
 def test_tool_use_streams_text_then_a_tool_call_split_mid_key_and_mid_value(client: anthropic.Anthropic) -> None:
     fragments: list[str] = []
-    with client.messages.stream(model=MODEL, max_tokens=300, tools=[WEATHER_TOOL],
-                                messages=user("What's the weather like in Paris today?")) as stream:
+    with client.messages.stream(
+        model=MODEL, max_tokens=300, tools=[WEATHER_TOOL], messages=user("What's the weather like in Paris today?")
+    ) as stream:
         for event in stream:
             if event.type == "content_block_delta" and event.delta.type == "input_json_delta":
                 fragments.append(event.delta.partial_json)
@@ -125,18 +129,31 @@ def test_tool_use_streams_text_then_a_tool_call_split_mid_key_and_mid_value(clie
     assert any(raw.index("Paris") < c < raw.index("Paris") + len("Paris") for c in cuts), fragments
 
     # The tool's result goes back as a user turn; the answer uses it.
-    followup = client.messages.create(model=MODEL, max_tokens=300, tools=[WEATHER_TOOL], messages=[
-        *user("What's the weather like in Paris today?"),
-        {"role": "assistant", "content": [block.model_dump(exclude_none=True) for block in final.content]},
-        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call.id, "content": "18°C, light rain"}]},
-    ])
+    followup = client.messages.create(
+        model=MODEL,
+        max_tokens=300,
+        tools=[WEATHER_TOOL],
+        messages=[
+            *user("What's the weather like in Paris today?"),
+            {"role": "assistant", "content": [block.model_dump(exclude_none=True) for block in final.content]},
+            {
+                "role": "user",
+                "content": [{"type": "tool_result", "tool_use_id": call.id, "content": "18°C, light rain"}],
+            },
+        ],
+    )
     assert followup.stop_reason == "end_turn"
     assert "18°C, light rain" in text_of(followup) and "get_weather" in text_of(followup)
 
 
 def test_tool_choice_none_answers_in_text(client: anthropic.Anthropic) -> None:
-    message = client.messages.create(model=MODEL, max_tokens=200, tools=[WEATHER_TOOL], tool_choice={"type": "none"},
-                                     messages=user("What's the weather like in Paris today?"))
+    message = client.messages.create(
+        model=MODEL,
+        max_tokens=200,
+        tools=[WEATHER_TOOL],
+        tool_choice={"type": "none"},
+        messages=user("What's the weather like in Paris today?"),
+    )
     assert [block.type for block in message.content] == ["text"] and message.stop_reason == "end_turn"
 
 
@@ -158,11 +175,13 @@ def test_max_tokens_stops_exactly_there(client: anthropic.Anthropic, max_tokens:
 
 
 def test_max_tokens_can_cut_a_tool_call(client: anthropic.Anthropic) -> None:
-    full = client.messages.create(model=MODEL, max_tokens=300, tools=[WEATHER_TOOL],
-                                  messages=user("What's the weather in Paris?"))
+    full = client.messages.create(
+        model=MODEL, max_tokens=300, tools=[WEATHER_TOOL], messages=user("What's the weather in Paris?")
+    )
     budget = full.usage.output_tokens - 2
-    cut = client.messages.create(model=MODEL, max_tokens=budget, tools=[WEATHER_TOOL],
-                                 messages=user("What's the weather in Paris?"))
+    cut = client.messages.create(
+        model=MODEL, max_tokens=budget, tools=[WEATHER_TOOL], messages=user("What's the weather in Paris?")
+    )
     assert cut.stop_reason == "max_tokens" and cut.usage.output_tokens == budget
     assert cut.content[1].type == "tool_use" and cut.content[1].input != full.content[1].input
 
@@ -170,8 +189,9 @@ def test_max_tokens_can_cut_a_tool_call(client: anthropic.Anthropic) -> None:
 def test_stop_sequence(client: anthropic.Anthropic) -> None:
     plain = client.messages.create(model=MODEL, max_tokens=100, messages=user("Count to 10"))
     assert text_of(plain) == "1, 2, 3, 4, 5, 6, 7, 8, 9, 10."
-    with client.messages.stream(model=MODEL, max_tokens=100, messages=user("Count to 10"),
-                                stop_sequences=["5", "never"]) as stream:
+    with client.messages.stream(
+        model=MODEL, max_tokens=100, messages=user("Count to 10"), stop_sequences=["5", "never"]
+    ) as stream:
         message = stream.get_final_message()
     assert text_of(message) == "1, 2, 3, 4, "
     assert message.stop_reason == "stop_sequence" and message.stop_sequence == "5"
@@ -200,15 +220,23 @@ def test_same_request_same_reply_different_request_different_reply(client: anthr
 
 def test_reply_depends_on_the_conversation_history(client: anthropic.Anthropic) -> None:
     question = "What's my name?"
-    with_history = [*user("Hi! My name is Ada."), {"role": "assistant", "content": "Hello, Ada! Nice to meet you."},
-                    *user(question)]
+    with_history = [
+        *user("Hi! My name is Ada."),
+        {"role": "assistant", "content": "Hello, Ada! Nice to meet you."},
+        *user(question),
+    ]
     remembered = text_of(client.messages.create(model=MODEL, max_tokens=100, messages=with_history))
     forgotten = text_of(client.messages.create(model=MODEL, max_tokens=100, messages=user(question)))
     assert "Ada" in remembered
     assert "Ada" not in forgotten and "don't know your name" in forgotten
 
-    turns = [*user("Hello"), {"role": "assistant", "content": "Hi!"}, *user("Tell me about SSE"),
-             {"role": "assistant", "content": "SSE is..."}, *user("How many messages have I sent you?")]
+    turns = [
+        *user("Hello"),
+        {"role": "assistant", "content": "Hi!"},
+        *user("Tell me about SSE"),
+        {"role": "assistant", "content": "SSE is..."},
+        *user("How many messages have I sent you?"),
+    ]
     assert "2 messages" in text_of(client.messages.create(model=MODEL, max_tokens=100, messages=turns))
 
 
@@ -243,22 +271,26 @@ def test_unknown_model_is_a_404_naming_it(client: anthropic.Anthropic) -> None:
     assert info.value.request_id.startswith("req_01")
 
 
-@pytest.mark.parametrize(("override", "field"), [
-    ({"max_tokens": anthropic.omit}, "max_tokens"),
-    ({"max_tokens": -1}, "max_tokens"),  # 0 is allowed: it pre-warms the prompt cache (SDK docstring of max_tokens)
-    ({"max_tokens": 10**6}, "max_tokens"),
-    ({"messages": []}, "messages"),
-    ({"messages": [{"role": "system", "content": "Hi"}]}, "messages.0.role"),
-    ({"messages": [{"role": "user", "content": ""}]}, "messages"),
-    ({"messages": [{"role": "user", "content": []}]}, "messages.0"),
-    ({"messages": [{"role": "user", "content": [{"type": "text", "text": "  "}]}]}, "messages"),
-    ({"messages": [{"role": "user", "content": [{"type": "picture"}]}]}, "messages.0.content.0.type"),
-    ({"extra_body": {"temperature": 1.5}}, "temperature"),  # 2.11 dropped the parameter; the API still checks it
-    ({"stop_sequences": [""]}, "stop_sequences"),
-    ({"tools": [{"name": "x"}]}, "tools.0.input_schema"),
-])
-def test_invalid_requests_are_400s_naming_the_field(fresh_sim: Simulator, client: anthropic.Anthropic,
-                                                    override: dict[str, Any], field: str) -> None:
+@pytest.mark.parametrize(
+    ("override", "field"),
+    [
+        ({"max_tokens": anthropic.omit}, "max_tokens"),
+        ({"max_tokens": -1}, "max_tokens"),  # 0 is allowed: it pre-warms the prompt cache (SDK docstring of max_tokens)
+        ({"max_tokens": 10**6}, "max_tokens"),
+        ({"messages": []}, "messages"),
+        ({"messages": [{"role": "system", "content": "Hi"}]}, "messages.0.role"),
+        ({"messages": [{"role": "user", "content": ""}]}, "messages"),
+        ({"messages": [{"role": "user", "content": []}]}, "messages.0"),
+        ({"messages": [{"role": "user", "content": [{"type": "text", "text": "  "}]}]}, "messages"),
+        ({"messages": [{"role": "user", "content": [{"type": "picture"}]}]}, "messages.0.content.0.type"),
+        ({"extra_body": {"temperature": 1.5}}, "temperature"),  # 2.11 dropped the parameter; the API still checks it
+        ({"stop_sequences": [""]}, "stop_sequences"),
+        ({"tools": [{"name": "x"}]}, "tools.0.input_schema"),
+    ],
+)
+def test_invalid_requests_are_400s_naming_the_field(
+    fresh_sim: Simulator, client: anthropic.Anthropic, override: dict[str, Any], field: str
+) -> None:
     # An explicit timeout skips the SDK's own client-side check of max_tokens, so the server gets to judge it.
     kwargs: dict[str, Any] = {"model": MODEL, "max_tokens": 10, "messages": user("Hi"), "timeout": 10, **override}
     with pytest.raises(anthropic.BadRequestError) as info:
@@ -271,14 +303,17 @@ def test_invalid_requests_are_400s_naming_the_field(fresh_sim: Simulator, client
 # -- faults, as the SDK sees them (the wire-format note, section 5) --------------------------------------------------
 
 
-@pytest.mark.parametrize(("kind", "exception", "status", "error_type"), [
-    ("overloaded", anthropic.OverloadedError, 529, "overloaded_error"),
-    ("rate_limit", anthropic.RateLimitError, 429, "rate_limit_error"),
-    ("api_error", anthropic.InternalServerError, 500, "api_error"),
-])
-def test_pre_stream_faults_are_the_real_apis_exceptions(fresh_sim: Simulator, kind: str,
-                                                        exception: type[anthropic.APIStatusError], status: int,
-                                                        error_type: str) -> None:
+@pytest.mark.parametrize(
+    ("kind", "exception", "status", "error_type"),
+    [
+        ("overloaded", anthropic.OverloadedError, 529, "overloaded_error"),
+        ("rate_limit", anthropic.RateLimitError, 429, "rate_limit_error"),
+        ("api_error", anthropic.InternalServerError, 500, "api_error"),
+    ],
+)
+def test_pre_stream_faults_are_the_real_apis_exceptions(
+    fresh_sim: Simulator, kind: str, exception: type[anthropic.APIStatusError], status: int, error_type: str
+) -> None:
     client = anthropic.Anthropic(base_url=fresh_sim.base_url, api_key="k", max_retries=0)
     fresh_sim.inject(kind)
     with pytest.raises(exception) as info:
@@ -312,12 +347,16 @@ def test_fail_twice_then_succeed_is_retried_by_the_sdk(fresh_sim: Simulator, cli
         assert stream.get_final_text()
     log = fresh_sim.requests()
     assert [(r["retry_count"], r["status"], r["fault"]) for r in log] == [
-        (0, 529, "overloaded"), (1, 529, "overloaded"), (2, 200, None)]
+        (0, 529, "overloaded"),
+        (1, 529, "overloaded"),
+        (2, 200, None),
+    ]
     assert fresh_sim.stats()["faults_injected"] == 2 and fresh_sim.stats()["faults_pending"] == 0
 
 
-def test_error_midstream_is_an_api_status_error_with_status_200(fresh_sim: Simulator,
-                                                                client: anthropic.Anthropic) -> None:
+def test_error_midstream_is_an_api_status_error_with_status_200(
+    fresh_sim: Simulator, client: anthropic.Anthropic
+) -> None:
     fresh_sim.inject("error_midstream", after=5)
     pieces: list[str] = []
     with pytest.raises(anthropic.APIStatusError) as info:
@@ -344,8 +383,9 @@ def server_log() -> Iterator[list[logging.LogRecord]]:
     logging.getLogger("uvicorn.error").removeHandler(handler)
 
 
-def test_disconnect_midstream_is_a_raw_transport_error(fresh_sim: Simulator, client: anthropic.Anthropic,
-                                                       server_log: list[logging.LogRecord]) -> None:
+def test_disconnect_midstream_is_a_raw_transport_error(
+    fresh_sim: Simulator, client: anthropic.Anthropic, server_log: list[logging.LogRecord]
+) -> None:
     fresh_sim.inject("disconnect_midstream", after=5)
     with pytest.raises(httpx2.RemoteProtocolError) as info:
         with client.messages.stream(model=MODEL, max_tokens=300, messages=user("Tell me about the ocean")) as stream:
@@ -360,8 +400,9 @@ def test_disconnect_midstream_is_a_raw_transport_error(fresh_sim: Simulator, cli
 
 
 def test_stall_midstream_is_a_read_timeout(fresh_sim: Simulator) -> None:
-    client = anthropic.Anthropic(base_url=fresh_sim.base_url, api_key="k", max_retries=0,
-                                 timeout=httpx2.Timeout(5.0, read=0.3))
+    client = anthropic.Anthropic(
+        base_url=fresh_sim.base_url, api_key="k", max_retries=0, timeout=httpx2.Timeout(5.0, read=0.3)
+    )
     fresh_sim.inject("stall_midstream", after=5)
     started = time.monotonic()
     with pytest.raises(httpx2.ReadTimeout):
@@ -380,15 +421,20 @@ def test_a_short_stall_then_the_stream_resumes(fresh_sim: Simulator, client: ant
     assert time.monotonic() - started >= 0.3
 
 
-@pytest.mark.parametrize(("kind", "exception"), [
-    ("error_midstream", anthropic.OverloadedError),  # no stream to carry the error event: a plain 529
-    ("disconnect_midstream", anthropic.APIConnectionError),
-    ("stall_midstream", anthropic.APITimeoutError),
-])
-def test_without_a_stream_mid_response_faults_are_errors_the_sdk_retries(fresh_sim: Simulator, kind: str,
-                                                                         exception: type[Exception]) -> None:
-    client = anthropic.Anthropic(base_url=fresh_sim.base_url, api_key="k", max_retries=0,
-                                 timeout=httpx2.Timeout(5.0, read=0.3))
+@pytest.mark.parametrize(
+    ("kind", "exception"),
+    [
+        ("error_midstream", anthropic.OverloadedError),  # no stream to carry the error event: a plain 529
+        ("disconnect_midstream", anthropic.APIConnectionError),
+        ("stall_midstream", anthropic.APITimeoutError),
+    ],
+)
+def test_without_a_stream_mid_response_faults_are_errors_the_sdk_retries(
+    fresh_sim: Simulator, kind: str, exception: type[Exception]
+) -> None:
+    client = anthropic.Anthropic(
+        base_url=fresh_sim.base_url, api_key="k", max_retries=0, timeout=httpx2.Timeout(5.0, read=0.3)
+    )
     fresh_sim.inject(kind)
     with pytest.raises(exception):
         client.messages.create(model=MODEL, max_tokens=10, messages=user("Hi"))
@@ -402,11 +448,16 @@ def test_without_a_stream_mid_response_faults_are_errors_the_sdk_retries(fresh_s
 def test_fault_per_request_header(fresh_sim: Simulator) -> None:
     client = anthropic.Anthropic(base_url=fresh_sim.base_url, api_key="k", max_retries=0)
     with pytest.raises(anthropic.OverloadedError):
-        client.messages.create(model=MODEL, max_tokens=10, messages=user("Hi"),
-                               extra_headers={"x-sim-fault": "overloaded"})
+        client.messages.create(
+            model=MODEL, max_tokens=10, messages=user("Hi"), extra_headers={"x-sim-fault": "overloaded"}
+        )
     with pytest.raises(anthropic.APIStatusError) as info:
-        with client.messages.stream(model=MODEL, max_tokens=100, messages=user("Count to 20"),
-                                    extra_headers={"x-sim-fault": "error_midstream", "x-sim-fault-after": "4"}) as s:
+        with client.messages.stream(
+            model=MODEL,
+            max_tokens=100,
+            messages=user("Count to 20"),
+            extra_headers={"x-sim-fault": "error_midstream", "x-sim-fault-after": "4"},
+        ) as s:
             for _ in s.text_stream:
                 pass
     assert info.value.status_code == 200
@@ -433,13 +484,15 @@ def test_a_stream_left_early_is_counted_abandoned(fresh_sim: Simulator, client: 
     assert after["streams_open"] == 0 and after["streams_completed"] == before["streams_completed"]
 
 
-def test_an_async_stream_left_early_is_counted_abandoned(fresh_sim: Simulator,
-                                                         async_client: anthropic.AsyncAnthropic) -> None:
+def test_an_async_stream_left_early_is_counted_abandoned(
+    fresh_sim: Simulator, async_client: anthropic.AsyncAnthropic
+) -> None:
     fresh_sim.speed = 2
 
     async def leave_early() -> None:
-        async with async_client.messages.stream(model=MODEL, max_tokens=1000,
-                                                messages=user("Write 500 words about the ocean")) as s:
+        async with async_client.messages.stream(
+            model=MODEL, max_tokens=1000, messages=user("Write 500 words about the ocean")
+        ) as s:
             n = 0
             async for _ in s.text_stream:
                 n += 1

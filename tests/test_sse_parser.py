@@ -256,10 +256,13 @@ def test_aparse_sse() -> None:
 
 def test_encode_event_is_compact_utf8_json() -> None:
     data = {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "café ☕"}}
-    assert encode_event("content_block_delta", data) == (
-        'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,'
-        '"delta":{"type":"text_delta","text":"café ☕"}}\n\n'
-    ).encode()
+    assert (
+        encode_event("content_block_delta", data)
+        == (
+            'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,'
+            '"delta":{"type":"text_delta","text":"café ☕"}}\n\n'
+        ).encode()
+    )
 
 
 def test_encode_event_sends_str_as_is() -> None:

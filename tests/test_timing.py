@@ -98,13 +98,16 @@ def child(end: str = "", flush: bool = False) -> list[str]:
     return [sys.executable, "-c", CHILD.replace("END", repr(end)).replace("FLUSH", str(flush))]
 
 
-@pytest.mark.parametrize(("terminal", "end", "flush", "early"), [
-    (True, "", False, False),  # a terminal is line-buffered: no newline, nothing shown until the end
-    (True, "", True, True),  # flush=True sends it at once
-    (True, "\n", False, True),  # a newline flushes a terminal's line buffer
-    (False, "\n", False, False),  # a pipe is block-buffered: even a newline waits for the end
-    (False, "", True, True),
-])
+@pytest.mark.parametrize(
+    ("terminal", "end", "flush", "early"),
+    [
+        (True, "", False, False),  # a terminal is line-buffered: no newline, nothing shown until the end
+        (True, "", True, True),  # flush=True sends it at once
+        (True, "\n", False, True),  # a newline flushes a terminal's line buffer
+        (False, "\n", False, False),  # a pipe is block-buffered: even a newline waits for the end
+        (False, "", True, True),
+    ],
+)
 def test_time_output_shows_how_python_buffers_stdout(terminal: bool, end: str, flush: bool, early: bool) -> None:
     timeline = time_output(child(end, flush), terminal=terminal)
     assert timeline.text == f"a{end}b\n"

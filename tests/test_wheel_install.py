@@ -28,8 +28,13 @@ def find_python(version: str) -> str | None:
     candidates = [shutil.which(f"python{version}")]
     candidates += sorted(str(p) for p in Path.home().glob(f".pyenv/versions/{version}.*/bin/python{version}"))
     for candidate in filter(None, candidates):
-        done = subprocess.run([candidate, "-c", "import sys, venv; print(sys.version_info[:2])"], capture_output=True,
-                              text=True, timeout=60, check=False)
+        done = subprocess.run(
+            [candidate, "-c", "import sys, venv; print(sys.version_info[:2])"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
         if done.returncode == 0 and done.stdout.strip() == str(tuple(map(int, version.split(".")))):
             return candidate
     return None
@@ -72,8 +77,11 @@ print("RESULTS " + json.dumps(results))
 
 def pins() -> list[str]:
     """The learners' exact versions, as pip constraints (the `-e` line is not a constraint)."""
-    return [line for line in (ROOT / "requirements.txt").read_text().splitlines()
-            if line.strip() and not line.startswith(("#", "-"))]
+    return [
+        line
+        for line in (ROOT / "requirements.txt").read_text().splitlines()
+        if line.strip() and not line.startswith(("#", "-"))
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -84,8 +92,12 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for name in ("pyproject.toml", "README.md", "LICENSE"):
         shutil.copy(ROOT / name, source / name)
     shutil.copytree(ROOT / "course_utils", source / "course_utils", ignore=shutil.ignore_patterns("__pycache__"))
-    done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "--wheel-dir", str(out),
-                           str(source)], capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "--wheel-dir", str(out), str(source)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     (built,) = out.glob("streaming_with_claude-*.whl")
     return built
@@ -93,8 +105,13 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_the_wheel_holds_the_package_and_its_data(wheel: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
-    for needed in ("course_utils/__init__.py", "course_utils/console.py", "course_utils/simulator/corpus.json",
-                   "course_utils/simulator/models.json", "course_utils/server/static/index.html"):
+    for needed in (
+        "course_utils/__init__.py",
+        "course_utils/console.py",
+        "course_utils/simulator/corpus.json",
+        "course_utils/simulator/models.json",
+        "course_utils/chat_app/static/index.html",
+    ):
         assert needed in names, needed
     metadata = next(n for n in names if n.endswith(".dist-info/METADATA"))
     text = zipfile.ZipFile(wheel).read(metadata).decode()
@@ -111,8 +128,9 @@ def test_the_wheel_holds_the_package_and_its_data(wheel: Path) -> None:
 
 # 3.11 is CI's Python; the others take minutes of downloads on a fresh machine, so they run on request
 # (COURSE_TEST_INSTALL=1, see tests/conftest.py).
-@pytest.mark.parametrize("version", [v if v == "3.11" else pytest.param(v, marks=pytest.mark.install)
-                                     for v in sorted(PYTHONS)])
+@pytest.mark.parametrize(
+    "version", [v if v == "3.11" else pytest.param(v, marks=pytest.mark.install) for v in sorted(PYTHONS)]
+)
 def test_every_lesson_runs_after_a_plain_pip_install(version: str, wheel: Path, tmp_path: Path) -> None:
     venv = tmp_path / "venv"
     subprocess.run([PYTHONS[version], "-m", "venv", str(venv)], check=True, timeout=120)
@@ -121,8 +139,22 @@ def test_every_lesson_runs_after_a_plain_pip_install(version: str, wheel: Path, 
     constraints.write_text("\n".join(pins()) + "\n")
     start = time.monotonic()
     # Plain `pip install streaming_with_claude-*.whl`, held to the learners' pins so the run is reproducible.
-    done = subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                           "-c", str(constraints), str(wheel)], capture_output=True, text=True, timeout=900)
+    done = subprocess.run(
+        [
+            str(python),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "-c",
+            str(constraints),
+            str(wheel),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     installed = round(time.monotonic() - start, 1)
     check = subprocess.run([str(python), "-m", "pip", "check"], capture_output=True, text=True, timeout=120)
@@ -137,13 +169,27 @@ def test_every_lesson_runs_after_a_plain_pip_install(version: str, wheel: Path, 
         shutil.copy(lesson, work / lesson.name)
     kernels = tmp_path / "jupyter" / "kernels" / "course-wheel"
     kernels.mkdir(parents=True)
-    (kernels / "kernel.json").write_text(json.dumps({
-        "argv": [str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": f"course wheel (Python {version})", "language": "python"}))
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("ANTHROPIC_", "PYTHONPATH", "VIRTUAL_ENV", "JUPYTER_PATH"))}
-    env |= {"JUPYTER_PATH": str(tmp_path / "jupyter"), "COURSE_OFFLINE": "1", "HOME": str(tmp_path / "home"),
-            "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
+    (kernels / "kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": [str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                "display_name": f"course wheel (Python {version})",
+                "language": "python",
+            }
+        )
+    )
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("ANTHROPIC_", "PYTHONPATH", "VIRTUAL_ENV", "JUPYTER_PATH"))
+    }
+    env |= {
+        "JUPYTER_PATH": str(tmp_path / "jupyter"),
+        "COURSE_OFFLINE": "1",
+        "COURSE_SIM_SPEED": "0",
+        "HOME": str(tmp_path / "home"),
+        "MPLBACKEND": "module://matplotlib_inline.backend_inline",
+    }
     (tmp_path / "home").mkdir()
     pending = [work / p.name for p in lessons]
     running: list[tuple[Path, subprocess.Popen[str]]] = []
@@ -151,14 +197,27 @@ def test_every_lesson_runs_after_a_plain_pip_install(version: str, wheel: Path, 
     while pending or running:
         while pending and len(running) < PARALLEL:
             lesson = pending.pop(0)
-            running.append((lesson, subprocess.Popen([sys.executable, "-c", RUNNER, str(lesson)], cwd=work, env=env,
-                                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)))
+            running.append(
+                (
+                    lesson,
+                    subprocess.Popen(
+                        [sys.executable, "-c", RUNNER, str(lesson)],
+                        cwd=work,
+                        env=env,
+                        stdout=subprocess.PIPE,
+                        stderr=subprocess.PIPE,
+                        text=True,
+                    ),
+                )
+            )
         lesson, process = running.pop(0)
         stdout, stderr = process.communicate(timeout=1500)
         assert process.returncode == 0, (lesson.name, stderr[-3000:])
         results |= json.loads(stdout.split("RESULTS ", 1)[1])
-    print(f"Python {version}: install {installed} s; lessons " +
-          ", ".join(f"{name[:2]} {r['seconds']} s" for name, r in results.items()))
+    print(
+        f"Python {version}: install {installed} s; lessons "
+        + ", ".join(f"{name[:2]} {r['seconds']} s" for name, r in results.items())
+    )
     failed = {name: r["error"] for name, r in results.items() if r["error"]}
     assert not failed, failed
     for name, r in results.items():
@@ -167,6 +226,7 @@ def test_every_lesson_runs_after_a_plain_pip_install(version: str, wheel: Path, 
     course = venv / "bin" / "course"
     done = subprocess.run([str(course), "help"], capture_output=True, text=True, timeout=120, check=False, cwd=work)
     assert done.returncode == 0 and "sim" in done.stdout and "release" not in done.stdout, done.stdout
-    done = subprocess.run([str(course), "grade", "x.ipynb"], capture_output=True, text=True, timeout=120, check=False,
-                          cwd=work)
+    done = subprocess.run(
+        [str(course), "grade", "x.ipynb"], capture_output=True, text=True, timeout=120, check=False, cwd=work
+    )
     assert done.returncode == 2 and "unknown command 'grade'" in done.stderr

@@ -85,8 +85,11 @@ MATH = "What is 17 * 23? Work it out step by step, then give the number."
 WEATHER_TOOL = {
     "name": "get_weather",
     "description": "Current weather for a city.",
-    "input_schema": {"type": "object", "properties": {"city": {"type": "string", "description": "City name"}},
-                     "required": ["city"]},
+    "input_schema": {
+        "type": "object",
+        "properties": {"city": {"type": "string", "description": "City name"}},
+        "required": ["city"],
+    },
 }
 TIME_TOOL = {
     "name": "get_time",
@@ -96,10 +99,13 @@ TIME_TOOL = {
 TOOL_USE_ID = "toolu_01ConformanceProbe000001"
 TOOL_TURNS = [
     {"role": "user", "content": "What's the weather in Paris right now?"},
-    {"role": "assistant", "content": [
-        {"type": "text", "text": "I'll check the weather in Paris."},
-        {"type": "tool_use", "id": TOOL_USE_ID, "name": "get_weather", "input": {"city": "Paris"}},
-    ]},
+    {
+        "role": "assistant",
+        "content": [
+            {"type": "text", "text": "I'll check the weather in Paris."},
+            {"type": "tool_use", "id": TOOL_USE_ID, "name": "get_weather", "input": {"city": "Paris"}},
+        ],
+    },
 ]
 
 
@@ -108,7 +114,8 @@ def _long_system(nonce: str) -> list[dict[str, Any]]:
     rules = "\n".join(
         f"Rule {i}: when a learner asks about topic {i} of the streaming course, answer briefly, cite the lesson "
         f"that covers it, and never invent an API field; lesson {i % 7} explains events, deltas and usage."
-        for i in range(1, 321))
+        for i in range(1, 321)
+    )
     text = f"Conformance run {nonce}. You are a concise teaching assistant.\n{rules}"
     return [{"type": "text", "text": text, "cache_control": {"type": "ephemeral"}}]
 
@@ -122,67 +129,159 @@ def _stream(model: str, max_tokens: int = 200, **extra: Any) -> Body:
 
 
 def _tools(model: str, choice: dict[str, Any]) -> Body:
-    return {"model": model, "max_tokens": 300, "stream": True, "tools": [WEATHER_TOOL, TIME_TOOL],
-            "tool_choice": choice, "messages": _msgs("What's the weather in Paris right now?")}
+    return {
+        "model": model,
+        "max_tokens": 300,
+        "stream": True,
+        "tools": [WEATHER_TOOL, TIME_TOOL],
+        "tool_choice": choice,
+        "messages": _msgs("What's the weather in Paris right now?"),
+    }
 
 
 def _cached(model: str, nonce: str) -> Body:
-    return {"model": model, "max_tokens": 50, "stream": True, "system": _long_system(nonce),
-            "messages": _msgs("Which lesson covers topic 12? One line.")}
+    return {
+        "model": model,
+        "max_tokens": 50,
+        "stream": True,
+        "system": _long_system(nonce),
+        "messages": _msgs("Which lesson covers topic 12? One line."),
+    }
 
 
 PROBES: tuple[Probe, ...] = (
-    Probe("plain-stream", "plain streamed text: the basic event sequence and usage",
-          lambda m, n: _stream(m)),
-    Probe("non-streaming", "non-streaming create: one JSON message",
-          lambda m, n: {"model": m, "max_tokens": 200, "messages": _msgs(QUESTION)}),
-    Probe("thinking-enabled", "thinking enabled, budget 1024: a thinking block first, then text",
-          lambda m, n: {**_stream(m, 2048), "messages": _msgs(MATH),
-                        "thinking": {"type": "enabled", "budget_tokens": 1024}},
-          model="claude-haiku-4-5"),
-    Probe("thinking-adaptive", "adaptive thinking: the model decides how much to think",
-          lambda m, n: {**_stream(m, 2048), "messages": _msgs(MATH), "thinking": {"type": "adaptive"}},
-          model="claude-sonnet-4-6"),
-    Probe("thinking-by-default", "thinking omitted on a model that thinks by default: the stream still starts "
-          "with thinking", lambda m, n: {**_stream(m, 2048), "messages": _msgs(MATH)}, model="claude-sonnet-5"),
-    Probe("tool-choice-auto", "a tool call with tool_choice auto (text may come first)",
-          lambda m, n: _tools(m, {"type": "auto"}), leading_text_optional=True),
-    Probe("tool-choice-any", "a tool call with tool_choice any: the tool_use block comes first",
-          lambda m, n: _tools(m, {"type": "any"})),
-    Probe("tool-choice-named", "a tool call with a named tool_choice: that tool, first",
-          lambda m, n: _tools(m, {"type": "tool", "name": "get_weather"})),
-    Probe("tool-result", "a tool_result follow-up: the answer after the tool ran",
-          lambda m, n: {"model": m, "max_tokens": 200, "stream": True, "tools": [WEATHER_TOOL, TIME_TOOL],
-                        "messages": [*TOOL_TURNS, {"role": "user", "content": [
-                            {"type": "tool_result", "tool_use_id": TOOL_USE_ID,
-                             "content": "14°C, light rain, wind 20 km/h"}]}]}),
-    Probe("tool-result-missing", "a broken tool conversation (tool_use without tool_result): expect 400",
-          lambda m, n: {"model": m, "max_tokens": 200, "stream": True, "tools": [WEATHER_TOOL, TIME_TOOL],
-                        "messages": [*TOOL_TURNS, {"role": "user", "content": "Never mind, what about Rome?"}]}),
-    Probe("cache-write", "prompt caching, first of two: a long cached system prompt is written",
-          lambda m, n: _cached(m, n)),
-    Probe("cache-read", "prompt caching, second of two: the same prefix is read from the cache",
-          lambda m, n: _cached(m, n)),
-    Probe("max-tokens-zero", "max_tokens 0 (cache pre-warm): no content, usage filled",
-          lambda m, n: {"model": m, "max_tokens": 0, "messages": _msgs(QUESTION)}),
-    Probe("max-tokens-reached", "max_tokens reached: the stream stops with stop_reason max_tokens",
-          lambda m, n: {**_stream(m, 5), "messages": _msgs("Write a long essay about the history of rivers.")}),
-    Probe("prefill-allowed", "an assistant prefill where the model allows it: the reply continues it",
-          lambda m, n: {**_stream(m), "messages": [*_msgs("Name a colour of the sky."),
-                                                  {"role": "assistant", "content": "The sky is"}]},
-          model="claude-haiku-4-5"),
-    Probe("prefill-rejected", "an assistant prefill where the model rejects it: expect 400",
-          lambda m, n: {**_stream(m), "messages": [*_msgs("Name a colour of the sky."),
-                                                  {"role": "assistant", "content": "The sky is"}]},
-          model="claude-sonnet-4-6"),
-    Probe("temperature-rejected", "temperature sent through extra body to a model without sampling parameters: "
-          "expect 400", lambda m, n: {**_stream(m), "temperature": 0.5}, model="claude-opus-4-7"),
-    Probe("unknown-field", "an unknown top-level field: expect 400",
-          lambda m, n: {**_stream(m), "temprature": 0.5}),
-    Probe("no-version-header", "raw HTTP without the anthropic-version header: expect 400",
-          lambda m, n: _stream(m), omit_headers=("anthropic-version",)),
-    Probe("models-retrieve", "models.retrieve of the alias: resolves to the dated id, with capabilities and limits",
-          None, method="GET", path="/v1/models/{model}"),
+    Probe("plain-stream", "plain streamed text: the basic event sequence and usage", lambda m, n: _stream(m)),
+    Probe(
+        "non-streaming",
+        "non-streaming create: one JSON message",
+        lambda m, n: {"model": m, "max_tokens": 200, "messages": _msgs(QUESTION)},
+    ),
+    Probe(
+        "thinking-enabled",
+        "thinking enabled, budget 1024: a thinking block first, then text",
+        lambda m, n: {
+            **_stream(m, 2048),
+            "messages": _msgs(MATH),
+            "thinking": {"type": "enabled", "budget_tokens": 1024},
+        },
+        model="claude-haiku-4-5",
+    ),
+    Probe(
+        "thinking-adaptive",
+        "adaptive thinking: the model decides how much to think",
+        lambda m, n: {**_stream(m, 2048), "messages": _msgs(MATH), "thinking": {"type": "adaptive"}},
+        model="claude-sonnet-4-6",
+    ),
+    Probe(
+        "thinking-by-default",
+        "thinking omitted on a model that thinks by default: the stream still starts with thinking",
+        lambda m, n: {**_stream(m, 2048), "messages": _msgs(MATH)},
+        model="claude-sonnet-5",
+    ),
+    Probe(
+        "tool-choice-auto",
+        "a tool call with tool_choice auto (text may come first)",
+        lambda m, n: _tools(m, {"type": "auto"}),
+        leading_text_optional=True,
+    ),
+    Probe(
+        "tool-choice-any",
+        "a tool call with tool_choice any: the tool_use block comes first",
+        lambda m, n: _tools(m, {"type": "any"}),
+    ),
+    Probe(
+        "tool-choice-named",
+        "a tool call with a named tool_choice: that tool, first",
+        lambda m, n: _tools(m, {"type": "tool", "name": "get_weather"}),
+    ),
+    Probe(
+        "tool-result",
+        "a tool_result follow-up: the answer after the tool ran",
+        lambda m, n: {
+            "model": m,
+            "max_tokens": 200,
+            "stream": True,
+            "tools": [WEATHER_TOOL, TIME_TOOL],
+            "messages": [
+                *TOOL_TURNS,
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "tool_result", "tool_use_id": TOOL_USE_ID, "content": "14°C, light rain, wind 20 km/h"}
+                    ],
+                },
+            ],
+        },
+    ),
+    Probe(
+        "tool-result-missing",
+        "a broken tool conversation (tool_use without tool_result): expect 400",
+        lambda m, n: {
+            "model": m,
+            "max_tokens": 200,
+            "stream": True,
+            "tools": [WEATHER_TOOL, TIME_TOOL],
+            "messages": [*TOOL_TURNS, {"role": "user", "content": "Never mind, what about Rome?"}],
+        },
+    ),
+    Probe(
+        "cache-write",
+        "prompt caching, first of two: a long cached system prompt is written",
+        lambda m, n: _cached(m, n),
+    ),
+    Probe(
+        "cache-read",
+        "prompt caching, second of two: the same prefix is read from the cache",
+        lambda m, n: _cached(m, n),
+    ),
+    Probe(
+        "max-tokens-zero",
+        "max_tokens 0 (cache pre-warm): no content, usage filled",
+        lambda m, n: {"model": m, "max_tokens": 0, "messages": _msgs(QUESTION)},
+    ),
+    Probe(
+        "max-tokens-reached",
+        "max_tokens reached: the stream stops with stop_reason max_tokens",
+        lambda m, n: {**_stream(m, 5), "messages": _msgs("Write a long essay about the history of rivers.")},
+    ),
+    Probe(
+        "prefill-allowed",
+        "an assistant prefill where the model allows it: the reply continues it",
+        lambda m, n: {
+            **_stream(m),
+            "messages": [*_msgs("Name a colour of the sky."), {"role": "assistant", "content": "The sky is"}],
+        },
+        model="claude-haiku-4-5",
+    ),
+    Probe(
+        "prefill-rejected",
+        "an assistant prefill where the model rejects it: expect 400",
+        lambda m, n: {
+            **_stream(m),
+            "messages": [*_msgs("Name a colour of the sky."), {"role": "assistant", "content": "The sky is"}],
+        },
+        model="claude-sonnet-4-6",
+    ),
+    Probe(
+        "temperature-rejected",
+        "temperature sent through extra body to a model without sampling parameters: expect 400",
+        lambda m, n: {**_stream(m), "temperature": 0.5},
+        model="claude-opus-4-7",
+    ),
+    Probe("unknown-field", "an unknown top-level field: expect 400", lambda m, n: {**_stream(m), "temprature": 0.5}),
+    Probe(
+        "no-version-header",
+        "raw HTTP without the anthropic-version header: expect 400",
+        lambda m, n: _stream(m),
+        omit_headers=("anthropic-version",),
+    ),
+    Probe(
+        "models-retrieve",
+        "models.retrieve of the alias: resolves to the dated id, with capabilities and limits",
+        None,
+        method="GET",
+        path="/v1/models/{model}",
+    ),
 )
 
 
@@ -190,7 +289,7 @@ def course_models() -> tuple[str, ...]:
     """The models the course names: its default, then the chat app's allowed models (read without importing it)."""
     models = [COURSE_DEFAULT_MODEL]
     try:
-        tree = ast.parse((ROOT / "course_utils" / "server" / "settings.py").read_text())
+        tree = ast.parse((ROOT / "course_utils" / "chat_app" / "settings.py").read_text())
         for node in ast.walk(tree):
             if isinstance(node, ast.Assign) and any(getattr(t, "id", "") == "ALLOWED_MODELS" for t in node.targets):
                 models += [m for m in ast.literal_eval(node.value) if isinstance(m, str)]
@@ -221,7 +320,7 @@ def plan(models: tuple[str, ...], only: set[str] | None = None) -> list[Call]:
     for probe in PROBES:
         if only and probe.name not in only:
             continue
-        for model in ((probe.model,) if probe.model else models):
+        for model in (probe.model,) if probe.model else models:
             calls.append(Call(probe, model))
     return calls
 
@@ -243,13 +342,19 @@ class Side:
 
         host = urlsplit(self.url).hostname or ""
         # A loopback server is reached directly: a proxy from the environment would only get in the way.
-        return httpx.Client(base_url=self.url.rstrip("/"), trust_env=not is_loopback(host),
-                            timeout=httpx.Timeout(180.0, connect=15.0))
+        return httpx.Client(
+            base_url=self.url.rstrip("/"), trust_env=not is_loopback(host), timeout=httpx.Timeout(180.0, connect=15.0)
+        )
 
 
 def headers_for(side: Side, probe: Probe) -> dict[str, str]:
-    headers = {"x-api-key": side.key, "anthropic-version": API_VERSION, "content-type": "application/json",
-               "accept": "application/json", "user-agent": "course-conformance/1"}
+    headers = {
+        "x-api-key": side.key,
+        "anthropic-version": API_VERSION,
+        "content-type": "application/json",
+        "accept": "application/json",
+        "user-agent": "course-conformance/1",
+    }
     for name in probe.omit_headers:
         headers.pop(name, None)
     return headers
@@ -267,9 +372,12 @@ def send(client: Any, side: Side, call: Call, nonce: str, retries: int) -> dict[
         status = outcome.get("status")
         last = (outcome.get("events") or [{}])[-1].get("data") or {}
         overloaded_midstream = last.get("type") == "error" and (last.get("error") or {}).get("type") in (
-            "overloaded_error", "api_error")
-        if attempt == retries or not (status in RETRY_STATUSES or outcome.get("transport_error")
-                                      or overloaded_midstream):
+            "overloaded_error",
+            "api_error",
+        )
+        if attempt == retries or not (
+            status in RETRY_STATUSES or outcome.get("transport_error") or overloaded_midstream
+        ):
             break
         wait = min(_retry_after(outcome.get("headers", {})) or 2.0 * (attempt + 1), 30.0)
         time.sleep(wait)
@@ -281,12 +389,18 @@ def _send_once(client: Any, side: Side, call: Call, body: Body | None, httpx: An
 
     outcome: dict[str, Any] = {"status": None}
     try:
-        with client.stream(call.probe.method, call.path, headers=headers_for(side, call.probe),
-                           content=None if body is None else json.dumps(body).encode()) as response:
+        with client.stream(
+            call.probe.method,
+            call.path,
+            headers=headers_for(side, call.probe),
+            content=None if body is None else json.dumps(body).encode(),
+        ) as response:
             outcome["status"] = response.status_code
-            outcome["headers"] = {k: response.headers[k] for k in
-                                  ("content-type", "x-should-retry", "retry-after", "request-id")
-                                  if k in response.headers}
+            outcome["headers"] = {
+                k: response.headers[k]
+                for k in ("content-type", "x-should-retry", "retry-after", "request-id")
+                if k in response.headers
+            }
             if response.headers.get("content-type", "").startswith("text/event-stream"):
                 events = []
                 for event in parse_sse(response.iter_bytes()):
@@ -353,8 +467,11 @@ def _block_keys(block: Any) -> str:
 
 def _drop_leading_text(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Remove text blocks that come before the first tool_use block, renumbering the later blocks."""
-    starts = [(e["data"].get("index"), (e["data"].get("content_block") or {}).get("type"))
-              for e in events if e["data"].get("type") == "content_block_start"]
+    starts = [
+        (e["data"].get("index"), (e["data"].get("content_block") or {}).get("type"))
+        for e in events
+        if e["data"].get("type") == "content_block_start"
+    ]
     first_tool = next((i for i, (_, kind) in enumerate(starts) if kind == "tool_use"), None)
     if not first_tool:
         return events
@@ -455,8 +572,7 @@ def aspects(outcome: dict[str, Any], probe: Probe) -> dict[str, Any]:
                 labels.append(label)
         facts["event sequence"] = labels
         facts["stream structure"] = _structure(events)
-        start = next((e["data"].get("message") or {} for e in events if e["data"].get("type") == "message_start"),
-                     {})
+        start = next((e["data"].get("message") or {} for e in events if e["data"].get("type") == "message_start"), {})
         blocks = [e["data"].get("content_block") for e in events if e["data"].get("type") == "content_block_start"]
         delta = next((e["data"] for e in reversed(events) if e["data"].get("type") == "message_delta"), {})
         final = {**start, **{k: v for k, v in (delta.get("delta") or {}).items()}}
@@ -551,8 +667,11 @@ def compare(ref_outcome: dict[str, Any], cand_outcome: dict[str, Any], probe: Pr
     lines = differences(ref, cand)
     if ref.get("status") != cand.get("status"):
         # The rest follows from the status; say what each side answered instead of listing every field.
-        lines = [lines[0], _status_context("reference", ref_outcome, ref),
-                 _status_context("candidate", cand_outcome, cand)]
+        lines = [
+            lines[0],
+            _status_context("reference", ref_outcome, ref),
+            _status_context("candidate", cand_outcome, cand),
+        ]
     return lines, ref, cand
 
 
@@ -570,8 +689,14 @@ def find_key(env_file: str | None) -> str | None:
     return key if key and key != OFFLINE_KEY else None
 
 
-def print_plan(calls: list[Call], models: tuple[str, ...], reference: str, candidate: str | None,
-               have_key: bool = False, out: Any = None) -> None:
+def print_plan(
+    calls: list[Call],
+    models: tuple[str, ...],
+    reference: str,
+    candidate: str | None,
+    have_key: bool = False,
+    out: Any = None,
+) -> None:
     out = out or sys.stdout
 
     def say(line: str = "") -> None:
@@ -581,16 +706,20 @@ def print_plan(calls: list[Call], models: tuple[str, ...], reference: str, candi
         say("--plan: nothing is sent.")
     else:
         say("No API key (ANTHROPIC_API_KEY is set neither in the environment nor in .env): nothing is sent.")
-    say(f"With a key, this tool would send {len(calls)} requests, each to both sides, as raw HTTP "
-        f"(anthropic-version: {API_VERSION}):")
+    say(
+        f"With a key, this tool would send {len(calls)} requests, each to both sides, as raw HTTP "
+        f"(anthropic-version: {API_VERSION}):"
+    )
     say(f"  reference: {reference} (with the key as x-api-key)")
     say(f"  candidate: {candidate or 'a simulator it starts on a free loopback port'} (with a dummy key only)")
     say(f"  models: {', '.join(models)} (--models to choose; model-specific requests keep their own model)")
     width = max((len(c.label) for c in calls), default=0)
     for number, call in enumerate(calls, 1):
         say(f"  {number:2d}. {call.label:<{width}}  {call.probe.method} {call.path}: {call.probe.purpose}")
-    say("and print, request by request, where event sequences, block types, usage fields, stop reasons and error "
-        "statuses/types differ (exit 1 if any do).")
+    say(
+        "and print, request by request, where event sequences, block types, usage fields, stop reasons and error "
+        "statuses/types differ (exit 1 if any do)."
+    )
 
 
 @contextmanager
@@ -622,31 +751,50 @@ def run(calls: list[Call], reference: Side, candidate: Side, retries: int, out: 
                 print(f"        {line}", file=out)
             out.flush()
             body = call.probe.body(call.model, nonce) if call.probe.body else None
-            results.append({
-                "name": call.probe.name, "model": call.model, "purpose": call.probe.purpose, "ok": not lines,
-                "differences": lines,
-                "request": {"method": call.probe.method, "path": call.path, "body": body,
-                            "omitted_headers": list(call.probe.omit_headers)},
-                "reference": {"compared": ref_facts, "wire": ref_out},
-                "candidate": {"compared": cand_facts, "wire": cand_out},
-            })
+            results.append(
+                {
+                    "name": call.probe.name,
+                    "model": call.model,
+                    "purpose": call.probe.purpose,
+                    "ok": not lines,
+                    "differences": lines,
+                    "request": {
+                        "method": call.probe.method,
+                        "path": call.path,
+                        "body": body,
+                        "omitted_headers": list(call.probe.omit_headers),
+                    },
+                    "reference": {"compared": ref_facts, "wire": ref_out},
+                    "candidate": {"compared": cand_facts, "wire": cand_out},
+                }
+            )
     differing = sum(not r["ok"] for r in results)
     summary = {"requests": len(results), "ok": len(results) - differing, "diff": differing}
     print(f"summary: {len(results)} requests, {summary['ok']} OK, {differing} DIFF", file=out)
-    return {"reference": reference.url, "candidate": candidate.url, "api_version": API_VERSION,
-            "summary": summary, "results": results}
+    return {
+        "reference": reference.url,
+        "candidate": candidate.url,
+        "api_version": API_VERSION,
+        "summary": summary,
+        "results": results,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="./course conformance",
-        description="Send the same requests to the real Messages API and to the simulator; print where they differ.")
-    parser.add_argument("--models", help="comma-separated models for the per-model requests "
-                        f"(default: the course's, {', '.join(course_models())})")
+        description="Send the same requests to the real Messages API and to the simulator; print where they differ.",
+    )
+    parser.add_argument(
+        "--models",
+        help=f"comma-separated models for the per-model requests (default: the course's, {', '.join(course_models())})",
+    )
     parser.add_argument("--only", help="comma-separated request names to run (default: all)")
     parser.add_argument("--reference-url", default=REAL_API, help=f"the reference server (default: {REAL_API})")
-    parser.add_argument("--reference-key", help="key for the reference instead of ANTHROPIC_API_KEY "
-                        "(for testing against a stand-in, e.g. 'dummy')")
+    parser.add_argument(
+        "--reference-key",
+        help="key for the reference instead of ANTHROPIC_API_KEY (for testing against a stand-in, e.g. 'dummy')",
+    )
     parser.add_argument("--candidate-url", help="the candidate server (default: a simulator started for the run)")
     parser.add_argument("--env-file", help="the .env to read ANTHROPIC_API_KEY from (default: the nearest .env)")
     parser.add_argument("--json", metavar="FILE", help="write the full comparison, wire data included, to FILE")
@@ -660,8 +808,9 @@ def main(argv: list[str] | None = None) -> int:
     only = {n.strip() for n in args.only.split(",") if n.strip()} if args.only else None
     unknown = (only or set()) - {p.name for p in PROBES}
     if unknown:
-        parser.error(f"unknown request name(s): {', '.join(sorted(unknown))}; known: "
-                     f"{', '.join(p.name for p in PROBES)}")
+        parser.error(
+            f"unknown request name(s): {', '.join(sorted(unknown))}; known: {', '.join(p.name for p in PROBES)}"
+        )
     if args.retries < 0:
         parser.error("--retries must be >= 0")
     for url, option in ((args.reference_url, "--reference-url"), (args.candidate_url, "--candidate-url")):

@@ -1,6 +1,6 @@
 """Execute notebooks in place, offline, top to bottom in a fresh kernel, the way they are committed.
 
-    .venv/bin/python tools/execute.py notebooks/01_blocking_vs_streaming.ipynb [more.ipynb ...]
+.venv/bin/python tools/execute.py notebooks/01_blocking_vs_streaming.ipynb [more.ipynb ...]
 """
 
 from __future__ import annotations
@@ -21,8 +21,12 @@ def merge_streams(outputs: list) -> list:
     merged: list = []
     for output in outputs:
         last = merged[-1] if merged else None
-        if (output.get("output_type") == "stream" and last is not None and last.get("output_type") == "stream"
-                and last.get("name") == output.get("name")):
+        if (
+            output.get("output_type") == "stream"
+            and last is not None
+            and last.get("output_type") == "stream"
+            and last.get("name") == output.get("name")
+        ):
             last["text"] += output["text"]
         else:
             merged.append(output)
@@ -34,8 +38,13 @@ def execute(path: Path, timeout: int = 300) -> float:
     nb = nbformat.read(path, as_version=4)
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
     start = time.perf_counter()
-    NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}},
-                   allow_errors=False).execute()
+    NotebookClient(
+        nb,
+        timeout=timeout,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(path.parent)}},
+        allow_errors=False,
+    ).execute()
     nb.metadata.pop("widgets", None)  # widget state is per run, and nbval never compares it
     for cell in nb.cells:
         if cell.cell_type == "code":

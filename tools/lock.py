@@ -19,12 +19,16 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 EXTRA_DEV = ["ruff", "uvloop", "httptools"]  # maintainers' tools that no extra of the package names
-LEARNERS_HEAD = ("# Exact versions learners get, Binder included (Python 3.11): the course package with JupyterLab and "
-                 "Notebook 7.\n# The loose ranges are in pyproject.toml; regenerate this file with tools/lock.py after "
-                 "changing them.\n-e .[lab]\n")
-DEV_HEAD = ("# Exact versions of what the checkout adds for maintainers, instructors and CI (./course installs this "
-            "file):\n# the grader, nbgrader, the test tools and the benchmarks' event loop, on top of the learners' "
-            "pins.\n-r requirements.txt\n-e ./instructors\n")
+LEARNERS_HEAD = (
+    "# Exact versions learners get, Binder included (Python 3.11): the course package with JupyterLab and "
+    "Notebook 7.\n# The loose ranges are in pyproject.toml; regenerate this file with tools/lock.py after "
+    "changing them.\n-e .[lab]\n"
+)
+DEV_HEAD = (
+    "# Exact versions of what the checkout adds for maintainers, instructors and CI (./course installs this "
+    "file):\n# the grader, nbgrader, the test tools and the benchmarks' event loop, on top of the learners' "
+    "pins.\n-r requirements.txt\n-e ./instructors\n"
+)
 
 
 def name_of(pin: str) -> str:
@@ -39,10 +43,12 @@ def pins(path: Path) -> list[str]:
 
 def freeze(python: Path) -> list[str]:
     """What a venv holds, without the course itself."""
-    out = subprocess.run([str(python), "-m", "pip", "freeze", "--exclude-editable"], check=True, text=True,
-                         capture_output=True).stdout
-    return sorted((line for line in out.splitlines() if "==" in line and name_of(line) != "streaming-with-claude"),
-                  key=str.lower)
+    out = subprocess.run(
+        [str(python), "-m", "pip", "freeze", "--exclude-editable"], check=True, text=True, capture_output=True
+    ).stdout
+    return sorted(
+        (line for line in out.splitlines() if "==" in line and name_of(line) != "streaming-with-claude"), key=str.lower
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,8 +16,20 @@ from .base import Check, Outcome, Task, checks_in, expect, expect_equal, task_ch
 from .env import Env
 from .run import run_check
 
-__all__ = ["Check", "Env", "Exercise", "Outcome", "Task", "checks_in", "task_check", "exercise", "exercises", "expect",
-           "expect_equal", "run_check"]
+__all__ = [
+    "Check",
+    "Env",
+    "Exercise",
+    "Outcome",
+    "Task",
+    "checks_in",
+    "task_check",
+    "exercise",
+    "exercises",
+    "expect",
+    "expect_equal",
+    "run_check",
+]
 
 
 @dataclass(frozen=True)

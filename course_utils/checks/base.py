@@ -16,8 +16,9 @@ if TYPE_CHECKING:
     from .env import Env
 
 Visibility = Literal["visible", "hidden", "after_published"]
-Kind = Literal["passed", "failed", "not_written", "missing", "error", "timeout", "exit", "forbidden", "tampered",
-               "not_run"]
+Kind = Literal[
+    "passed", "failed", "not_written", "missing", "error", "timeout", "exit", "forbidden", "tampered", "not_run"
+]
 
 
 @dataclass(frozen=True)
@@ -70,9 +71,18 @@ class Outcome:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form, as the grader's kernel harness sends it back."""
-        return {"task": self.task, "key": self.key, "title": self.title, "kind": self.kind, "points": self.points,
-                "max_points": self.max_points, "message": self.message, "visibility": self.visibility,
-                "printed": self.printed, "extra": self.extra}
+        return {
+            "task": self.task,
+            "key": self.key,
+            "title": self.title,
+            "kind": self.kind,
+            "points": self.points,
+            "max_points": self.max_points,
+            "message": self.message,
+            "visibility": self.visibility,
+            "printed": self.printed,
+            "extra": self.extra,
+        }
 
 
 class CheckFailed(AssertionError):
@@ -138,14 +148,22 @@ def expect_equal(got: Any, want: Any, what: str) -> None:
         raise CheckFailed(f"{what}: expected {short(want)}, got {short(got)}")
 
 
-def task_check(task: str, title: str, *, points: float = 1.0, visibility: Visibility = "visible",
-          timeout: float = 15.0) -> Callable[[Callable[[Env], None]], Callable[[Env], None]]:
+def task_check(
+    task: str, title: str, *, points: float = 1.0, visibility: Visibility = "visible", timeout: float = 15.0
+) -> Callable[[Callable[[Env], None]], Callable[[Env], None]]:
     """Mark a function `f(env)` as a check of `task`; the module's checks are collected in definition order."""
 
     def mark(func: Callable[[Env], None]) -> Callable[[Env], None]:
         # The check rides on the function itself (typeshed's Callable has no attributes), where the exercise finds it.
-        func.__check__ = Check(task=task, key=f"{task}/{func.__name__}",  # type: ignore[attr-defined]
-                               title=title, func=func, points=points, visibility=visibility, timeout=timeout)
+        func.__check__ = Check(  # type: ignore[attr-defined]
+            task=task,
+            key=f"{task}/{func.__name__}",
+            title=title,
+            func=func,
+            points=points,
+            visibility=visibility,
+            timeout=timeout,
+        )
         return func
 
     return mark

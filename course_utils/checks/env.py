@@ -36,8 +36,9 @@ def as_messages(history: list[dict[str, Any]]) -> list[MessageParam]:
 class Env:
     """One check's view of the learner's notebook, plus a simulator reset for it."""
 
-    def __init__(self, namespace: Mapping[str, Any], simulator: Simulator, task: Task | None = None,
-                 model: str = MODEL) -> None:
+    def __init__(
+        self, namespace: Mapping[str, Any], simulator: Simulator, task: Task | None = None, model: str = MODEL
+    ) -> None:
         self.namespace = namespace
         self.sim = simulator
         self.task = task
@@ -87,8 +88,10 @@ class Env:
             yield
         if watcher.hit:
             module, function = watcher.hit
-            raise Forbidden(f"this task asks you to write it yourself, but your code used `{module}` "
-                            f"({function}); remove that and write the logic in your own code.")
+            raise Forbidden(
+                f"this task asks you to write it yourself, but your code used `{module}` "
+                f"({function}); remove that and write the logic in your own code."
+            )
 
     @contextmanager
     def serve(self, app: Any) -> Iterator[str]:
@@ -99,8 +102,13 @@ class Env:
         watcher = ForbiddenWatcher(self.task.forbid if self.task else ())
         # The trace hook goes on the server's own thread, where the learner's app runs.
         trace = (lambda: sys.settrace(watcher.trace)) if watcher.roots else None
-        server = BackgroundServer(uvicorn_server(app, log_level="critical"), bind_socket(), name="checked app",
-                                  stop_timeout=10, on_thread_start=trace)
+        server = BackgroundServer(
+            uvicorn_server(app, log_level="critical"),
+            bind_socket(),
+            name="checked app",
+            stop_timeout=10,
+            on_thread_start=trace,
+        )
         try:
             server.start()
         except RuntimeError as exc:
@@ -153,8 +161,12 @@ class Env:
 
     def request(self, prompt: str, max_tokens: int, **extra: Any) -> dict[str, Any]:
         """Keyword arguments for `messages.create/stream` with one user turn."""
-        return {"model": self.model, "max_tokens": max_tokens, "messages": [{"role": "user", "content": prompt}],
-                **extra}
+        return {
+            "model": self.model,
+            "max_tokens": max_tokens,
+            "messages": [{"role": "user", "content": prompt}],
+            **extra,
+        }
 
 
 async def _await(awaitable: Any) -> Any:

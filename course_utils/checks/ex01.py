@@ -22,8 +22,11 @@ TASKS = (
 )
 
 ABOUT = "Tell me about volcanoes."
-WEATHER_TOOL = {"name": "get_weather", "description": "The current weather in a city.",
-                "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}
+WEATHER_TOOL = {
+    "name": "get_weather",
+    "description": "The current weather in a city.",
+    "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+}
 
 
 def raw_events(env: Env, prompt: str, max_tokens: int, **extra: object) -> list:
@@ -69,8 +72,11 @@ def _usage_matches(env: Env, prompt: str, max_tokens: int, **extra: object) -> d
     got = env.call(env.learner(), iter(events))
     expect(isinstance(got, dict), f"collect_usage must return a dict, got {short(got)}")
     want = final_message(env, prompt, max_tokens, **extra)
-    for key, value in (("input_tokens", want.usage.input_tokens), ("output_tokens", want.usage.output_tokens),
-                       ("stop_reason", want.stop_reason)):
+    for key, value in (
+        ("input_tokens", want.usage.input_tokens),
+        ("output_tokens", want.usage.output_tokens),
+        ("stop_reason", want.stop_reason),
+    ):
         expect(key in got, f"the dict has no {key!r} key (it has {short(sorted(got))})")
         expect_equal(got[key], value, f"{key!r}")
     return got
@@ -96,7 +102,8 @@ def warm_up(env: Env) -> None:
     import anthropic
 
     with anthropic.Anthropic(base_url=env.sim.base_url, api_key="warm-up").messages.stream(
-            **env.request(ABOUT, 5)) as stream:
+        **env.request(ABOUT, 5)
+    ) as stream:
         stream.until_done()
 
 
@@ -116,16 +123,20 @@ def timed(env: Env, max_tokens: int) -> tuple[float, float, float, float]:
 @task_check("01.3", "time to first token matches the server's pace", timeout=20)
 def ttft_matches(env: Env) -> None:
     ttft, _, first, _ = timed(env, 60)
-    expect(first - 0.06 <= ttft <= first + 0.25,
-           f"time to first token: expected about {first:.2f} s, got {ttft:.2f} s (start the clock just before the "
-           "request, stop it at the first piece of text)")
+    expect(
+        first - 0.06 <= ttft <= first + 0.25,
+        f"time to first token: expected about {first:.2f} s, got {ttft:.2f} s (start the clock just before the "
+        "request, stop it at the first piece of text)",
+    )
 
 
 @task_check("01.3", "total time matches the server's pace", timeout=20)
 def total_matches(env: Env) -> None:
     _, total, _, whole = timed(env, 60)
-    expect(whole - 0.05 <= total <= whole + 0.35,
-           f"total time: expected about {whole:.2f} s, got {total:.2f} s (stop the clock after the last event)")
+    expect(
+        whole - 0.05 <= total <= whole + 0.35,
+        f"total time: expected about {whole:.2f} s, got {total:.2f} s (stop the clock after the last event)",
+    )
 
 
 # -- 01.4 stream_to ----------------------------------------------------------------------------------------------------
@@ -153,6 +164,7 @@ def pieces_on_time(env: Env) -> None:
     plan = env.plan(env.sent[-1])
     first, spread = seen[0] - start, seen[-1] - seen[0]
     streaming = plan.total_seconds() - plan.first_delay - plan.delays[0]
-    expect(first <= plan.first_delay + plan.delays[0] + 0.25 and spread >= 0.5 * streaming,
-           "the pieces reached on_text all at once at the end: call it inside the loop over the stream, "
-           "not after it")
+    expect(
+        first <= plan.first_delay + plan.delays[0] + 0.25 and spread >= 0.5 * streaming,
+        "the pieces reached on_text all at once at the end: call it inside the loop over the stream, not after it",
+    )

@@ -20,8 +20,11 @@ TASKS = (
 )
 
 ABOUT = "Tell me about the ocean."
-WEATHER_TOOL = {"name": "get_weather", "description": "The current weather in a city.",
-                "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}
+WEATHER_TOOL = {
+    "name": "get_weather",
+    "description": "The current weather in a city.",
+    "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+}
 
 
 def raw_body(env: Env, prompt: str, max_tokens: int, **extra: Any) -> bytes:
@@ -50,8 +53,10 @@ def parse_in_chunks(env: Env, chunks: list[bytes]) -> list[tuple[Any, Any]]:
         got = env.call(parser.feed, chunk)
         expect(isinstance(got, list), f"feed() must return a list of events, got {short(got)}")
         for event in got:
-            expect(isinstance(event, tuple) and len(event) == 2,
-                   f"each event must be an (event, data) tuple, got {short(event)}")
+            expect(
+                isinstance(event, tuple) and len(event) == 2,
+                f"each event must be an (event, data) tuple, got {short(event)}",
+            )
             events.append(event)
     return events
 
@@ -60,8 +65,7 @@ def expect_events(got: list[tuple[Any, Any]], want: list[tuple[str | None, str]]
     """Compare event lists and say where they first differ."""
     for i, (g, w) in enumerate(zip(got, want, strict=False)):  # lengths may differ
         unnamed = w[0] is None and isinstance(g, tuple) and g[0] in ("", "message") and g[1] == w[1]
-        expect(g == w or unnamed,
-               f"{how}: event {i + 1} should be {short(w)}, got {short(g)}")
+        expect(g == w or unnamed, f"{how}: event {i + 1} should be {short(w)}, got {short(g)}")
     expect(len(got) == len(want), f"{how}: expected {len(want)} events, got {len(got)}")
 
 
@@ -80,7 +84,7 @@ def any_boundary(env: Env) -> None:
     want = truth(body)
     for cut in range(1, len(body)):
         expect_events(parse_in_chunks(env, [body[:cut], body[cut:]]), want, f"the body split at byte {cut}")
-    expect_events(parse_in_chunks(env, [body[i:i + 1] for i in range(len(body))]), want, "one byte at a time")
+    expect_events(parse_in_chunks(env, [body[i : i + 1] for i in range(len(body))]), want, "one byte at a time")
 
 
 @task_check("02.1", "keeps a character whose bytes are split across chunks")
@@ -88,8 +92,13 @@ def split_character(env: Env) -> None:
     from course_utils.sse import encode_event
 
     texts = ["Café ☕", " au lait 🌊", " — très bien."]
-    body = b"".join(encode_event("content_block_delta", {"type": "content_block_delta", "index": 0,
-                                                         "delta": {"type": "text_delta", "text": t}}) for t in texts)
+    body = b"".join(
+        encode_event(
+            "content_block_delta",
+            {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": t}},
+        )
+        for t in texts
+    )
     want = truth(body)
     for cut in range(1, len(body)):
         expect_events(parse_in_chunks(env, [body[:cut], body[cut:]]), want, f"the body split at byte {cut}")
@@ -111,8 +120,11 @@ def simple_message(message: Any) -> dict[str, Any]:
             blocks.append({"type": "text", "text": block.text})
         elif block.type == "tool_use":
             blocks.append({"type": "tool_use", "id": block.id, "name": block.name, "input": block.input})
-    return {"content": blocks, "stop_reason": message.stop_reason,
-            "usage": {"input_tokens": message.usage.input_tokens, "output_tokens": message.usage.output_tokens}}
+    return {
+        "content": blocks,
+        "stop_reason": message.stop_reason,
+        "usage": {"input_tokens": message.usage.input_tokens, "output_tokens": message.usage.output_tokens},
+    }
 
 
 def simplify(got: Any) -> dict[str, Any]:
@@ -123,13 +135,17 @@ def simplify(got: Any) -> dict[str, Any]:
     expect(isinstance(got["content"], list), f"'content' must be a list of blocks, got {short(got['content'])}")
     blocks = []
     for block in got["content"]:
-        expect(isinstance(block, dict) and "type" in block, f"each block must be a dict with a 'type', got "
-                                                            f"{short(block)}")
+        expect(
+            isinstance(block, dict) and "type" in block, f"each block must be a dict with a 'type', got {short(block)}"
+        )
         keys = ("type", "text") if block["type"] == "text" else ("type", "id", "name", "input")
         blocks.append({k: block.get(k) for k in keys})
     usage = got["usage"] if isinstance(got["usage"], dict) else {}
-    return {"content": blocks, "stop_reason": got["stop_reason"],
-            "usage": {"input_tokens": usage.get("input_tokens"), "output_tokens": usage.get("output_tokens")}}
+    return {
+        "content": blocks,
+        "stop_reason": got["stop_reason"],
+        "usage": {"input_tokens": usage.get("input_tokens"), "output_tokens": usage.get("output_tokens")},
+    }
 
 
 def accumulate_matches(env: Env, prompt: str, max_tokens: int, **extra: Any) -> None:
@@ -156,8 +172,10 @@ def accumulates_tool(env: Env) -> None:
 
 def wire_events(env: Env, prompt: str, max_tokens: int) -> list[Any]:
     got = env.call(env.learner(), env.sim.base_url, API_KEY, env.model, prompt, max_tokens)
-    expect(hasattr(got, "__iter__") and not isinstance(got, (str, bytes, dict)),
-           f"stream_events must return an iterator of events, got {short(got)}")
+    expect(
+        hasattr(got, "__iter__") and not isinstance(got, (str, bytes, dict)),
+        f"stream_events must return an iterator of events, got {short(got)}",
+    )
     return got
 
 
@@ -165,8 +183,10 @@ def wire_events(env: Env, prompt: str, max_tokens: int) -> list[Any]:
 def every_event(env: Env) -> None:
     events = env.run("stream_events(...)", lambda: list(wire_events(env, ABOUT, 40)))
     want = [json.loads(data) for _, data in truth(raw_body(env, ABOUT, 40))]
-    expect(all(isinstance(e, dict) for e in events), f"each event must be a dict (the decoded data), got "
-                                                     f"{short(events[:3])}")
+    expect(
+        all(isinstance(e, dict) for e in events),
+        f"each event must be a dict (the decoded data), got {short(events[:3])}",
+    )
     kinds, want_kinds = [e.get("type") for e in events], [e["type"] for e in want]
     expect_equal(kinds, want_kinds, "the events' types")
     expect_equal(events, want, "the events")
@@ -185,5 +205,8 @@ def yields_early(env: Env) -> None:
     env.run("stream_events(...)", consume)
     expect(stamps, "stream_events yielded nothing")
     total = stamps[-1]
-    expect(stamps[0] < 0.6 * total, f"the first event came {stamps[0]:.2f} s after the request, close to the end "
-                                    f"({total:.2f} s): yield each event as soon as it is parsed")
+    expect(
+        stamps[0] < 0.6 * total,
+        f"the first event came {stamps[0]:.2f} s after the request, close to the end "
+        f"({total:.2f} s): yield each event as soon as it is parsed",
+    )

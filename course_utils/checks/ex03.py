@@ -24,8 +24,10 @@ MAX_TOKENS = 120
 def texts(env: Env, prompts: list[str], max_tokens: int) -> list[str]:
     """Each prompt's reply text, asked one at a time (the simulator's replies are deterministic)."""
     client = env.client()
-    return ["".join(b.text for b in client.messages.create(**env.request(p, max_tokens)).content if b.type == "text")
-            for p in prompts]
+    return [
+        "".join(b.text for b in client.messages.create(**env.request(p, max_tokens)).content if b.type == "text")
+        for p in prompts
+    ]
 
 
 def run_learner(env: Env, prompts: list[str], max_tokens: int = MAX_TOKENS, settle: bool = False) -> tuple[Any, float]:
@@ -65,9 +67,11 @@ def finish_times(env: Env, prompts: list[str] = PROMPTS) -> list[float]:
 
 def expect_concurrent(wall: float, times: list[float]) -> None:
     """The streams overlapped: the whole took about as long as the longest, not the sum."""
-    expect(wall < max(times) + 0.5,
-           f"all the streams took {wall:.2f} s, about the sum of their times ({sum(times):.2f} s) rather than the "
-           f"longest one ({max(times):.2f} s): start them all before awaiting any (asyncio.gather)")
+    expect(
+        wall < max(times) + 0.5,
+        f"all the streams took {wall:.2f} s, about the sum of their times ({sum(times):.2f} s) rather than the "
+        f"longest one ({max(times):.2f} s): start them all before awaiting any (asyncio.gather)",
+    )
 
 
 # -- 03.1 gather_replies -----------------------------------------------------------------------------------------------
@@ -94,12 +98,16 @@ def expect_finish_order(env: Env, prompts: list[str]) -> None:
     env.sim.speed = 2
     got, wall = run_learner(env, prompts)
     times = finish_times(env, prompts)
-    expect(isinstance(got, list) and sorted(got) == list(range(len(prompts))),
-           f"finish_order must return each index 0..{len(prompts) - 1} once, got {short(got)}")
+    expect(
+        isinstance(got, list) and sorted(got) == list(range(len(prompts))),
+        f"finish_order must return each index 0..{len(prompts) - 1} once, got {short(got)}",
+    )
     want = sorted(range(len(prompts)), key=times.__getitem__)
     for earlier, later in itertools.pairwise(got):
-        expect(times[earlier] <= times[later] + 0.1, f"expected {want} (the streams end after "
-                                                     f"{', '.join(f'{t:.2f} s' for t in times)}), got {got}")
+        expect(
+            times[earlier] <= times[later] + 0.1,
+            f"expected {want} (the streams end after {', '.join(f'{t:.2f} s' for t in times)}), got {got}",
+        )
     expect_concurrent(wall, times)
 
 
@@ -133,7 +141,10 @@ def others_cancelled(env: Env) -> None:
     stats = env.sim.stats()
     times = finish_times(env)
     expect_equal(stats["streams_completed"], 1, "the number of streams that ran to the end (only the winner should)")
-    expect_equal(stats["streams_abandoned"], len(PROMPTS) - 1,
-                 "the number of streams whose connection was closed early (cancel the other tasks, and use "
-                 "`async with client.messages.stream(...)` so cancelling closes the connection)")
+    expect_equal(
+        stats["streams_abandoned"],
+        len(PROMPTS) - 1,
+        "the number of streams whose connection was closed early (cancel the other tasks, and use "
+        "`async with client.messages.stream(...)` so cancelling closes the connection)",
+    )
     expect(wall < sorted(times)[1], f"first_reply took {wall:.2f} s: return as soon as the first stream ends")

@@ -20,8 +20,11 @@ TASKS = (
     Task("04.3", "stoppable_turn", "A turn you can stop", forbid=_HISTORY_HELPERS),
 )
 
-WEATHER_TOOL: ToolParam = {"name": "get_weather", "description": "The current weather in a city.",
-                "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}
+WEATHER_TOOL: ToolParam = {
+    "name": "get_weather",
+    "description": "The current weather in a city.",
+    "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+}
 
 
 def content_text(content: Any) -> str:
@@ -41,12 +44,18 @@ def expect_turns(history: Any, texts: list[tuple[str, str]]) -> None:
     expect(isinstance(history, list), f"the history must stay a list, got {short(history)}")
     roles = [m.get("role") if isinstance(m, dict) else None for m in history]
     want_roles = ["user", "assistant"] * len(texts)
-    expect(roles == want_roles, f"after {len(texts)} turn(s) the history's roles should be {want_roles}, got {roles}"
-                                " (one user message and ONE assistant message per turn)")
+    expect(
+        roles == want_roles,
+        f"after {len(texts)} turn(s) the history's roles should be {want_roles}, got {roles}"
+        " (one user message and ONE assistant message per turn)",
+    )
     for i, (user, assistant) in enumerate(texts):
         expect_equal(content_text(history[2 * i]["content"]), user, f"the text of message {2 * i + 1} (user)")
-        expect_equal(content_text(history[2 * i + 1]["content"]), assistant, f"the text of message {2 * i + 2} "
-                                                                        "(assistant: the whole reply)")
+        expect_equal(
+            content_text(history[2 * i + 1]["content"]),
+            assistant,
+            f"the text of message {2 * i + 2} (assistant: the whole reply)",
+        )
 
 
 # -- 04.1 chat_turn ----------------------------------------------------------------------------------------------------
@@ -59,8 +68,11 @@ def remembers(env: Env) -> None:
     env.call(env.learner(), client, env.model, history, "Hi, my name is Ada.")
     reply = env.call(env.learner(), client, env.model, history, "What's my name?")
     expect(isinstance(reply, str), f"chat_turn must return the reply's text, got {short(reply)}")
-    expect("Ada" in reply, f"asked \"What's my name?\" after \"Hi, my name is Ada.\", the reply was {short(reply)}: "
-                           "send the whole history with every request")
+    expect(
+        "Ada" in reply,
+        f'asked "What\'s my name?" after "Hi, my name is Ada.", the reply was {short(reply)}: '
+        "send the whole history with every request",
+    )
 
 
 @task_check("04.1", "records the user turn and one whole assistant message per turn")
@@ -70,8 +82,9 @@ def one_message_per_turn(env: Env) -> None:
     first = env.call(env.learner(), client, env.model, history, "Tell me about the ocean.")
     second = env.call(env.learner(), client, env.model, history, "Tell me about coffee.")
     expect_turns(history, [("Tell me about the ocean.", first), ("Tell me about coffee.", second)])
-    want = client.messages.create(model=env.model, max_tokens=env.sent[-1]["max_tokens"],
-                                  messages=env.sent[-1]["messages"])
+    want = client.messages.create(
+        model=env.model, max_tokens=env.sent[-1]["max_tokens"], messages=env.sent[-1]["messages"]
+    )
     expect_equal(second, content_text(want.content), "the returned text")
 
 
@@ -81,9 +94,11 @@ def streams(env: Env) -> None:
     env.call(env.learner(), env.client(), env.model, history, "Tell me about the ocean.")
     sent = [body for body in env.sent if "messages" in body and "max_tokens" in body]
     expect(sent, "chat_turn sent no request through the client it was given")
-    expect(all(body.get("stream") is True for body in sent),
-           "chat_turn waited for the whole reply (a request without \"stream\": true): stream it with "
-           "`with client.messages.stream(...) as stream:` and take the message from `stream.get_final_message()`")
+    expect(
+        all(body.get("stream") is True for body in sent),
+        'chat_turn waited for the whole reply (a request without "stream": true): stream it with '
+        "`with client.messages.stream(...) as stream:` and take the message from `stream.get_final_message()`",
+    )
 
 
 def expect_failed_turn_untouched(env: Env, fault: str) -> None:
@@ -99,8 +114,11 @@ def expect_failed_turn_untouched(env: Env, fault: str) -> None:
         pass
     else:
         expect(False, "chat_turn returned normally although the stream broke: let the error reach the caller")
-    expect(history == before, f"after a failed turn the history should be unchanged ({len(before)} messages), "
-                              f"it has {len(history)}: record the turn only once the stream has ended")
+    expect(
+        history == before,
+        f"after a failed turn the history should be unchanged ({len(before)} messages), "
+        f"it has {len(history)}: record the turn only once the stream has ended",
+    )
 
 
 @task_check("04.1", "a turn that fails mid-stream leaves the history as it was")
@@ -125,8 +143,9 @@ def conversation(env: Env, prompts: list[str]) -> list[dict[str, Any]]:
 def starts_exchange(message: dict[str, Any]) -> bool:
     """A user turn that is not a tool result: where a whole exchange begins."""
     content = message["content"]
-    return message["role"] == "user" and not (isinstance(content, list) and any(
-        isinstance(b, dict) and b.get("type") == "tool_result" for b in content))
+    return message["role"] == "user" and not (
+        isinstance(content, list) and any(isinstance(b, dict) and b.get("type") == "tool_result" for b in content)
+    )
 
 
 def count(env: Env, messages: list[dict[str, Any]]) -> int:
@@ -149,13 +168,21 @@ def expect_trim(env: Env, history: list[dict[str, Any]], budget: int, what: str)
     expect(history == original, "trim_history changed the history it was given: return a new list")
     expect(isinstance(got, list), f"trim_history must return a list of messages, got {short(got)}")
     want = best_trim(env, original, budget)
-    expect(got == want, f"{what}: expected the last {len(want)} of {len(original)} messages, got {len(got)} "
-                        f"messages ({count(env, got) if isinstance(got, list) else '?'} tokens for a budget of "
-                        f"{budget}; whole exchanges only, each starting with a user turn)")
+    expect(
+        got == want,
+        f"{what}: expected the last {len(want)} of {len(original)} messages, got {len(got)} "
+        f"messages ({count(env, got) if isinstance(got, list) else '?'} tokens for a budget of "
+        f"{budget}; whole exchanges only, each starting with a user turn)",
+    )
 
 
-PROMPTS = ["Hi, my name is Ada.", "Tell me about the ocean.", "Tell me about coffee.", "Tell me about volcanoes.",
-           "What's my name?"]
+PROMPTS = [
+    "Hi, my name is Ada.",
+    "Tell me about the ocean.",
+    "Tell me about coffee.",
+    "Tell me about volcanoes.",
+    "What's my name?",
+]
 
 
 @task_check("04.2", "keeps the most recent whole exchanges that fit the budget", timeout=20)
@@ -174,8 +201,12 @@ def keeps_all(env: Env) -> None:
 # -- 04.3 stoppable_turn -----------------------------------------------------------------------------------------------
 
 
-def run_turn(env: Env, history: list[dict[str, Any]], text: str, stop_after: int | None = None,
-             ) -> tuple[Any, list[str], BaseException | None]:
+def run_turn(
+    env: Env,
+    history: list[dict[str, Any]],
+    text: str,
+    stop_after: int | None = None,
+) -> tuple[Any, list[str], BaseException | None]:
     """Await the learner's stoppable_turn; with `stop_after`, cancel it once that many pieces arrived."""
     func = env.learner()
     expect(asyncio.iscoroutinefunction(func), f"`{func.__name__}` must be an `async def` function")
@@ -219,10 +250,13 @@ def stoppable_stops(env: Env) -> None:
     history = [{"role": "user", "content": "Hi, my name is Ada."}, {"role": "assistant", "content": "Hello, Ada!"}]
     before = copy.deepcopy(history)
     result, pieces, error = run_turn(env, history, "Write 500 words about the ocean.", stop_after=3)
-    expect(error is not None, f"the turn was cancelled but returned {short(result)}: let CancelledError through "
-                              "(never swallow it)")
-    expect(history == before, f"after a stopped turn the history should be unchanged, it has {len(history)} "
-                              "messages")
+    expect(
+        error is not None,
+        f"the turn was cancelled but returned {short(result)}: let CancelledError through (never swallow it)",
+    )
+    expect(history == before, f"after a stopped turn the history should be unchanged, it has {len(history)} messages")
     stats = env.sim.stats()
-    expect(stats["streams_abandoned"] == 1 and stats["streams_completed"] == 0,
-           "the stopped stream kept running on the server: stream with `async with`, so cancelling closes it")
+    expect(
+        stats["streams_abandoned"] == 1 and stats["streams_completed"] == 0,
+        "the stopped stream kept running on the server: stream with `async with`, so cancelling closes it",
+    )

@@ -11,11 +11,15 @@ from typing import Any
 from .base import Task, expect, expect_equal, short, task_check
 from .env import Env, as_messages
 
-_APP_HELPERS = ("course_utils.server", "course_utils.sse")
+_APP_HELPERS = ("course_utils.chat_app", "course_utils.sse")
 
 TASKS = (
-    Task("06.1", "sse_event", "Frame one server-sent event",
-         forbid=("course_utils.sse", "course_utils.server", "fastapi.sse", "sse_starlette")),
+    Task(
+        "06.1",
+        "sse_event",
+        "Frame one server-sent event",
+        forbid=("course_utils.sse", "course_utils.chat_app", "fastapi.sse", "sse_starlette"),
+    ),
     Task("06.2", "create_app", "A streaming chat endpoint", forbid=_APP_HELPERS),
     Task("06.3", "create_app", "Failures and disconnects", forbid=_APP_HELPERS),
 )
@@ -37,7 +41,7 @@ def parse(text: str | bytes) -> list[tuple[str | None, str]]:
 def framed(env: Env, event: str, data: Any) -> str:
     got = env.call(env.learner(), event, data)
     expect(isinstance(got, str), f"sse_event must return a str, got {short(got)}")
-    expect(got.endswith("\n\n"), f"an event ends with a blank line (\"\\n\\n\"), got {short(got[-20:])}")
+    expect(got.endswith("\n\n"), f'an event ends with a blank line ("\\n\\n"), got {short(got[-20:])}')
     return got
 
 
@@ -68,8 +72,13 @@ def app_url(env: Env) -> Iterator[str]:
         yield url
 
 
-def post_chat(url: str, messages: list[dict[str, Any]], max_tokens: int = 300, *, stop_after: int | None = None,
-              ) -> tuple[int, dict[str, str], list[tuple[str | None, Any]], list[float]]:
+def post_chat(
+    url: str,
+    messages: list[dict[str, Any]],
+    max_tokens: int = 300,
+    *,
+    stop_after: int | None = None,
+) -> tuple[int, dict[str, str], list[tuple[str | None, Any]], list[float]]:
     """POST /api/chat; return the status, headers, the events (data decoded when JSON) and when each arrived."""
     import httpx2
 
@@ -102,24 +111,32 @@ def reply(env: Env, messages: list[dict[str, Any]], max_tokens: int = 300) -> An
     return env.client().messages.create(model=env.model, max_tokens=max_tokens, messages=as_messages(messages))
 
 
-def expect_relayed(env: Env, events: list[tuple[str | None, Any]], messages: list[dict[str, Any]],
-                   max_tokens: int = 300) -> None:
+def expect_relayed(
+    env: Env, events: list[tuple[str | None, Any]], messages: list[dict[str, Any]], max_tokens: int = 300
+) -> None:
     """text events that add up to the reply, then exactly one done event with its stop reason and usage."""
     want = reply(env, messages, max_tokens)
     names = [e for e, _ in events]
-    expect(names and names[-1] == "done" and names.count("done") == 1,
-           f"the stream should end with exactly one `done` event; the events were {short(names)}")
+    expect(
+        names and names[-1] == "done" and names.count("done") == 1,
+        f"the stream should end with exactly one `done` event; the events were {short(names)}",
+    )
     expect(set(names[:-1]) <= {"text"} and len(names) > 2, f"before `done`, only `text` events; got {short(names)}")
     texts = [d.get("text") if isinstance(d, dict) else None for e, d in events if e == "text"]
-    expect(all(isinstance(t, str) for t in texts), f"each `text` event's data is {{\"text\": ...}}; got "
-                                                   f"{short([d for e, d in events if e == 'text'][:2])}")
+    expect(
+        all(isinstance(t, str) for t in texts),
+        f'each `text` event\'s data is {{"text": ...}}; got {short([d for e, d in events if e == "text"][:2])}',
+    )
     expect_equal("".join(str(t) for t in texts), want.content[0].text, "the text events' texts, joined")
     done = events[-1][1]
     expect(isinstance(done, dict), f"the `done` event's data should be a JSON object, got {short(done)}")
     expect_equal(done.get("stop_reason"), want.stop_reason, "the `done` event's stop_reason")
     usage = done.get("usage") if isinstance(done.get("usage"), dict) else {}
-    expect_equal((usage.get("input_tokens"), usage.get("output_tokens")),
-                 (want.usage.input_tokens, want.usage.output_tokens), "the `done` event's usage (input, output)")
+    expect_equal(
+        (usage.get("input_tokens"), usage.get("output_tokens")),
+        (want.usage.input_tokens, want.usage.output_tokens),
+        "the `done` event's usage (input, output)",
+    )
 
 
 @task_check("06.2", "streams text events, then one done event with the stop reason and usage", timeout=20)
@@ -127,16 +144,20 @@ def relays_a_reply(env: Env) -> None:
     with app_url(env) as url:
         status, headers, events, _ = post_chat(url, HELLO)
     expect_equal(status, 200, "the HTTP status")
-    expect(headers.get("content-type", "").startswith("text/event-stream"),
-           f"the content type should be text/event-stream, got {headers.get('content-type')!r}")
+    expect(
+        headers.get("content-type", "").startswith("text/event-stream"),
+        f"the content type should be text/event-stream, got {headers.get('content-type')!r}",
+    )
     expect_relayed(env, events, HELLO)
 
 
 @task_check("06.2", "sends the whole conversation upstream", timeout=20)
 def relays_history(env: Env) -> None:
-    history = [{"role": "user", "content": "Hi, my name is Ada."},
-               {"role": "assistant", "content": "Hello, Ada! Nice to meet you."},
-               {"role": "user", "content": "What's my name?"}]
+    history = [
+        {"role": "user", "content": "Hi, my name is Ada."},
+        {"role": "assistant", "content": "Hello, Ada! Nice to meet you."},
+        {"role": "user", "content": "What's my name?"},
+    ]
     with app_url(env) as url:
         _, _, events, _ = post_chat(url, history)
     expect_relayed(env, events, history)
@@ -152,11 +173,15 @@ def error_event(env: Env) -> None:
         status, _, events, _ = post_chat(url, HELLO)
     names = [e for e, _ in events]
     expect_equal(status, 200, "the HTTP status (the stream had started)")
-    expect(names and names[-1] == "error" and "done" not in names,
-           f"the stream should end with an `error` event and no `done`; the events were {short(names)}")
+    expect(
+        names and names[-1] == "error" and "done" not in names,
+        f"the stream should end with an `error` event and no `done`; the events were {short(names)}",
+    )
     data = events[-1][1]
-    expect(isinstance(data, dict) and isinstance(data.get("type"), str) and isinstance(data.get("message"), str),
-           f"the `error` event's data should be {{\"type\": ..., \"message\": ...}}, got {short(data)}")
+    expect(
+        isinstance(data, dict) and isinstance(data.get("type"), str) and isinstance(data.get("message"), str),
+        f'the `error` event\'s data should be {{"type": ..., "message": ...}}, got {short(data)}',
+    )
 
 
 @task_check("06.3", "an error before the stream is an HTTP status, not a 200", timeout=20)
@@ -164,9 +189,12 @@ def status_before_stream(env: Env) -> None:
     env.sim.inject("rate_limit", retry_after=0.01)
     with app_url(env) as url:
         status, _, events, _ = post_chat(url, HELLO)
-    expect(status == 429, f"an upstream 429 before the stream should answer 429, got {status} with events "
-                          f"{short([e for e, _ in events])} (open the upstream before the response starts: a "
-                          "yield dependency)")
+    expect(
+        status == 429,
+        f"an upstream 429 before the stream should answer 429, got {status} with events "
+        f"{short([e for e, _ in events])} (open the upstream before the response starts: a "
+        "yield dependency)",
+    )
 
 
 @task_check("06.3", "a client that leaves closes the upstream stream", timeout=20)
@@ -176,6 +204,8 @@ def disconnect_closes_upstream(env: Env) -> None:
         post_chat(url, [{"role": "user", "content": "Write 500 words about the ocean."}], 1000, stop_after=2)
         closed = env.sim.wait_idle(3)
         stats = env.sim.stats()
-    expect(closed and stats["streams_abandoned"] == 1 and stats["streams_completed"] == 0,
-           "the client left after two events but the upstream stream kept running: let the cancellation reach "
-           "`async with client.messages.stream(...)`")
+    expect(
+        closed and stats["streams_abandoned"] == 1 and stats["streams_completed"] == 0,
+        "the client left after two events but the upstream stream kept running: let the cancellation reach "
+        "`async with client.messages.stream(...)`",
+    )

@@ -30,8 +30,9 @@ if TYPE_CHECKING:
     from course_utils.simulator import Simulator
 
 
-def run_check(check: Check, task: Task, namespace: Mapping[str, Any], simulator: Simulator, *,
-              capture: int = 0) -> Outcome:
+def run_check(
+    check: Check, task: Task, namespace: Mapping[str, Any], simulator: Simulator, *, capture: int = 0
+) -> Outcome:
     """Run one check against the learner's names; `capture` > 0 swallows what their code prints (up to that many
     characters are kept in the outcome), as the grader wants."""
     simulator.reset()
@@ -57,13 +58,27 @@ def run_check(check: Check, task: Task, namespace: Mapping[str, Any], simulator:
     except Forbidden as exc:
         kind, message = "forbidden", str(exc)
     except (CheckTimeout, KeyboardInterrupt):
-        kind, message = "timeout", (f"did not finish within {check.timeout:g} s (an endless loop, or waiting for "
-                                    "something that never comes?).")
+        kind, message = (
+            "timeout",
+            (
+                f"did not finish within {check.timeout:g} s (an endless loop, or waiting for "
+                "something that never comes?)."
+            ),
+        )
     except Exception as exc:  # the learner's result broke the check itself, e.g. a wrong type
         kind, message = "error", f"your result could not be checked: {type(exc).__name__}: {str(exc)[:200]}"
     earned = check.points if kind == "passed" else 0.0
-    return Outcome(task=check.task, key=check.key, title=check.title, kind=kind, points=earned,
-                   max_points=check.points, message=message, visibility=check.visibility, printed=printed.text)
+    return Outcome(
+        task=check.task,
+        key=check.key,
+        title=check.title,
+        kind=kind,
+        points=earned,
+        max_points=check.points,
+        message=message,
+        visibility=check.visibility,
+        printed=printed.text,
+    )
 
 
 @contextmanager

@@ -16,12 +16,17 @@ def _interrupted(signum: int, frame: FrameType | None) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line and serve; 0 on Ctrl-C or SIGTERM, 1 if the port cannot be used, 2 on bad arguments."""
-    parser = argparse.ArgumentParser(prog="python -m course_utils.simulator",
-                                     description="An offline simulator of the Claude Messages API.")
+    parser = argparse.ArgumentParser(
+        prog="python -m course_utils.simulator", description="An offline simulator of the Claude Messages API."
+    )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8765, help="port to listen on; 0 picks a free one")
-    parser.add_argument("--speed", type=float, default=None,
-                        help="pacing: 1 real-time, 2 twice as fast, 0 no delay (default: $COURSE_SIM_SPEED or 1)")
+    parser.add_argument(
+        "--speed",
+        type=float,
+        default=None,
+        help="pacing: 1 real-time, 2 twice as fast, 0 no delay (default: $COURSE_SIM_SPEED or 1)",
+    )
     args = parser.parse_args(argv)
     try:
         speed = speed_from_env() if args.speed is None else check_speed(args.speed, "--speed")

@@ -140,16 +140,25 @@ class SimulatorApp:
         except ApiError as err:
             # The real API marks its 4xx answers as not worth retrying (recorded 400s carry it).
             extra = {"x-should-retry": "false"} if 400 <= err.status < 500 else None
-            await _json(send, err.status, wire.api_error_body(err.error_type, err.message, request_id), request_id,
-                        extra)
+            await _json(
+                send, err.status, wire.api_error_body(err.error_type, err.message, request_id), request_id, extra
+            )
 
     # -- /v1/messages ------------------------------------------------------------------------------------------------
 
     async def _messages(self, headers: dict[str, str], receive: Receive, send: Send, request_id: str) -> None:
         # Logged on arrival and updated before each answer is sent, so a client that has its answer finds it here.
-        entry = self.stats.log({"path": "/v1/messages", "request_id": request_id, "model": None, "stream": None,
-                                "fault": None, "status": None,
-                                "retry_count": _int_header(headers, "x-stainless-retry-count")})
+        entry = self.stats.log(
+            {
+                "path": "/v1/messages",
+                "request_id": request_id,
+                "model": None,
+                "stream": None,
+                "fault": None,
+                "status": None,
+                "retry_count": _int_header(headers, "x-stainless-retry-count"),
+            }
+        )
         try:
             _authenticate(headers)
             version = check_version(headers)
@@ -177,15 +186,23 @@ class SimulatorApp:
             future = headers.get("x-sim-future-events", "").lower() in ("1", "true", "yes")
             model = dated_id(body["model"])
             model_spec = spec(model)
-            cached = self.cache.usage(body, model=model,
-                                      min_tokens=model_spec.cache_min_tokens if model_spec else 1024)
-            cache = {"cache_creation_input_tokens": cached.cache_creation_input_tokens,
-                     "cache_read_input_tokens": cached.cache_read_input_tokens,
-                     "ephemeral_5m_input_tokens": cached.ephemeral_5m_input_tokens,
-                     "ephemeral_1h_input_tokens": cached.ephemeral_1h_input_tokens}
-            plan = make_plan(body, compose(strip_cache_control(body)), model=model, speed=self.speed,
-                             msg_id=wire.make_id("msg_", f"{request_seed(body)}"), future_events=future,
-                             cache=cache, input_tokens=cached.input_tokens)
+            cached = self.cache.usage(body, model=model, min_tokens=model_spec.cache_min_tokens if model_spec else 1024)
+            cache = {
+                "cache_creation_input_tokens": cached.cache_creation_input_tokens,
+                "cache_read_input_tokens": cached.cache_read_input_tokens,
+                "ephemeral_5m_input_tokens": cached.ephemeral_5m_input_tokens,
+                "ephemeral_1h_input_tokens": cached.ephemeral_1h_input_tokens,
+            }
+            plan = make_plan(
+                body,
+                compose(strip_cache_control(body)),
+                model=model,
+                speed=self.speed,
+                msg_id=wire.make_id("msg_", f"{request_seed(body)}"),
+                future_events=future,
+                cache=cache,
+                input_tokens=cached.input_tokens,
+            )
             if body.get("stream"):
                 await self._stream(send, receive, partial(_send_stream, send, plan, fault), request_id)
             else:
@@ -271,8 +288,7 @@ async def _send_whole(send: Send, plan: Plan, fault: Fault | None, request_id: s
         await asyncio.sleep(fault.stall_seconds)
     payload = json.dumps(plan.message(final=True), separators=(",", ":"), ensure_ascii=False).encode()
     if fault and fault.kind == "disconnect_midstream":
-        await send(_start(200, {"content-type": "application/json", "content-length": str(len(payload))},
-                          request_id))
+        await send(_start(200, {"content-type": "application/json", "content-length": str(len(payload))}, request_id))
         await _body(send, payload[: len(payload) // 2])
         raise SimulatedDisconnect()
     await _json(send, 200, None, request_id, wire.ratelimit_headers(), _payload=payload)
@@ -307,16 +323,25 @@ async def _until_gone(receive: Receive, produce: Producer) -> str:
 
 def _start(status: int, headers: dict[str, str], request_id: str | None) -> dict[str, Any]:
     all_headers = {**headers, **({"request-id": request_id} if request_id else {})}
-    return {"type": "http.response.start", "status": status,
-            "headers": [(k.encode(), v.encode()) for k, v in all_headers.items()]}
+    return {
+        "type": "http.response.start",
+        "status": status,
+        "headers": [(k.encode(), v.encode()) for k, v in all_headers.items()],
+    }
 
 
 async def _body(send: Send, data: bytes, more: bool = True) -> None:
     await send({"type": "http.response.body", "body": data, "more_body": more})
 
 
-async def _json(send: Send, status: int, obj: Any, request_id: str | None = None, extra: dict[str, str] | None = None,
-                _payload: bytes | None = None) -> None:
+async def _json(
+    send: Send,
+    status: int,
+    obj: Any,
+    request_id: str | None = None,
+    extra: dict[str, str] | None = None,
+    _payload: bytes | None = None,
+) -> None:
     payload = _payload if _payload is not None else json.dumps(obj, separators=(",", ":")).encode()
     headers = {"content-type": "application/json", "content-length": str(len(payload)), **(extra or {})}
     await send(_start(status, headers, request_id))
@@ -329,7 +354,7 @@ async def _fault_response(send: Send, fault: Fault, request_id: str) -> None:
     messages = {
         529: "Overloaded",
         429: "This request would exceed your organization's rate limit of 50 requests per minute. "
-             "Please try again later.",
+        "Please try again later.",
         500: "Internal server error",
     }
     extra = {"x-should-retry": "true"}

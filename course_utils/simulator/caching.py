@@ -28,8 +28,17 @@ from typing import Any
 
 from .tokens import count_request_tokens
 
-__all__ = ["CacheStore", "CacheUsage", "Breakpoint", "breakpoints", "cache_control_error", "strip_cache_control",
-           "TTL_SECONDS", "LOOKBACK_BLOCKS", "MAX_BREAKPOINTS"]
+__all__ = [
+    "CacheStore",
+    "CacheUsage",
+    "Breakpoint",
+    "breakpoints",
+    "cache_control_error",
+    "strip_cache_control",
+    "TTL_SECONDS",
+    "LOOKBACK_BLOCKS",
+    "MAX_BREAKPOINTS",
+]
 
 # [sdk] cache_control_ephemeral_param.py: the two TTLs, "5m" the default.
 TTL_SECONDS = {"5m": 300.0, "1h": 3600.0}
@@ -64,8 +73,10 @@ class CacheUsage:
             "input_tokens": self.input_tokens,
             "cache_creation_input_tokens": self.cache_creation_input_tokens,
             "cache_read_input_tokens": self.cache_read_input_tokens,
-            "cache_creation": {"ephemeral_5m_input_tokens": self.ephemeral_5m_input_tokens,
-                               "ephemeral_1h_input_tokens": self.ephemeral_1h_input_tokens},
+            "cache_creation": {
+                "ephemeral_5m_input_tokens": self.ephemeral_5m_input_tokens,
+                "ephemeral_1h_input_tokens": self.ephemeral_1h_input_tokens,
+            },
         }
 
 
@@ -131,8 +142,10 @@ def _identity(block: Any, role: str = "") -> str:
     if isinstance(block, dict):
         block = {k: v for k, v in sorted(block.items()) if k != "cache_control"}
         if isinstance(block.get("content"), list):
-            block["content"] = [{k: v for k, v in b.items() if k != "cache_control"} if isinstance(b, dict) else b
-                                for b in block["content"]]
+            block["content"] = [
+                {k: v for k, v in b.items() if k != "cache_control"} if isinstance(b, dict) else b
+                for b in block["content"]
+            ]
     # Top-level keys are sorted (the SDK's field order is not prompt text) but nested values keep their order:
     # [skills] lists a reordered JSON key inside the prompt as a silent invalidator.
     return role + "\x00" + json.dumps(block, ensure_ascii=False, separators=(",", ":"))
@@ -161,8 +174,16 @@ def _blocks(body: dict[str, Any]) -> list[_Block]:
             for j, block in enumerate(content):
                 marker = block.get("cache_control") if isinstance(block, dict) else None
                 kind = block.get("type") if isinstance(block, dict) else None
-                out.append(_Block(f"messages.{m}.content.{j}", "messages", (m, j), marker, kind not in _UNMARKABLE,
-                                  _identity(block, role)))
+                out.append(
+                    _Block(
+                        f"messages.{m}.content.{j}",
+                        "messages",
+                        (m, j),
+                        marker,
+                        kind not in _UNMARKABLE,
+                        _identity(block, role),
+                    )
+                )
     return out
 
 
@@ -175,8 +196,11 @@ def _ttl(marker: Any) -> str:
 def breakpoints(body: dict[str, Any]) -> list[Breakpoint]:
     """The request's cache breakpoints in render order, including the automatic one of a top-level cache_control."""
     blocks = _blocks(body)
-    found = {i: Breakpoint(i, _ttl(b.marker), b.path) for i, b in enumerate(blocks)
-             if isinstance(b.marker, dict) and b.marker.get("type") == "ephemeral"}
+    found = {
+        i: Breakpoint(i, _ttl(b.marker), b.path)
+        for i, b in enumerate(blocks)
+        if isinstance(b.marker, dict) and b.marker.get("type") == "ephemeral"
+    }
     auto = body.get("cache_control")
     if isinstance(auto, dict) and auto.get("type") == "ephemeral":
         # [skills]/[sdk] "automatically applies a cache_control marker to the last cacheable block in the request".
@@ -245,8 +269,14 @@ class CacheStore:
         with self._lock:
             self._entries.clear()
 
-    def usage(self, body: dict[str, Any], *, model: str, min_tokens: int,
-              count: Callable[[dict[str, Any]], int] = count_request_tokens) -> CacheUsage:
+    def usage(
+        self,
+        body: dict[str, Any],
+        *,
+        model: str,
+        min_tokens: int,
+        count: Callable[[dict[str, Any]], int] = count_request_tokens,
+    ) -> CacheUsage:
         """Read and write this request's cached prefixes and return the cache side of its usage.
 
         `count` measures a request body (the simulator's `count_request_tokens`); it is called on the marker-free
@@ -323,9 +353,14 @@ class CacheStore:
         salts = {
             "tools": "",
             "system": json.dumps({"speed": body.get("speed")}),
-            "messages": json.dumps({"speed": body.get("speed"), "tool_choice": body.get("tool_choice"),
-                                    "thinking": thinking.get("type") if isinstance(thinking, dict) else None},
-                                   sort_keys=True),
+            "messages": json.dumps(
+                {
+                    "speed": body.get("speed"),
+                    "tool_choice": body.get("tool_choice"),
+                    "thinking": thinking.get("type") if isinstance(thinking, dict) else None,
+                },
+                sort_keys=True,
+            ),
         }
         running = hashlib.sha256(("model\x00" + model).encode()).hexdigest()
         out: list[str] = []

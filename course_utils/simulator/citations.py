@@ -13,8 +13,37 @@ from typing import Any
 
 _SENTENCE = re.compile(r"[^.!?\n]+[.!?]?")
 _WORD = re.compile(r"[a-z][a-z']+")
-_STOP = {"the", "a", "an", "of", "to", "in", "and", "or", "is", "are", "what", "does", "do", "say", "says", "about",
-         "document", "this", "that", "it", "for", "on", "with", "according", "me", "tell", "please", "which", "how"}
+_STOP = {
+    "the",
+    "a",
+    "an",
+    "of",
+    "to",
+    "in",
+    "and",
+    "or",
+    "is",
+    "are",
+    "what",
+    "does",
+    "do",
+    "say",
+    "says",
+    "about",
+    "document",
+    "this",
+    "that",
+    "it",
+    "for",
+    "on",
+    "with",
+    "according",
+    "me",
+    "tell",
+    "please",
+    "which",
+    "how",
+}
 
 
 @dataclass(frozen=True)
@@ -83,8 +112,18 @@ def answer_from(docs: list[Document], question: str, limit: int = 2) -> list[Seg
     segments = [Segment(f"According to {'“' + name + '”' if name else 'the document'}: ")]
     for i, (_, _, doc, (start, end)) in enumerate(chosen):
         claim = doc.text[start:end].strip()
-        citation = {"type": "char_location", "cited_text": doc.text[start:end], "document_index": doc.index,
-                    "document_title": doc.title, "start_char_index": start, "end_char_index": end} if doc.cite else None
+        citation = (
+            {
+                "type": "char_location",
+                "cited_text": doc.text[start:end],
+                "document_index": doc.index,
+                "document_title": doc.title,
+                "start_char_index": start,
+                "end_char_index": end,
+            }
+            if doc.cite
+            else None
+        )
         segments.append(Segment(claim, citation))
         if i < len(chosen) - 1:
             segments.append(Segment(" "))

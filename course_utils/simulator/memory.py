@@ -35,97 +35,521 @@ _END = r"(?=\s*[,.!;:)]|\s*$|\s+(?:and|but|because|so|though|although|since|whil
 # Adverbs people put between "I" and the verb ("I currently live in", "I'm originally from").
 _ADV = r"(?:\s+(?:currently|now|still|just|recently|actually|originally|also|really|mostly|happily))?"
 _IM = r"i(?:['’]m|\s+am)"
-_MONTH = (r"(?:january|february|march|april|may|june|july|august|september|october|november|december"
-          r"|jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec)")
+_MONTH = (
+    r"(?:january|february|march|april|may|june|july|august|september|october|november|december"
+    r"|jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec)"
+)
 _ORD = r"\d{1,2}(?:st|nd|rd|th)?"
-_DATE = (rf"(?:{_ORD}\s+(?:of\s+)?{_MONTH}(?:,?\s+\d{{4}})?|{_MONTH}\s+{_ORD}(?:,?\s+\d{{4}})?"
-         rf"|{_MONTH}\s+(?:of\s+)?\d{{4}}|\d{{4}}-\d{{2}}-\d{{2}}|\d{{1,2}}/\d{{1,2}}/\d{{2,4}}"
-         rf"|(?:19|20)\d{{2}}|{_MONTH})")
+_DATE = (
+    rf"(?:{_ORD}\s+(?:of\s+)?{_MONTH}(?:,?\s+\d{{4}})?|{_MONTH}\s+{_ORD}(?:,?\s+\d{{4}})?"
+    rf"|{_MONTH}\s+(?:of\s+)?\d{{4}}|\d{{4}}-\d{{2}}-\d{{2}}|\d{{1,2}}/\d{{1,2}}/\d{{2,4}}"
+    rf"|(?:19|20)\d{{2}}|{_MONTH})"
+)
 
 # Words that follow "I'm" / "call me" capitalised but are not names: the statement "I'm Learning Python" or
 # "I'm German" must not make the simulator greet "Learning" or "German".
 _NOT_NAMES = {
-    "A", "An", "The", "Not", "So", "Very", "Just", "Also", "Here", "Back", "Sorry", "Fine", "Good", "Ok", "Okay",
-    "Learning", "Trying", "Going", "Working", "Using", "Looking", "New", "Still", "Curious", "Happy", "Glad", "Sure",
-    "Interested", "Ready", "Done", "Building", "Writing", "Reading", "Studying", "Doing", "Getting", "Having",
-    "Really", "Well", "Great", "Confused", "Stuck", "Excited", "Tired", "Busy", "Unsure", "Afraid", "Thinking",
-    "Python", "JavaScript", "Java", "Rust", "Claude", "Anthropic", "English", "German", "French", "Spanish",
-    "Italian", "American", "British", "Canadian", "Australian", "Japanese", "Chinese", "Indian", "Brazilian",
-    "Mexican", "Dutch", "Irish", "Scottish", "Welsh", "Swiss", "Swedish", "Norwegian", "Danish", "Polish",
-    "Russian", "Korean", "Nigerian", "Kenyan", "Egyptian", "Turkish", "Greek", "Portuguese", "Ukrainian", "Israeli",
-    "Pakistani", "Filipino", "Vietnamese", "Thai", "Indonesian", "Argentinian", "Chilean", "Colombian", "Peruvian",
-    "Belgian", "Austrian", "Finnish", "Czech", "Hungarian", "Romanian", "European", "African", "Asian", "Latino",
-    "Latina", "Hispanic", "Jewish", "Catholic", "Muslim", "Hindu", "Buddhist", "Atheist", "Agnostic", "Sikh",
-    "Deaf", "Vegan", "Vegetarian", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday",
-    "Sunday", "Today", "Tomorrow", "Yes", "No", "Hi", "Hello", "Hey", "Thanks", "Please", "Now", "Again", "Only",
-    "This", "That", "It", "He", "She", "They", "We", "Who", "What", "There", "Which", "Here's", "It's", "My", "Your",
+    "A",
+    "An",
+    "The",
+    "Not",
+    "So",
+    "Very",
+    "Just",
+    "Also",
+    "Here",
+    "Back",
+    "Sorry",
+    "Fine",
+    "Good",
+    "Ok",
+    "Okay",
+    "Learning",
+    "Trying",
+    "Going",
+    "Working",
+    "Using",
+    "Looking",
+    "New",
+    "Still",
+    "Curious",
+    "Happy",
+    "Glad",
+    "Sure",
+    "Interested",
+    "Ready",
+    "Done",
+    "Building",
+    "Writing",
+    "Reading",
+    "Studying",
+    "Doing",
+    "Getting",
+    "Having",
+    "Really",
+    "Well",
+    "Great",
+    "Confused",
+    "Stuck",
+    "Excited",
+    "Tired",
+    "Busy",
+    "Unsure",
+    "Afraid",
+    "Thinking",
+    "Python",
+    "JavaScript",
+    "Java",
+    "Rust",
+    "Claude",
+    "Anthropic",
+    "English",
+    "German",
+    "French",
+    "Spanish",
+    "Italian",
+    "American",
+    "British",
+    "Canadian",
+    "Australian",
+    "Japanese",
+    "Chinese",
+    "Indian",
+    "Brazilian",
+    "Mexican",
+    "Dutch",
+    "Irish",
+    "Scottish",
+    "Welsh",
+    "Swiss",
+    "Swedish",
+    "Norwegian",
+    "Danish",
+    "Polish",
+    "Russian",
+    "Korean",
+    "Nigerian",
+    "Kenyan",
+    "Egyptian",
+    "Turkish",
+    "Greek",
+    "Portuguese",
+    "Ukrainian",
+    "Israeli",
+    "Pakistani",
+    "Filipino",
+    "Vietnamese",
+    "Thai",
+    "Indonesian",
+    "Argentinian",
+    "Chilean",
+    "Colombian",
+    "Peruvian",
+    "Belgian",
+    "Austrian",
+    "Finnish",
+    "Czech",
+    "Hungarian",
+    "Romanian",
+    "European",
+    "African",
+    "Asian",
+    "Latino",
+    "Latina",
+    "Hispanic",
+    "Jewish",
+    "Catholic",
+    "Muslim",
+    "Hindu",
+    "Buddhist",
+    "Atheist",
+    "Agnostic",
+    "Sikh",
+    "Deaf",
+    "Vegan",
+    "Vegetarian",
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+    "Sunday",
+    "Today",
+    "Tomorrow",
+    "Yes",
+    "No",
+    "Hi",
+    "Hello",
+    "Hey",
+    "Thanks",
+    "Please",
+    "Now",
+    "Again",
+    "Only",
+    "This",
+    "That",
+    "It",
+    "He",
+    "She",
+    "They",
+    "We",
+    "Who",
+    "What",
+    "There",
+    "Which",
+    "Here's",
+    "It's",
+    "My",
+    "Your",
 }
 # Technologies that follow "I work in ..." without being a workplace.
-_NOT_WORKPLACES = {"python", "javascript", "java", "rust", "go", "typescript", "jupyter", "notebooks", "teams",
-                   "a team", "the team", "tech support"}
+_NOT_WORKPLACES = {
+    "python",
+    "javascript",
+    "java",
+    "rust",
+    "go",
+    "typescript",
+    "jupyter",
+    "notebooks",
+    "teams",
+    "a team",
+    "the team",
+    "tech support",
+}
 
 # Nouns that "I'm a/an ..." must end in to count as a job; "I'm a big fan" or "I'm a beginner" are not jobs.
 _JOBS = {
-    "nurse", "doctor", "teacher", "engineer", "developer", "programmer", "designer", "scientist", "student",
-    "lawyer", "accountant", "architect", "artist", "writer", "author", "journalist", "chef", "cook", "baker",
-    "pilot", "farmer", "librarian", "pharmacist", "dentist", "surgeon", "physician", "vet", "veterinarian",
-    "professor", "lecturer", "researcher", "analyst", "consultant", "manager", "director", "founder", "ceo", "cto",
-    "plumber", "electrician", "carpenter", "mechanic", "driver", "firefighter", "paramedic", "police officer",
-    "officer", "soldier", "musician", "singer", "actor", "actress", "photographer", "editor", "translator",
-    "waiter", "waitress", "barista", "cashier", "clerk", "secretary", "receptionist", "administrator", "admin",
-    "economist", "mathematician", "physicist", "chemist", "biologist", "statistician", "therapist", "psychologist",
-    "psychiatrist", "counselor", "counsellor", "midwife", "caregiver", "carer", "tutor", "coach", "trainer",
-    "entrepreneur", "freelancer", "contractor", "intern", "technician", "sysadmin", "tester", "marketer",
-    "salesperson", "banker", "trader", "broker", "investor", "judge", "historian", "linguist", "dancer",
-    "illustrator", "animator", "gardener", "cleaner", "builder", "welder", "miner", "fisherman", "sailor",
-    "astronaut", "professional", "specialist", "strategist", "recruiter", "auditor", "inspector", "surveyor",
+    "nurse",
+    "doctor",
+    "teacher",
+    "engineer",
+    "developer",
+    "programmer",
+    "designer",
+    "scientist",
+    "student",
+    "lawyer",
+    "accountant",
+    "architect",
+    "artist",
+    "writer",
+    "author",
+    "journalist",
+    "chef",
+    "cook",
+    "baker",
+    "pilot",
+    "farmer",
+    "librarian",
+    "pharmacist",
+    "dentist",
+    "surgeon",
+    "physician",
+    "vet",
+    "veterinarian",
+    "professor",
+    "lecturer",
+    "researcher",
+    "analyst",
+    "consultant",
+    "manager",
+    "director",
+    "founder",
+    "ceo",
+    "cto",
+    "plumber",
+    "electrician",
+    "carpenter",
+    "mechanic",
+    "driver",
+    "firefighter",
+    "paramedic",
+    "police officer",
+    "officer",
+    "soldier",
+    "musician",
+    "singer",
+    "actor",
+    "actress",
+    "photographer",
+    "editor",
+    "translator",
+    "waiter",
+    "waitress",
+    "barista",
+    "cashier",
+    "clerk",
+    "secretary",
+    "receptionist",
+    "administrator",
+    "admin",
+    "economist",
+    "mathematician",
+    "physicist",
+    "chemist",
+    "biologist",
+    "statistician",
+    "therapist",
+    "psychologist",
+    "psychiatrist",
+    "counselor",
+    "counsellor",
+    "midwife",
+    "caregiver",
+    "carer",
+    "tutor",
+    "coach",
+    "trainer",
+    "entrepreneur",
+    "freelancer",
+    "contractor",
+    "intern",
+    "technician",
+    "sysadmin",
+    "tester",
+    "marketer",
+    "salesperson",
+    "banker",
+    "trader",
+    "broker",
+    "investor",
+    "judge",
+    "historian",
+    "linguist",
+    "dancer",
+    "illustrator",
+    "animator",
+    "gardener",
+    "cleaner",
+    "builder",
+    "welder",
+    "miner",
+    "fisherman",
+    "sailor",
+    "astronaut",
+    "professional",
+    "specialist",
+    "strategist",
+    "recruiter",
+    "auditor",
+    "inspector",
+    "surveyor",
 }
-_PETS = ["guinea pig", "dog", "cat", "puppy", "kitten", "hamster", "rabbit", "bunny", "parrot", "budgie", "bird",
-         "goldfish", "fish", "horse", "pony", "turtle", "tortoise", "snake", "lizard", "gecko", "ferret", "mouse",
-         "rat", "chicken", "goat", "pig"]
-_RELATIONS = ["best friend", "wife", "husband", "partner", "spouse", "girlfriend", "boyfriend", "son", "daughter",
-              "child", "kid", "baby", "brother", "sister", "mother", "mom", "mum", "father", "dad", "grandmother",
-              "grandma", "grandfather", "grandpa", "aunt", "uncle", "cousin", "niece", "nephew", "friend", "boss",
-              "manager", "colleague", "roommate", "flatmate", "neighbour", "neighbor", "teacher"]
+_PETS = [
+    "guinea pig",
+    "dog",
+    "cat",
+    "puppy",
+    "kitten",
+    "hamster",
+    "rabbit",
+    "bunny",
+    "parrot",
+    "budgie",
+    "bird",
+    "goldfish",
+    "fish",
+    "horse",
+    "pony",
+    "turtle",
+    "tortoise",
+    "snake",
+    "lizard",
+    "gecko",
+    "ferret",
+    "mouse",
+    "rat",
+    "chicken",
+    "goat",
+    "pig",
+]
+_RELATIONS = [
+    "best friend",
+    "wife",
+    "husband",
+    "partner",
+    "spouse",
+    "girlfriend",
+    "boyfriend",
+    "son",
+    "daughter",
+    "child",
+    "kid",
+    "baby",
+    "brother",
+    "sister",
+    "mother",
+    "mom",
+    "mum",
+    "father",
+    "dad",
+    "grandmother",
+    "grandma",
+    "grandfather",
+    "grandpa",
+    "aunt",
+    "uncle",
+    "cousin",
+    "niece",
+    "nephew",
+    "friend",
+    "boss",
+    "manager",
+    "colleague",
+    "roommate",
+    "flatmate",
+    "neighbour",
+    "neighbor",
+    "teacher",
+]
 _NAMED = "|".join(re.escape(w) for w in sorted(_PETS + _RELATIONS, key=len, reverse=True))
 # Things people count about themselves ("I have two cats"); only these get an "I don't know" answer when asked.
-_COUNTABLE = {"kids", "children", "sons", "daughters", "brothers", "sisters", "siblings", "pets", "cats", "dogs",
-              "grandchildren", "cars", "rabbits", "fish", "horses", "hamsters", "birds"}
+_COUNTABLE = {
+    "kids",
+    "children",
+    "sons",
+    "daughters",
+    "brothers",
+    "sisters",
+    "siblings",
+    "pets",
+    "cats",
+    "dogs",
+    "grandchildren",
+    "cars",
+    "rabbits",
+    "fish",
+    "horses",
+    "hamsters",
+    "birds",
+}
 # Personal details stored under their own name by "my X is Y", with the spelling they are filed under.
-_SLOTS = {"email": "email address", "email address": "email address", "e-mail": "email address",
-          "phone number": "phone number", "phone": "phone number",
-          "address": "address", "nationality": "nationality", "middle name": "middle name",
-          "nickname": "nickname", "username": "username", "user name": "username", "surname": "last name",
-          "last name": "last name", "family name": "last name", "first name": "first name",
-          "blood type": "blood type", "star sign": "star sign", "zodiac sign": "star sign", "height": "height",
-          "shoe size": "shoe size", "hometown": "hometown", "home town": "hometown", "hobby": "hobbies",
-          "hobbies": "hobbies", "pronouns": "pronouns", "native language": "native language",
-          "first language": "native language", "mother tongue": "native language"}
+_SLOTS = {
+    "email": "email address",
+    "email address": "email address",
+    "e-mail": "email address",
+    "phone number": "phone number",
+    "phone": "phone number",
+    "address": "address",
+    "nationality": "nationality",
+    "middle name": "middle name",
+    "nickname": "nickname",
+    "username": "username",
+    "user name": "username",
+    "surname": "last name",
+    "last name": "last name",
+    "family name": "last name",
+    "first name": "first name",
+    "blood type": "blood type",
+    "star sign": "star sign",
+    "zodiac sign": "star sign",
+    "height": "height",
+    "shoe size": "shoe size",
+    "hometown": "hometown",
+    "home town": "hometown",
+    "hobby": "hobbies",
+    "hobbies": "hobbies",
+    "pronouns": "pronouns",
+    "native language": "native language",
+    "first language": "native language",
+    "mother tongue": "native language",
+}
 _SLOT_WORDS = "|".join(re.escape(w) for w in sorted(_SLOTS, key=len, reverse=True))
 # What a preferred thing is, so "Which drink do I prefer?" finds "I prefer tea over coffee".
 _CATEGORIES = {
-    "drink": {"tea", "coffee", "water", "juice", "beer", "wine", "milk", "soda", "cola", "lemonade", "espresso",
-              "latte", "cappuccino", "hot chocolate", "cocoa", "whisky", "whiskey", "gin", "vodka", "cider",
-              "smoothie"},
-    "food": {"pizza", "pasta", "sushi", "burger", "burgers", "rice", "noodles", "salad", "curry", "steak", "tacos",
-             "chocolate", "cake", "ice cream", "bread", "cheese", "soup", "chicken", "fish", "vegetables"},
+    "drink": {
+        "tea",
+        "coffee",
+        "water",
+        "juice",
+        "beer",
+        "wine",
+        "milk",
+        "soda",
+        "cola",
+        "lemonade",
+        "espresso",
+        "latte",
+        "cappuccino",
+        "hot chocolate",
+        "cocoa",
+        "whisky",
+        "whiskey",
+        "gin",
+        "vodka",
+        "cider",
+        "smoothie",
+    },
+    "food": {
+        "pizza",
+        "pasta",
+        "sushi",
+        "burger",
+        "burgers",
+        "rice",
+        "noodles",
+        "salad",
+        "curry",
+        "steak",
+        "tacos",
+        "chocolate",
+        "cake",
+        "ice cream",
+        "bread",
+        "cheese",
+        "soup",
+        "chicken",
+        "fish",
+        "vegetables",
+    },
     "animal": {"cat", "cats", "dog", "dogs", "rabbit", "rabbits", "horse", "horses", "bird", "birds"},
     "season": {"summer", "winter", "spring", "autumn", "fall"},
     "language": {"python", "javascript", "typescript", "rust", "go", "java", "c", "c++", "ruby", "kotlin", "swift"},
     "editor": {"vim", "emacs", "vs code", "vscode", "pycharm", "nano", "sublime", "neovim"},
     "time": {"mornings", "morning", "evenings", "evening", "nights", "night", "afternoons"},
     "colour": {"red", "blue", "green", "yellow", "purple", "orange", "black", "white", "pink", "grey", "gray"},
-    "sport": {"football", "soccer", "tennis", "cricket", "rugby", "basketball", "baseball", "golf", "swimming",
-              "running", "cycling", "hockey"},
+    "sport": {
+        "football",
+        "soccer",
+        "tennis",
+        "cricket",
+        "rugby",
+        "basketball",
+        "baseball",
+        "golf",
+        "swimming",
+        "running",
+        "cycling",
+        "hockey",
+    },
     "music": {"jazz", "rock", "pop", "classical", "hip hop", "rap", "blues", "metal", "folk", "techno"},
 }
-_CATEGORY_ALIASES = {"beverage": "drink", "drinks": "drink", "dish": "food", "meal": "food", "snack": "food",
-                     "pet": "animal", "animals": "animal", "programming language": "language",
-                     "coding language": "language", "color": "colour", "text editor": "editor", "ide": "editor",
-                     "genre": "music", "music genre": "music", "time of day": "time", "sports": "sport"}
+_CATEGORY_ALIASES = {
+    "beverage": "drink",
+    "drinks": "drink",
+    "dish": "food",
+    "meal": "food",
+    "snack": "food",
+    "pet": "animal",
+    "animals": "animal",
+    "programming language": "language",
+    "coding language": "language",
+    "color": "colour",
+    "text editor": "editor",
+    "ide": "editor",
+    "genre": "music",
+    "music genre": "music",
+    "time of day": "time",
+    "sports": "sport",
+}
 # "I like it/this/how ..." talks about the conversation, not the user.
-_NOT_LIKES = re.compile(r"^(?:to|it|its|it's|this|that|these|those|you|your|yours|how|what|when|where|why|if|the way|"
-                        r"the idea|the fact|being|them|him|her|here|there|a lot|it\b)\b", re.I)
+_NOT_LIKES = re.compile(
+    r"^(?:to|it|its|it's|this|that|these|those|you|your|yours|how|what|when|where|why|if|the way|"
+    r"the idea|the fact|being|them|him|her|here|there|a lot|it\b)\b",
+    re.I,
+)
 
 _SENTENCE = re.compile(r"(?<!\bDr\.)(?<!\bMr\.)(?<!\bMs\.)(?<!\bSt\.)(?<!\bMrs\.)(?<=[.!?;])\s+|\n+")
 # Hypotheticals state nothing about the user ("If I'm from Canada, ...", "Imagine I live in Paris").
@@ -144,8 +568,12 @@ def _statements(text: str) -> Iterator[str]:
         return
     for sentence in _SENTENCE.split(text):
         sentence = sentence.strip()
-        if sentence and not sentence.endswith("?") and not _HYPOTHETICAL.match(sentence) \
-                and _FIRST_PERSON.search(sentence):
+        if (
+            sentence
+            and not sentence.endswith("?")
+            and not _HYPOTHETICAL.match(sentence)
+            and _FIRST_PERSON.search(sentence)
+        ):
             yield sentence
 
 
@@ -189,7 +617,7 @@ def _category_of_question(word: str) -> str:
 
 
 def _split_items(phrase: str) -> list[str]:
-    """"jazz, hiking and chess" -> ["jazz", "hiking", "chess"]."""
+    """ "jazz, hiking and chess" -> ["jazz", "hiking", "chess"]."""
     parts = re.split(r",\s*(?:and\s+|or\s+)?|\s+and\s+|\s+&\s+", phrase)
     return [_clean(p) for p in parts if _clean(p)]
 
@@ -227,7 +655,8 @@ _JOB_WORDS = r"[A-Za-z][A-Za-z\-]*(?:\s+[A-Za-z][A-Za-z\-]*){0,3}?"
 _JOB_END = r"(?=\s+(?:in|at|for|with|from|and|but|who|since|based|by|on)\b|\s*[,.!;:]|\s*$)"
 _JOB_STRONG = re.compile(
     rf"\b(?:i{_ADV}\s+work\s+as|{_IM}{_ADV}\s+(?:working|employed)\s+as|i{_ADV}\s+work\s+(?:at|for|in)\s+{_PLACE}\s+as|"
-    rf"my\s+(?:job|occupation|profession|job\s+title|day\s+job)\s+is)\s+(?:an?\s+)?({_JOB_WORDS}){_JOB_END}", _I
+    rf"my\s+(?:job|occupation|profession|job\s+title|day\s+job)\s+is)\s+(?:an?\s+)?({_JOB_WORDS}){_JOB_END}",
+    _I,
 )
 # "I'm Ada, a nurse": the name between is case-sensitive, so the cue and the job carry their own (?i:).
 _JOB_WEAK = re.compile(rf"\b(?i:{_IM}{_ADV})\s+(?:{_FULL_NAME},\s+)?(?i:an?\s+({_JOB_WORDS}){_JOB_END})")
@@ -242,7 +671,8 @@ _BIRTHDAY = re.compile(rf"\bmy\s+birthday(?:\s+is|['’]s)\s+(?:on\s+)?({_DATE})
 _AGE = re.compile(
     rf"\b(?:{_IM}{_ADV}\s+(\d{{1,3}})(?:\s*(?:years?|yrs?)[\s\-]+old|\s*y/?o)?(?=\s*[,.!;]|\s*$|\s+and\b|\s+but\b)|"
     rf"{_IM}\s+an?\s+(\d{{1,3}})[\s\-]+years?[\s\-]+old|my\s+age\s+is\s+(\d{{1,3}})|"
-    rf"i\s+(?:just\s+)?turned\s+(\d{{1,3}}))", _I
+    rf"i\s+(?:just\s+)?turned\s+(\d{{1,3}}))",
+    _I,
 )
 _NAMED_AS = re.compile(
     rf"\b(?i:my\s+({_NAMED})(?:['’]s\s+name\s+is|\s+is\s+(?:called|named)|\s+is|\s+goes\s+by))\s+({_FULL_NAME})"
@@ -257,27 +687,39 @@ _MY_NAMED = re.compile(rf"\b(?i:my\s+({_NAMED})),?\s+({_FULL_NAME})\b")
 _IS_MY = re.compile(rf"^({_FULL_NAME})\s+(?i:is\s+my\s+({_NAMED}))\b")
 _FAVOURITE = re.compile(
     r"\bmy\s+fav(?:ou|o)rite\s+([a-z][a-z ]{1,30}?)\s+(?:is|are)\s+([A-Za-z0-9][A-Za-z0-9\- ']{0,40}?)"
-    r"(?=[.,!?;]|\s+and\b|$)", _I
+    r"(?=[.,!?;]|\s+and\b|$)",
+    _I,
 )
-_FAVOURITE_FIRST = re.compile(r"^([A-Za-z0-9][A-Za-z0-9\-']*(?:\s+[A-Za-z0-9\-']+){0,2})\s+(?:is|are)\s+my\s+"
-                              r"fav(?:ou|o)rite\s+([a-z][a-z ]{1,30}?)(?=[.,!;]|\s+and\b|$)", _I)
+_FAVOURITE_FIRST = re.compile(
+    r"^([A-Za-z0-9][A-Za-z0-9\-']*(?:\s+[A-Za-z0-9\-']+){0,2})\s+(?:is|are)\s+my\s+"
+    r"fav(?:ou|o)rite\s+([a-z][a-z ]{1,30}?)(?=[.,!;]|\s+and\b|$)",
+    _I,
+)
 _ITEM = r"[A-Za-z0-9][A-Za-z0-9+#\-' ]{0,40}?"
 _PREFER = re.compile(
     rf"\bi(?:\s+(?:much|really|definitely|generally|usually|always|strongly|actually))?\s+prefer\s+({_ITEM})"
     rf"(?:\s+(?:over|to|rather\s+than|instead\s+of|more\s+than)\s+({_ITEM}))?"
-    rf"(?=\s*[,.!;]|\s*$|\s+(?:because|but|since|as|though|any\s+day)\b)", _I
+    rf"(?=\s*[,.!;]|\s*$|\s+(?:because|but|since|as|though|any\s+day)\b)",
+    _I,
 )
-_RATHER = re.compile(rf"\bi(?:['’]d|\s+would)\s+rather\s+(?:have|drink|eat|use|do)?\s*({_ITEM})\s+than\s+"
-                     rf"(?:have\s+|drink\s+|eat\s+|use\s+|do\s+)?({_ITEM})(?=\s*[,.!;]|\s*$)", _I)
+_RATHER = re.compile(
+    rf"\bi(?:['’]d|\s+would)\s+rather\s+(?:have|drink|eat|use|do)?\s*({_ITEM})\s+than\s+"
+    rf"(?:have\s+|drink\s+|eat\s+|use\s+|do\s+)?({_ITEM})(?=\s*[,.!;]|\s*$)",
+    _I,
+)
 _LIKE = re.compile(
     r"\bi(?:\s+(?:really|absolutely|just|totally|truly|also|genuinely|kind\s+of|quite|do))?\s+"
     r"(like|love|enjoy|adore|hate|dislike|detest|despise|loathe|can['’]t\s+stand|cannot\s+stand|"
     r"don['’]t\s+like|do\s+not\s+like|don['’]t\s+enjoy|don['’]t\s+love)\s+"
-    r"([A-Za-z0-9][A-Za-z0-9+#\-', ]{0,60}?)(?=\s*[.!;]|\s*$|\s+(?:because|but|since|though|as\s+well)\b)", _I
+    r"([A-Za-z0-9][A-Za-z0-9+#\-', ]{0,60}?)(?=\s*[.!;]|\s*$|\s+(?:because|but|since|though|as\s+well)\b)",
+    _I,
 )
 _FAN = re.compile(rf"\b{_IM}\s+(not\s+)?(?:a\s+(?:big\s+|huge\s+)?fan\s+of|into)\s+({_ITEM})(?=\s*[,.!;]|\s*$)", _I)
-_COUNT = re.compile(r"\bi\s+(?:have|['’]ve\s+got|have\s+got)\s+(\d{1,3}|one|two|three|four|five|six|seven|eight|nine|"
-                    r"ten|no)\s+([a-z]+)\b", _I)
+_COUNT = re.compile(
+    r"\bi\s+(?:have|['’]ve\s+got|have\s+got)\s+(\d{1,3}|one|two|three|four|five|six|seven|eight|nine|"
+    r"ten|no)\s+([a-z]+)\b",
+    _I,
+)
 _SLOT = re.compile(rf"\bmy\s+({_SLOT_WORDS})\s+(?:is|are)\s+([^,;!?]+?)(?=\s*[,;!?]|\.(?:\s|$)|\s*$|\s+and\s+my\b)", _I)
 _LIKE_VERBS = {"like", "love", "enjoy", "adore"}
 _NAME_SUFFIX = "'s name"
@@ -380,6 +822,7 @@ def remember(user_texts: list[str]) -> dict[str, str]:
 # ---------------------------------------------------------------------------------------------------------------------
 # Describing facts: one clause per fact, shared by the acknowledgement and the "what do you know about me" answer.
 
+
 def _job_clause(facts: dict[str, str]) -> str:
     """The clause "you work as a nurse in Toronto", or whichever half of it is known."""
     job, where = facts.get("job"), facts.get("workplace")
@@ -422,7 +865,7 @@ def _clauses(facts: dict[str, str]) -> Iterator[str]:
         elif key == "dislikes":
             yield f"you don't like {_join(value.split(', '))}"
         elif key.startswith("number of "):
-            yield f"you have {value} {key[len('number of '):]}"
+            yield f"you have {value} {key[len('number of ') :]}"
         else:
             yield f"your {key} is {value}"
 
@@ -445,11 +888,15 @@ def acknowledge(text: str) -> str | None:
 # Questions. Each handler returns an answer or None; the first that answers wins. Questions are matched on the
 # lower-cased text with curly apostrophes straightened and runs of spaces collapsed.
 
-_NO_NAME = ("I don't know your name yet: you haven't told me in this conversation. I only see the messages "
-            "sent with each request, so anything said in a conversation I wasn't sent is unknown to me.")
+_NO_NAME = (
+    "I don't know your name yet: you haven't told me in this conversation. I only see the messages "
+    "sent with each request, so anything said in a conversation I wasn't sent is unknown to me."
+)
 # "Do you remember ...", "Tell me ...": the lead-ins that turn a fact into a question about it.
-_KNOW = (r"(?:(?:do|did)\s+you\s+(?:still\s+)?(?:know|remember|recall)|can\s+you\s+(?:remember|recall|tell\s+me)"
-         r"|tell\s+me|remind\s+me(?:\s+of)?|have\s+i\s+told\s+you|did\s+i\s+(?:tell\s+you|mention|say))")
+_KNOW = (
+    r"(?:(?:do|did)\s+you\s+(?:still\s+)?(?:know|remember|recall)|can\s+you\s+(?:remember|recall|tell\s+me)"
+    r"|tell\s+me|remind\s+me(?:\s+of)?|have\s+i\s+told\s+you|did\s+i\s+(?:tell\s+you|mention|say))"
+)
 _WHATS = r"what(?:'s|\s+is|\s+was|\s+are|\s+were)"
 _ASK = rf"(?:{_WHATS}|{_KNOW})"
 
@@ -526,8 +973,9 @@ _Q_NAMED = _any(
     rf"(?:what|who)\s+is\s+my\s+(?P<d>{_NAMED})\s+called",
     rf"who(?:'s|\s+is)\s+my\s+(?P<e>{_NAMED})",
 )
-_Q_PETS = _any(r"do\s+i\s+have\s+(?:a\s+|any\s+)?pets?", r"what\s+pets?\s+do\s+i\s+have",
-               r"tell\s+me\s+about\s+my\s+pets?")
+_Q_PETS = _any(
+    r"do\s+i\s+have\s+(?:a\s+|any\s+)?pets?", r"what\s+pets?\s+do\s+i\s+have", r"tell\s+me\s+about\s+my\s+pets?"
+)
 _Q_FAVOURITE = [
     re.compile(r"\bwhat(?:'s|\s+is|\s+are)\s+my\s+fav(?:ou|o)rite\s+([a-z ]+?)(?:\s+again)?\s*[?.!]*$"),
     re.compile(rf"\b{_KNOW}\s+(?:what\s+)?my\s+fav(?:ou|o)rite\s+([a-z]+(?:\s+[a-z]+)?)"),
@@ -539,8 +987,9 @@ _Q_PREFER = re.compile(
     r"(?:prefer|like\s+(?:best|better|more|most))\b|\bwhat(?:'s|\s+is|\s+are)\s+my\s+preferences?\b"
 )
 _Q_DO_I_LIKE = re.compile(r"\bdo\s+i\s+(like|love|enjoy|hate|dislike)\s+(.+?)\s*[?.!]*$")
-_Q_DISLIKES = _any(r"what\s+(?:things\s+)?do\s+i\s+(?:hate|dislike|not\s+like|can't\s+stand)",
-                   r"what\s+don't\s+i\s+like")
+_Q_DISLIKES = _any(
+    r"what\s+(?:things\s+)?do\s+i\s+(?:hate|dislike|not\s+like|can't\s+stand)", r"what\s+don't\s+i\s+like"
+)
 _Q_LIKES = _any(
     r"what\s+(?:things\s+)?do\s+i\s+(?:like|love|enjoy)(?:\s+doing)?\s*[?.!]*$",
     rf"{_ASK}\s+my\s+(?:hobbies|hobby|interests|likes)",
@@ -568,16 +1017,20 @@ def _ask_name(q: str, facts: dict[str, str]) -> str | None:
         return f"Your {kind} name is {value}, as you told me earlier." if value else _unknown(f"your {kind} name")
     if _Q_NAME.search(q):
         # Both sentences are shown word for word in lesson 04's committed outputs.
-        return f"Your name is {facts['name']}. You told me earlier in this conversation." if "name" in facts \
-            else _NO_NAME
+        return (
+            f"Your name is {facts['name']}. You told me earlier in this conversation." if "name" in facts else _NO_NAME
+        )
     return None
 
 
 def _ask_place(q: str, facts: dict[str, str]) -> str | None:
     """Where the user lives, comes from or was born."""
     if _Q_BIRTHPLACE.search(q):
-        return f"You told me you were born in {facts['birthplace']}." if "birthplace" in facts \
+        return (
+            f"You told me you were born in {facts['birthplace']}."
+            if "birthplace" in facts
             else _unknown("where you were born")
+        )
     if _Q_ORIGIN.search(q):
         if "origin" in facts:
             return f"You told me you're from {facts['origin']}."
@@ -641,16 +1094,21 @@ def _ask_named(q: str, facts: dict[str, str]) -> str | None:
         key = next(g for g in m.groups() if g) + _NAME_SUFFIX
         return f"Your {key} is {facts[key]}, as you told me earlier." if key in facts else _unknown(f"your {key}")
     if _Q_PETS.search(q):
-        pets = [f"your {key[:-len(_NAME_SUFFIX)]} {value}" for key, value in facts.items()
-                if key.endswith(_NAME_SUFFIX) and key[:-len(_NAME_SUFFIX)] in _PETS]
+        pets = [
+            f"your {key[: -len(_NAME_SUFFIX)]} {value}"
+            for key, value in facts.items()
+            if key.endswith(_NAME_SUFFIX) and key[: -len(_NAME_SUFFIX)] in _PETS
+        ]
         return f"You told me about {_join(pets)}." if pets else _unknown("about any pets")
     return None
 
 
 def _same_thing(a: str, b: str) -> bool:
     """Whether two favourite/category words mean the same ("colour"/"color", "animals"/"animal")."""
+
     def norm(word: str) -> str:
         return re.sub(r"our\b", "or", word.strip().lower()).rstrip("s")
+
     return norm(a) == norm(b)
 
 
@@ -661,7 +1119,7 @@ def _ask_favourite(q: str, facts: dict[str, str]) -> str | None:
         return None
     thing = re.sub(r"\s+(?:is|was|are)$", "", m.group(1).strip())
     for key, value in facts.items():
-        if key.startswith("favourite ") and _same_thing(key[len("favourite "):], thing):
+        if key.startswith("favourite ") and _same_thing(key[len("favourite ") :], thing):
             # Kept word for word from the first simulator.
             return f"Your favourite {thing} is {value}, as you told me earlier."
     preferred = facts.get(f"preference {_category_of_question(thing)}")
@@ -689,8 +1147,10 @@ def _ask_preference(q: str, facts: dict[str, str]) -> str | None:
         preferred = prefs.get(f"preference {_category_of_question(word)}") or prefs.get("preference")
         if preferred:
             return f"You prefer {preferred}, as you told me earlier."
-        favourite = next((v for k, v in facts.items()
-                          if k.startswith("favourite ") and _same_thing(k[len("favourite "):], word)), None)
+        favourite = next(
+            (v for k, v in facts.items() if k.startswith("favourite ") and _same_thing(k[len("favourite ") :], word)),
+            None,
+        )
         if favourite:
             return f"Your favourite {word} is {favourite}, as you told me earlier."
         return _unknown(f"which {word} you prefer")
@@ -756,8 +1216,7 @@ def _ask_conversation(q: str, user_texts: list[str]) -> str | None:
     earlier = len(user_texts) - 1
     if re.search(r"\bhow many (messages|turns|questions)\b", q):
         noun = "message" if earlier == 1 else "messages"
-        return (f"Before this one, you sent me {earlier} {noun} in this conversation, "
-                f"so this is turn {earlier + 1}.")
+        return f"Before this one, you sent me {earlier} {noun} in this conversation, so this is turn {earlier + 1}."
     if re.search(r"\bwhat did i (just )?(say|ask|tell you)\b", q):
         if earlier >= 1:
             return f'Before this message you said: "{user_texts[-2].strip()}"'
@@ -766,8 +1225,17 @@ def _ask_conversation(q: str, user_texts: list[str]) -> str | None:
 
 
 _FACT_QUESTIONS: list[Callable[[str, dict[str, str]], str | None]] = [
-    _ask_name, _ask_place, _ask_work, _ask_dates, _ask_named, _ask_favourite, _ask_preference, _ask_likes,
-    _ask_count, _ask_slot, _ask_about_me,
+    _ask_name,
+    _ask_place,
+    _ask_work,
+    _ask_dates,
+    _ask_named,
+    _ask_favourite,
+    _ask_preference,
+    _ask_likes,
+    _ask_count,
+    _ask_slot,
+    _ask_about_me,
 ]
 
 

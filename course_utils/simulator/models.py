@@ -17,8 +17,17 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ModelSpec", "catalogue", "dated_id", "display_name", "known_models", "model_info", "models_page",
-           "spec", "specs"]
+__all__ = [
+    "ModelSpec",
+    "catalogue",
+    "dated_id",
+    "display_name",
+    "known_models",
+    "model_info",
+    "models_page",
+    "spec",
+    "specs",
+]
 
 CATALOGUE = Path(__file__).with_name("models.json")
 THINKING_TYPES = ("adaptive", "between_tools", "disabled", "enabled")
@@ -107,14 +116,26 @@ def catalogue() -> dict[str, Any]:
 def _spec(entry: dict[str, Any]) -> ModelSpec:
     types = entry["capabilities"]["thinking"]["types"]
     return ModelSpec(
-        id=entry["id"], alias=entry.get("alias"), display_name=entry["display_name"],
-        created_at=entry["created_at"], lifecycle=entry["lifecycle"], deprecated_at=entry.get("deprecated_at"),
-        retires_at=entry.get("retires_at"), line=entry.get("line"), max_input_tokens=entry["max_input_tokens"],
-        max_tokens=entry["max_tokens"], capabilities=entry["capabilities"],
+        id=entry["id"],
+        alias=entry.get("alias"),
+        display_name=entry["display_name"],
+        created_at=entry["created_at"],
+        lifecycle=entry["lifecycle"],
+        deprecated_at=entry.get("deprecated_at"),
+        retires_at=entry.get("retires_at"),
+        line=entry.get("line"),
+        max_input_tokens=entry["max_input_tokens"],
+        max_tokens=entry["max_tokens"],
+        capabilities=entry["capabilities"],
         thinking_types=frozenset(t for t in THINKING_TYPES if types[t]["supported"]),
-        thinking_default=entry["thinking_default"], display_default=entry["display_default"],
-        prefill=entry["prefill"], sampling=entry["sampling"], cache_min_tokens=entry["cache_min_tokens"],
-        price=entry.get("price"), sources=tuple(entry.get("sources", ())), notes=entry.get("notes", ""),
+        thinking_default=entry["thinking_default"],
+        display_default=entry["display_default"],
+        prefill=entry["prefill"],
+        sampling=entry["sampling"],
+        cache_min_tokens=entry["cache_min_tokens"],
+        price=entry.get("price"),
+        sources=tuple(entry.get("sources", ())),
+        notes=entry.get("notes", ""),
     )
 
 
@@ -140,7 +161,7 @@ def dated_id(model: str) -> str:
     if found is not None:
         return found.id
     for candidate in known_models():
-        if candidate.startswith(model + "-") and re.fullmatch(r"\d{8}", candidate[len(model) + 1:]):
+        if candidate.startswith(model + "-") and re.fullmatch(r"\d{8}", candidate[len(model) + 1 :]):
             return candidate
     return model
 
@@ -163,13 +184,32 @@ def model_info(model: str) -> dict[str, Any]:
     if found is None:  # an id the SDK knows but the catalogue lacks (a newer SDK): the minimum ModelInfo needs
         date = re.search(r"(\d{4})(\d{2})(\d{2})$", model)
         created = f"{date.group(1)}-{date.group(2)}-{date.group(3)}T00:00:00Z" if date else _EPOCH
-        return {"type": "model", "id": model, "display_name": display_name(model), "created_at": created,
-                "lifecycle": "active", "deprecated_at": None, "retires_at": None, "line": None,
-                "max_input_tokens": None, "max_tokens": None, "capabilities": None}
-    return {"type": "model", "id": found.id, "display_name": found.display_name, "created_at": found.created_at,
-            "lifecycle": found.lifecycle, "deprecated_at": found.deprecated_at, "retires_at": found.retires_at,
-            "line": found.line, "max_input_tokens": found.max_input_tokens, "max_tokens": found.max_tokens,
-            "capabilities": json.loads(json.dumps(found.capabilities))}  # a copy: callers may not edit the catalogue
+        return {
+            "type": "model",
+            "id": model,
+            "display_name": display_name(model),
+            "created_at": created,
+            "lifecycle": "active",
+            "deprecated_at": None,
+            "retires_at": None,
+            "line": None,
+            "max_input_tokens": None,
+            "max_tokens": None,
+            "capabilities": None,
+        }
+    return {
+        "type": "model",
+        "id": found.id,
+        "display_name": found.display_name,
+        "created_at": found.created_at,
+        "lifecycle": found.lifecycle,
+        "deprecated_at": found.deprecated_at,
+        "retires_at": found.retires_at,
+        "line": found.line,
+        "max_input_tokens": found.max_input_tokens,
+        "max_tokens": found.max_tokens,
+        "capabilities": json.loads(json.dumps(found.capabilities)),
+    }  # a copy: callers may not edit the catalogue
 
 
 def _listed() -> list[str]:
@@ -187,12 +227,16 @@ def models_page(limit: int = 20, after_id: str | None = None, before_id: str | N
     after = dated_id(after_id) if after_id else None
     before = dated_id(before_id) if before_id else None
     if after in ids:
-        rest = ids[ids.index(after) + 1:]
+        rest = ids[ids.index(after) + 1 :]
         page, has_more = rest[:limit], len(rest) > limit
     elif before in ids:
-        rest = ids[:ids.index(before)]
+        rest = ids[: ids.index(before)]
         page, has_more = rest[-limit:], len(rest) > limit
     else:
         page, has_more = ids[:limit], len(ids) > limit
-    return {"data": [model_info(m) for m in page], "has_more": has_more,
-            "first_id": page[0] if page else None, "last_id": page[-1] if page else None}
+    return {
+        "data": [model_info(m) for m in page],
+        "has_more": has_more,
+        "first_id": page[0] if page else None,
+        "last_id": page[-1] if page else None,
+    }

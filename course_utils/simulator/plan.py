@@ -65,8 +65,11 @@ class Block:
             return {**self.start, "input": jiter.from_json(raw.encode(), partial_mode=True) if raw else {}}
         if self.kind == "thinking":
             signature = self.chunks("signature")
-            return {"type": "thinking", "thinking": "".join(self.chunks("thinking")),
-                    "signature": signature[-1] if signature else ""}
+            return {
+                "type": "thinking",
+                "thinking": "".join(self.chunks("thinking")),
+                "signature": signature[-1] if signature else "",
+            }
         return dict(self.start)
 
 
@@ -137,11 +140,22 @@ class Plan:
     def message(self, *, final: bool) -> dict[str, Any]:
         """The Message object: empty with a placeholder usage for `message_start`, complete for a JSON reply."""
         if not final:
-            return wire.message(msg_id=self.msg_id, model=self.model, content=[], stop_reason=None,
-                                stop_sequence=None, usage=self.usage(1, details=False))
-        return wire.message(msg_id=self.msg_id, model=self.model, content=self.content(),
-                            stop_reason=self.stop_reason, stop_sequence=self.stop_sequence,
-                            usage=self.usage(self.output_tokens))
+            return wire.message(
+                msg_id=self.msg_id,
+                model=self.model,
+                content=[],
+                stop_reason=None,
+                stop_sequence=None,
+                usage=self.usage(1, details=False),
+            )
+        return wire.message(
+            msg_id=self.msg_id,
+            model=self.model,
+            content=self.content(),
+            stop_reason=self.stop_reason,
+            stop_sequence=self.stop_sequence,
+            usage=self.usage(self.output_tokens),
+        )
 
     def total_seconds(self) -> float:
         """How long the whole answer takes to generate at this plan's pacing."""
@@ -153,7 +167,7 @@ def _chunks(tokens: list[str], rng: random.Random, low: int, high: int) -> tuple
     pieces, sizes, i = [], [], 0
     while i < len(tokens):
         n = min(rng.randint(low, high), len(tokens) - i)
-        pieces.append("".join(tokens[i:i + n]))
+        pieces.append("".join(tokens[i : i + n]))
         sizes.append(n)
         i += n
     return pieces, sizes
@@ -202,12 +216,15 @@ def _json_fragments(tool_input: dict[str, Any], tokens: list[str], rng: random.R
 
 def _delays(sizes: list[int], chunks: list[Any], rate: float, rng: random.Random, scale: float) -> list[float]:
     # A fragment cut mid-token still takes a moment to arrive; only an empty fragment is instant.
-    return [max(n, 0.5 if chunk else 0) / rate * rng.uniform(0.6, 1.4) * scale
-            for n, chunk in zip(sizes, chunks, strict=True)]
+    return [
+        max(n, 0.5 if chunk else 0) / rate * rng.uniform(0.6, 1.4) * scale
+        for n, chunk in zip(sizes, chunks, strict=True)
+    ]
 
 
-def _thinking_block(reply: Reply, body: dict[str, Any], budget: int, rng: random.Random,
-                    scale: float) -> tuple[Block, int]:
+def _thinking_block(
+    reply: Reply, body: dict[str, Any], budget: int, rng: random.Random, scale: float
+) -> tuple[Block, int]:
     """The thinking (or redacted_thinking) block, cut at `budget` tokens; returns it and the tokens it spent."""
     mode = thinking_mode(body)
     thought = reply.thinking or ""
@@ -227,8 +244,11 @@ def _thinking_block(reply: Reply, body: dict[str, Any], budget: int, rng: random
     block = Block("thinking", {"type": "thinking", "thinking": "", "signature": ""})
     if mode and mode.display == "omitted":
         # The text is withheld but was still generated: the pause (and the bill) stay, one signature is sent.
-        block.deltas, block.sizes, block.delays = [("signature", signing.sign_thinking(text))], [len(tokens)], \
-            [sum(delays)]
+        block.deltas, block.sizes, block.delays = (
+            [("signature", signing.sign_thinking(text))],
+            [len(tokens)],
+            [sum(delays)],
+        )
         return block, len(tokens)
     block.deltas = [("thinking", c) for c in chunks] + [("signature", signing.sign_thinking(text))]
     block.sizes, block.delays = sizes + [0], delays + [0.0]
@@ -254,9 +274,17 @@ def _cited_blocks(reply: Reply, tokens_left: int, rng: random.Random) -> list[Bl
     return blocks
 
 
-def make_plan(body: dict[str, Any], reply: Reply, *, msg_id: str, model: str, speed: float,
-              cache: dict[str, int] | None = None, input_tokens: int | None = None,
-              future_events: bool = False) -> Plan:
+def make_plan(
+    body: dict[str, Any],
+    reply: Reply,
+    *,
+    msg_id: str,
+    model: str,
+    speed: float,
+    cache: dict[str, int] | None = None,
+    input_tokens: int | None = None,
+    future_events: bool = False,
+) -> Plan:
     """Apply stop sequences and `max_tokens` to the reply, cut it into blocks of deltas and schedule them."""
     rng = random.Random(request_seed(body) ^ 0x5EED)
     thinking_rng = random.Random(request_seed(body) ^ 0x7A1C)  # apart, so replies without thinking keep their pacing
@@ -304,8 +332,14 @@ def make_plan(body: dict[str, Any], reply: Reply, *, msg_id: str, model: str, sp
     tool_blocks = []
     for call, tokens in zip(tool_calls, json_tokens, strict=True):
         pieces, sizes = _json_fragments(call.input, tokens, rng)
-        tool_blocks.append(Block("tool_use", {"type": "tool_use", "id": call.id, "name": call.name, "input": {}},
-                                 [("json", p) for p in [""] + pieces], [0] + sizes))
+        tool_blocks.append(
+            Block(
+                "tool_use",
+                {"type": "tool_use", "id": call.id, "name": call.name, "input": {}},
+                [("json", p) for p in [""] + pieces],
+                [0] + sizes,
+            )
+        )
 
     rate = rng.uniform(*TOKENS_PER_SECOND)
     all_sizes = text_sizes + [n for b in tool_blocks for n in b.sizes]
@@ -320,11 +354,17 @@ def make_plan(body: dict[str, Any], reply: Reply, *, msg_id: str, model: str, sp
     blocks += tool_blocks
     if body["max_tokens"] == 0:
         stop_reason, stop_sequence = "max_tokens", None
-    return Plan(msg_id=msg_id, model=model,
-                input_tokens=count_request_tokens(body) if input_tokens is None else input_tokens,
-                blocks=blocks, stop_reason=stop_reason, stop_sequence=stop_sequence,
-                first_delay=rng.uniform(*FIRST_TOKEN_SECONDS) * scale, cache=dict(cache or {}),
-                future_events=future_events)
+    return Plan(
+        msg_id=msg_id,
+        model=model,
+        input_tokens=count_request_tokens(body) if input_tokens is None else input_tokens,
+        blocks=blocks,
+        stop_reason=stop_reason,
+        stop_sequence=stop_sequence,
+        first_delay=rng.uniform(*FIRST_TOKEN_SECONDS) * scale,
+        cache=dict(cache or {}),
+        future_events=future_events,
+    )
 
 
 def _delta_bytes(index: int, kind: str, payload: Any) -> bytes:
@@ -361,6 +401,11 @@ def stream_steps(plan: Plan) -> Iterator[Step]:
     if not plan.blocks:
         yield Step(0.0, wire.PING, 0)
     # The last checkpoint: a mid-stream fault asked for after more tokens than the reply has strikes here.
-    yield Step(0.0, wire.message_delta(plan.stop_reason, plan.stop_sequence, plan.usage(sent)), sent,
-               checkpoint=True, last_checkpoint=True)
+    yield Step(
+        0.0,
+        wire.message_delta(plan.stop_reason, plan.stop_sequence, plan.usage(sent)),
+        sent,
+        checkpoint=True,
+        last_checkpoint=True,
+    )
     yield Step(0.0, wire.message_stop(), sent)

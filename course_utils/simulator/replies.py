@@ -171,8 +171,10 @@ def _greeting(text: str, facts: dict[str, str], turn: int) -> str | None:
     hello = f"Hello, {name}! Nice to meet you." if name else "Hello!"
     if turn > 1:
         return f"{hello} We've exchanged {turn - 1} messages so far; what would you like to explore next?"
-    return (f"{hello} I'm the course's offline stand-in for Claude: I answer from a small bundled corpus, "
-            "so no API key or network is needed. Ask me about streaming, tokens, Python, or the ocean.")
+    return (
+        f"{hello} I'm the course's offline stand-in for Claude: I answer from a small bundled corpus, "
+        "so no API key or network is needed. Ask me about streaming, tokens, Python, or the ocean."
+    )
 
 
 def _apply_system_style(answer: str, system: str) -> str:
@@ -204,7 +206,7 @@ def _continue_prefill(prefill: str, answer: str, json_answer: str | None) -> str
     stripped = prefill.strip()
     for full in (json_answer, answer):
         if full and stripped and full.startswith(stripped) and len(full) > len(stripped):
-            return full[len(stripped):]
+            return full[len(stripped) :]
     if stripped.endswith(("{", "[")) and json_answer:
         return json_answer[1:] if json_answer.startswith(stripped[-1]) else json_answer
     answer = re.sub(r"^(Here is an overview of [^.]+\. |More on [^:]+: |That's a good question\. )", "", answer)
@@ -275,15 +277,22 @@ def compose(body: dict[str, Any], tool_id_seed: str = "") -> Reply:
     if mode is None:
         return reply
     last = body["messages"][-1]
-    results = [request_text(r.get("content")) if isinstance(r.get("content"), list) else str(r.get("content") or "")
-               for r in tool_results(last.get("content"))] if last.get("role") == "user" else []
+    results = (
+        [
+            request_text(r.get("content")) if isinstance(r.get("content"), list) else str(r.get("content") or "")
+            for r in tool_results(last.get("content"))
+        ]
+        if last.get("role") == "user"
+        else []
+    )
     if mode.kind == "between_tools" and not results:
         return reply  # thinking is off; only the steps between tool calls are narrated
     if REDACTED_TRIGGER in prompt:
         reply.redacted = True
     calls = [(c.name, c.input) for c in reply.tool_calls]
-    reply.thinking = compose_thinking(prompt=prompt, topic=topic, tool_calls=calls, tool_results=results,
-                                      kind=mode.kind)
+    reply.thinking = compose_thinking(
+        prompt=prompt, topic=topic, tool_calls=calls, tool_results=results, kind=mode.kind
+    )
     return reply
 
 

@@ -82,8 +82,14 @@ class Simulator(BackgroundServer):
     def __enter__(self) -> Simulator:
         return self.start()
 
-    def inject(self, fault: str, count: int = 1, after: int = DEFAULT_AFTER, retry_after: float | None = None,
-               stall_seconds: float = DEFAULT_STALL_SECONDS) -> None:
+    def inject(
+        self,
+        fault: str,
+        count: int = 1,
+        after: int = DEFAULT_AFTER,
+        retry_after: float | None = None,
+        stall_seconds: float = DEFAULT_STALL_SECONDS,
+    ) -> None:
         """Make the next `count` requests fail with `fault` (one of `course_utils.simulator.FAULTS`)."""
         self.app.faults.push(Fault(fault, after=after, retry_after=retry_after, stall_seconds=stall_seconds), count)
 

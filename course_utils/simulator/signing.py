@@ -16,7 +16,9 @@ _KEY = b"streaming-with-claude simulator: thinking signatures v1"
 _MAC_BYTES = 32
 _DIGEST_BYTES = 32
 # The documented test prompt that makes the real API return a redacted_thinking block.
-REDACTED_TRIGGER = "ANTHROPIC_MAGIC_STRING_TRIGGER_REDACTED_THINKING_46C9A13E193C177646C7398A98432ECCCE4C1253D5E2D82641AC0E52CC2876CB"  # noqa: E501 - kept whole so it can be searched for
+REDACTED_TRIGGER = (
+    "ANTHROPIC_MAGIC_STRING_TRIGGER_REDACTED_THINKING_46C9A13E193C177646C7398A98432ECCCE4C1253D5E2D82641AC0E52CC2876CB"  # noqa: E501 - kept whole so it can be searched for
+)
 
 
 def _mac(kind: bytes, digest: bytes) -> bytes:

@@ -11,8 +11,14 @@ from typing import Any
 class Stats:
     """Thread-safe counters plus a short log of recent requests (the server's thread writes, any thread reads)."""
 
-    COUNTERS = ("requests", "streams_open", "streams_completed", "streams_abandoned", "streams_failed",
-                "faults_injected")
+    COUNTERS = (
+        "requests",
+        "streams_open",
+        "streams_completed",
+        "streams_abandoned",
+        "streams_failed",
+        "faults_injected",
+    )
     OUTCOMES = ("completed", "abandoned", "failed")
 
     def __init__(self, log_size: int = 200) -> None:

@@ -47,14 +47,21 @@ def _short(text: str, limit: int = 110) -> str:
 
 
 def compose_thinking(
-    *, prompt: str, topic: dict[str, Any] | None, tool_calls: list[tuple[str, dict[str, Any]]],
-    tool_results: list[str], kind: str,
+    *,
+    prompt: str,
+    topic: dict[str, Any] | None,
+    tool_calls: list[tuple[str, dict[str, Any]]],
+    tool_results: list[str],
+    kind: str,
 ) -> str:
     """The model's reasoning before it answers: step by step, about this prompt (as a summarized block shows it)."""
     if kind == "between_tools":
         done = "; ".join(_short(r, 60) for r in tool_results) or "the previous step"
-        nxt = (f"next I call {', '.join(name for name, _ in tool_calls)}." if tool_calls
-               else "that is everything I need, so I can write the answer now.")
+        nxt = (
+            f"next I call {', '.join(name for name, _ in tool_calls)}."
+            if tool_calls
+            else "that is everything I need, so I can write the answer now."
+        )
         return f"Got the tool result ({done}); {nxt}"
     lines = [f'The user asks: "{_short(prompt)}"' if prompt else "The user sent a message with no text."]
     if tool_results:

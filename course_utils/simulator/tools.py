@@ -30,13 +30,37 @@ class ToolCall:
 _FILLER = re.compile(r"\b(what|what's|is|the|a|an|in|at|for|of|please|tell|me|can|you|could|today|now|like|it)\b", re.I)
 
 # Arithmetic in a prompt: "17 * 23", "(2 + 3) x 4", "17 times 23", "what is 2 to the power of 10".
-_SPOKEN_OPERATORS = {"times": "*", "multiplied by": "*", "plus": "+", "minus": "-", "divided by": "/",
-                     "to the power of": "**", "x": "*", "×": "*", "÷": "/"}
-_SPOKEN = re.compile(r"(?<=[\d)\s])(" + "|".join(sorted((re.escape(k) for k in _SPOKEN_OPERATORS), key=len,
-                                                         reverse=True)) + r")(?=[\s(\d])")
+_SPOKEN_OPERATORS = {
+    "times": "*",
+    "multiplied by": "*",
+    "plus": "+",
+    "minus": "-",
+    "divided by": "/",
+    "to the power of": "**",
+    "x": "*",
+    "×": "*",
+    "÷": "/",
+}
+_SPOKEN = re.compile(
+    r"(?<=[\d)\s])("
+    + "|".join(sorted((re.escape(k) for k in _SPOKEN_OPERATORS), key=len, reverse=True))
+    + r")(?=[\s(\d])"
+)
 _EXPRESSION = re.compile(r"[-(]*\s*\d[\d.,_]*(?:\s*(?:\*\*|[-+*/%^])\s*[-(]*\s*\d[\d.,_]*\s*\)*)+\)*")
-_MATH_WORDS = {"calculator", "calculate", "calc", "math", "maths", "arithmetic", "evaluate", "compute", "expression",
-               "expressions", "sum", "multiply"}
+_MATH_WORDS = {
+    "calculator",
+    "calculate",
+    "calc",
+    "math",
+    "maths",
+    "arithmetic",
+    "evaluate",
+    "compute",
+    "expression",
+    "expressions",
+    "sum",
+    "multiply",
+}
 _EXPRESSION_FIELDS = ("expression", "expr", "formula", "calculation", "equation", "math")
 _PLACE_FIELDS = ("location", "city", "place")
 
@@ -176,8 +200,9 @@ def _answer_sentence(name: str, args: dict[str, Any], value: str) -> str:
     return f"According to {name}, the result is: {value}."
 
 
-def parallel_calls(prompt: str, tools: list[dict[str, Any]], tool_choice: dict[str, Any] | None,
-                    seed: str) -> list[ToolCall]:
+def parallel_calls(
+    prompt: str, tools: list[dict[str, Any]], tool_choice: dict[str, Any] | None, seed: str
+) -> list[ToolCall]:
     """Two or more tool calls when the prompt asks for several things a tool answers ("in Paris and in Tokyo")."""
     if (tool_choice or {}).get("disable_parallel_tool_use") or (tool_choice or {}).get("type") in ("none", "tool"):
         return []
@@ -196,8 +221,7 @@ def parallel_calls(prompt: str, tools: list[dict[str, Any]], tool_choice: dict[s
         key = json.dumps([tool["name"], args], sort_keys=True)
         if key not in seen:
             seen.add(key)
-            calls.append(ToolCall(id=tool_id(f"{seed}:{len(calls)}" if calls else seed), name=tool["name"],
-                                  input=args))
+            calls.append(ToolCall(id=tool_id(f"{seed}:{len(calls)}" if calls else seed), name=tool["name"], input=args))
     return calls if len(calls) > 1 else []
 
 

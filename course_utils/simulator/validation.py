@@ -26,23 +26,73 @@ MAX_CACHE_BREAKPOINTS = 4
 MIN_THINKING_BUDGET = 1024
 DOCS_THINKING = "https://docs.claude.com/en/docs/build-with-claude/extended-thinking"
 
-BLOCK_TYPES = {"text", "image", "document", "search_result", "thinking", "redacted_thinking", "tool_use",
-               "tool_result", "server_tool_use", "web_search_tool_result", "web_fetch_tool_result",
-               "code_execution_tool_result", "bash_code_execution_tool_result",
-               "text_editor_code_execution_tool_result", "tool_search_tool_result", "container_upload"}
+BLOCK_TYPES = {
+    "text",
+    "image",
+    "document",
+    "search_result",
+    "thinking",
+    "redacted_thinking",
+    "tool_use",
+    "tool_result",
+    "server_tool_use",
+    "web_search_tool_result",
+    "web_fetch_tool_result",
+    "code_execution_tool_result",
+    "bash_code_execution_tool_result",
+    "text_editor_code_execution_tool_result",
+    "tool_search_tool_result",
+    "container_upload",
+}
 TOOL_RESULT_CONTENT_TYPES = {"text", "image", "document", "search_result", "tool_reference", "browser_state"}
 IMAGE_MEDIA_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")
 
 # Top-level body fields: the SDK's `messages.create()` / `count_tokens()` bodies (stable and beta), plus the
 # sampling parameters 2.11 no longer exposes but the API still takes through `extra_body`.
 SAMPLING = ("temperature", "top_p", "top_k")
-BETA_FIELDS = {"context_management", "mcp_servers", "output_format", "fallbacks", "fallback_credit_token",
-               "billing_policy", "compaction", "thread"}
-MESSAGES_FIELDS = {"model", "messages", "max_tokens", "cache_control", "container", "diagnostics", "inference_geo",
-                   "metadata", "output_config", "service_tier", "speed", "stop_sequences", "stream", "system",
-                   "thinking", "tool_choice", "tools", *SAMPLING, *BETA_FIELDS}
-COUNT_TOKENS_FIELDS = {"model", "messages", "cache_control", "output_config", "speed", "system", "thinking",
-                       "tool_choice", "tools", *BETA_FIELDS}
+BETA_FIELDS = {
+    "context_management",
+    "mcp_servers",
+    "output_format",
+    "fallbacks",
+    "fallback_credit_token",
+    "billing_policy",
+    "compaction",
+    "thread",
+}
+MESSAGES_FIELDS = {
+    "model",
+    "messages",
+    "max_tokens",
+    "cache_control",
+    "container",
+    "diagnostics",
+    "inference_geo",
+    "metadata",
+    "output_config",
+    "service_tier",
+    "speed",
+    "stop_sequences",
+    "stream",
+    "system",
+    "thinking",
+    "tool_choice",
+    "tools",
+    *SAMPLING,
+    *BETA_FIELDS,
+}
+COUNT_TOKENS_FIELDS = {
+    "model",
+    "messages",
+    "cache_control",
+    "output_config",
+    "speed",
+    "system",
+    "thinking",
+    "tool_choice",
+    "tools",
+    *BETA_FIELDS,
+}
 TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 TOOL_NAME_PATTERN = "^[a-zA-Z0-9_-]{1,64}$"
 EFFORTS = ("low", "medium", "high", "xhigh", "max")
@@ -68,8 +118,11 @@ def _is_int(value: Any) -> bool:
 
 
 def _is_number(value: Any) -> bool:
-    return (isinstance(value, (int, float)) and not isinstance(value, bool)
-            and not (isinstance(value, float) and not math.isfinite(value)))
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and not (isinstance(value, float) and not math.isfinite(value))
+    )
 
 
 def _extra(where: str, value: dict[str, Any], allowed: set[str]) -> None:
@@ -123,11 +176,13 @@ def model_rules(model: str) -> Rules:
     if spec is None:
         return _fallback_rules(model)
     fallback = _fallback_rules(model)
-    return Rules(max_tokens=int(getattr(spec, "max_tokens", fallback.max_tokens)),
-                 thinking_types=frozenset(getattr(spec, "thinking_types", fallback.thinking_types)),
-                 thinking_default=str(getattr(spec, "thinking_default", fallback.thinking_default)),
-                 prefill=bool(getattr(spec, "prefill", fallback.prefill)),
-                 sampling=str(getattr(spec, "sampling", fallback.sampling)))
+    return Rules(
+        max_tokens=int(getattr(spec, "max_tokens", fallback.max_tokens)),
+        thinking_types=frozenset(getattr(spec, "thinking_types", fallback.thinking_types)),
+        thinking_default=str(getattr(spec, "thinking_default", fallback.thinking_default)),
+        prefill=bool(getattr(spec, "prefill", fallback.prefill)),
+        sampling=str(getattr(spec, "sampling", fallback.sampling)),
+    )
 
 
 # -- the version header --------------------------------------------------------------------------------------------
@@ -170,8 +225,10 @@ def validate_messages(body: Any, *, version: str = DEFAULT_VERSION) -> dict[str,
     _check_known_model(body["model"])
     rules = model_rules(body["model"])
     if body["max_tokens"] > rules.max_tokens:
-        raise _bad(f"max_tokens: {body['max_tokens']} > {rules.max_tokens}, which is the maximum allowed number "
-                   f"of output tokens for {body['model']}")
+        raise _bad(
+            f"max_tokens: {body['max_tokens']} > {rules.max_tokens}, which is the maximum allowed number "
+            f"of output tokens for {body['model']}"
+        )
     _check_model_rules(body, rules, count_only=False)
     return body
 
@@ -215,8 +272,10 @@ def _check_request(body: dict[str, Any], version: str) -> None:
         _check_cache_control(body["cache_control"], "cache_control")
         breakpoints[0] += 1
     if breakpoints[0] > MAX_CACHE_BREAKPOINTS:
-        raise _bad(f"cache_control: A maximum of {MAX_CACHE_BREAKPOINTS} blocks with cache_control may be provided. "
-                   f"Found {breakpoints[0]}.")
+        raise _bad(
+            f"cache_control: A maximum of {MAX_CACHE_BREAKPOINTS} blocks with cache_control may be provided. "
+            f"Found {breakpoints[0]}."
+        )
     _check_sampling_types(body)
     _check_thinking_shape(body.get("thinking"), "thinking" in body)
     _check_small_fields(body)
@@ -243,9 +302,11 @@ def _check_thinking_blocks(messages: list[dict[str, Any]]) -> None:
             else:
                 continue
             if i == latest and (genuine or kind == "redacted_thinking"):
-                raise _bad(f"messages.{i}.content.{j}: `thinking` or `redacted_thinking` blocks in the latest "
-                           "assistant message cannot be modified. These blocks must remain as they were in the "
-                           "original response.")
+                raise _bad(
+                    f"messages.{i}.content.{j}: `thinking` or `redacted_thinking` blocks in the latest "
+                    "assistant message cannot be modified. These blocks must remain as they were in the "
+                    "original response."
+                )
             if kind == "thinking":
                 raise _bad(f"messages.{i}.content.{j}: Invalid `signature` in `thinking` block")
             raise _bad(f"messages.{i}.content.{j}.data: Invalid `data` in `redacted_thinking` block")
@@ -386,11 +447,14 @@ def _check_new_version_content(messages: list[dict[str, Any]]) -> None:
             continue
         for j, block in enumerate(message["content"]):
             if message["role"] == "assistant" and block.get("type") == "document":
-                raise _bad(f"messages.{i}.content.{j}.type: `document` blocks are not permitted in `assistant` "
-                           "messages")
+                raise _bad(
+                    f"messages.{i}.content.{j}.type: `document` blocks are not permitted in `assistant` messages"
+                )
             if message["role"] == "user" and block.get("type") == "text" and block.get("citations"):
-                raise _bad(f"messages.{i}.content.{j}.citations: citations are not permitted on `text` blocks in "
-                           "`user` messages")
+                raise _bad(
+                    f"messages.{i}.content.{j}.citations: citations are not permitted on `text` blocks in "
+                    "`user` messages"
+                )
 
 
 def _last_text(content: Any) -> str:
@@ -407,8 +471,7 @@ def _check_content(content: Any, where: str, final_assistant: bool, breakpoints:
     if not isinstance(content, list):
         raise _bad(f"{where}.content: Input should be a valid string or a list of content blocks")
     if not content and not final_assistant:  # an empty final assistant turn is a prefill of nothing: allowed
-        raise _bad(f"{where}: all messages must have non-empty content except for the optional final assistant "
-                   "message")
+        raise _bad(f"{where}: all messages must have non-empty content except for the optional final assistant message")
     for j, block in enumerate(content):
         _check_block(block, f"{where}.content.{j}", breakpoints)
 
@@ -418,8 +481,10 @@ def _check_block(block: Any, here: str, breakpoints: list[int], allowed: set[str
         raise _bad(f"{here}.type: Field required")
     kind = block["type"]
     if not isinstance(kind, str) or kind not in allowed:
-        raise _bad(f"{here}.type: Input tag '{kind}' found using 'type' does not match any of the "
-                   f"expected tags: {', '.join(sorted(allowed))}")
+        raise _bad(
+            f"{here}.type: Input tag '{kind}' found using 'type' does not match any of the "
+            f"expected tags: {', '.join(sorted(allowed))}"
+        )
     if kind == "text":
         if not isinstance(block.get("text"), str):
             raise _bad(f"{here}.text: Field required")
@@ -512,8 +577,10 @@ def _source(block: dict[str, Any], here: str, kinds: tuple[str, ...]) -> dict[st
     if not isinstance(source, dict):
         raise _bad(f"{here}.source: Field required")
     if source.get("type") not in kinds:
-        raise _bad(f"{here}.source.type: Input tag '{source.get('type')}' found using 'type' does not match any of "
-                   f"the expected tags: {', '.join(kinds)}")
+        raise _bad(
+            f"{here}.source.type: Input tag '{source.get('type')}' found using 'type' does not match any of "
+            f"the expected tags: {', '.join(kinds)}"
+        )
     return source
 
 
@@ -533,11 +600,15 @@ def _check_image(block: dict[str, Any], here: str) -> None:
     raw = _b64(source.get("data"), f"{here}.source.data")
     actual = _image_type(raw)
     if actual is None:
-        raise _bad(f"{here}.source.data: The image was specified using the {media_type} media type, but it does not "
-                   "appear to be a valid image")
+        raise _bad(
+            f"{here}.source.data: The image was specified using the {media_type} media type, but it does not "
+            "appear to be a valid image"
+        )
     if actual != media_type:
-        raise _bad(f"{here}.source.data: The image was specified using the {media_type} media type, but the image "
-                   f"appears to be a {actual} image")
+        raise _bad(
+            f"{here}.source.data: The image was specified using the {media_type} media type, but the image "
+            f"appears to be a {actual} image"
+        )
 
 
 def _check_document(block: dict[str, Any], here: str, breakpoints: list[int]) -> None:
@@ -608,17 +679,21 @@ def _check_turns(messages: list[dict[str, Any]]) -> None:
             answered = {b.get("tool_use_id") for b in following if b.get("type") == "tool_result"}
             missing = [i for i in ids if i not in answered]
             if missing:
-                raise _bad(f"messages.{first}: `tool_use` ids were found without `tool_result` blocks immediately "
-                           f"after: {', '.join(missing)}. Each `tool_use` block must have a corresponding "
-                           "`tool_result` block in the next message.")
+                raise _bad(
+                    f"messages.{first}: `tool_use` ids were found without `tool_result` blocks immediately "
+                    f"after: {', '.join(missing)}. Each `tool_use` block must have a corresponding "
+                    "`tool_result` block in the next message."
+                )
         else:
             previous = turns[t - 1][2] if t > 0 else []
             offered = {b.get("id") for b in previous if b.get("type") == "tool_use"}
             for j, block in enumerate(blocks):
                 if block.get("type") == "tool_result" and block["tool_use_id"] not in offered:
-                    raise _bad(f"messages.{first}.content.{j}: unexpected `tool_use_id` found in `tool_result` "
-                               f"blocks: {block['tool_use_id']}. Each `tool_result` block must have a corresponding "
-                               "`tool_use` block in the previous message.")
+                    raise _bad(
+                        f"messages.{first}.content.{j}: unexpected `tool_use_id` found in `tool_result` "
+                        f"blocks: {block['tool_use_id']}. Each `tool_result` block must have a corresponding "
+                        "`tool_use` block in the previous message."
+                    )
 
 
 # -- tools -----------------------------------------------------------------------------------------------------------
@@ -664,10 +739,15 @@ def _check_tool_choice(choice: Any, names: list[str], given: bool) -> None:
         raise _bad("tool_choice: Input should be a valid dictionary")
     kind = choice.get("type")
     if kind not in ("auto", "any", "tool", "none"):
-        raise _bad(f"tool_choice.type: Input tag '{kind}' found using 'type' does not match any of the expected "
-                   "tags: 'auto', 'any', 'tool', 'none'")
-    allowed = {"type"} | ({"disable_parallel_tool_use"} if kind != "none" else set()) | (
-        {"name"} if kind == "tool" else set())
+        raise _bad(
+            f"tool_choice.type: Input tag '{kind}' found using 'type' does not match any of the expected "
+            "tags: 'auto', 'any', 'tool', 'none'"
+        )
+    allowed = (
+        {"type"}
+        | ({"disable_parallel_tool_use"} if kind != "none" else set())
+        | ({"name"} if kind == "tool" else set())
+    )
     _extra("tool_choice.", choice, allowed)
     if "disable_parallel_tool_use" in choice and not isinstance(choice["disable_parallel_tool_use"], bool):
         raise _bad("tool_choice.disable_parallel_tool_use: Input should be a valid boolean")
@@ -688,10 +768,15 @@ def _check_thinking_shape(thinking: Any, given: bool) -> None:
         raise _bad("thinking: Input should be a valid dictionary")
     kind = thinking.get("type")
     if kind not in THINKING_TYPES:
-        raise _bad(f"thinking.type: Input tag '{kind}' found using 'type' does not match any of the expected tags: "
-                   + ", ".join(f"'{t}'" for t in THINKING_TYPES))
-    allowed = {"type"} | ({"display"} if kind in ("enabled", "adaptive") else set()) | (
-        {"budget_tokens"} if kind == "enabled" else set())
+        raise _bad(
+            f"thinking.type: Input tag '{kind}' found using 'type' does not match any of the expected tags: "
+            + ", ".join(f"'{t}'" for t in THINKING_TYPES)
+        )
+    allowed = (
+        {"type"}
+        | ({"display"} if kind in ("enabled", "adaptive") else set())
+        | ({"budget_tokens"} if kind == "enabled" else set())
+    )
     _extra(f"thinking.{kind}.", thinking, allowed)
     if thinking.get("display") is not None and thinking["display"] not in ("summarized", "omitted"):
         raise _bad(f"thinking.{kind}.display: Input should be 'summarized' or 'omitted'")
@@ -701,8 +786,9 @@ def _check_thinking_shape(thinking: Any, given: bool) -> None:
         if not _is_int(thinking["budget_tokens"]):
             raise _bad("thinking.enabled.budget_tokens: Input should be a valid integer")
         if thinking["budget_tokens"] < MIN_THINKING_BUDGET:
-            raise _bad(f"thinking.enabled.budget_tokens: Input should be greater than or equal to "
-                       f"{MIN_THINKING_BUDGET}")
+            raise _bad(
+                f"thinking.enabled.budget_tokens: Input should be greater than or equal to {MIN_THINKING_BUDGET}"
+            )
 
 
 def thinking_on(body: dict[str, Any], rules: Rules | None = None) -> bool:
@@ -722,10 +808,16 @@ def _check_model_rules(body: dict[str, Any], rules: Rules, count_only: bool) -> 
         supported = ", ".join(f"'{t}'" for t in THINKING_TYPES if t in rules.thinking_types)
         raise _bad(f"thinking.type: '{thinking['type']}' is not supported by {model}. Supported types: {supported}")
     on = thinking_on(body, rules)
-    if not count_only and isinstance(thinking, dict) and thinking["type"] == "enabled" \
-            and thinking["budget_tokens"] >= body["max_tokens"]:
-        raise _bad("max_tokens: `max_tokens` must be greater than `thinking.budget_tokens`. Please consult our "
-                   f"documentation at {DOCS_THINKING}#max-tokens-and-context-window-size")
+    if (
+        not count_only
+        and isinstance(thinking, dict)
+        and thinking["type"] == "enabled"
+        and thinking["budget_tokens"] >= body["max_tokens"]
+    ):
+        raise _bad(
+            "max_tokens: `max_tokens` must be greater than `thinking.budget_tokens`. Please consult our "
+            f"documentation at {DOCS_THINKING}#max-tokens-and-context-window-size"
+        )
     _check_sampling_rule(body, rules, model, on)
     choice = body.get("tool_choice")
     if on and isinstance(choice, dict) and choice.get("type") in ("any", "tool"):
@@ -734,17 +826,22 @@ def _check_model_rules(body: dict[str, Any], rules: Rules, count_only: bool) -> 
     last = messages[-1]
     if not count_only and last["role"] == "assistant":
         if not rules.prefill:
-            raise _bad("This model does not support assistant message prefill. The conversation must end with a "
-                       "user message.")
+            raise _bad(
+                "This model does not support assistant message prefill. The conversation must end with a user message."
+            )
         if on:
-            raise _bad(f"messages.{len(messages) - 1}: assistant message prefill is not supported when thinking is "
-                       "enabled. The conversation must end with a user message.")
+            raise _bad(
+                f"messages.{len(messages) - 1}: assistant message prefill is not supported when thinking is "
+                "enabled. The conversation must end with a user message."
+            )
         content = last["content"] if isinstance(last["content"], list) else []
         for j, block in enumerate(content):
             if block.get("type") in ("thinking", "redacted_thinking"):
-                raise _bad(f"messages.{len(messages) - 1}.content.{j}: When thinking is disabled, an `assistant` "
-                           "message in the final position cannot contain `thinking`. To use thinking blocks, enable "
-                           "`thinking` in your request.")
+                raise _bad(
+                    f"messages.{len(messages) - 1}.content.{j}: When thinking is disabled, an `assistant` "
+                    "message in the final position cannot contain `thinking`. To use thinking blocks, enable "
+                    "`thinking` in your request."
+                )
     if on:
         _check_thinking_history(messages)
 
@@ -758,18 +855,23 @@ def _check_sampling_rule(body: dict[str, Any], rules: Rules, model: str, on: boo
             if body[name] != SAMPLING_DEFAULTS.get(name, object()):
                 raise _bad(f"{name}: {model} only accepts the default value of `{name}`. Remove the parameter.")
     if rules.sampling == "one_of" and "temperature" in given and "top_p" in given:
-        raise _bad(f"temperature: `temperature` and `top_p` cannot both be specified for {model}. Please use only "
-                   "one.")
+        raise _bad(f"temperature: `temperature` and `top_p` cannot both be specified for {model}. Please use only one.")
     if on:  # thinking: no temperature or top_k modifications, top_p only between 0.95 and 1
         if body.get("temperature") is not None and body["temperature"] != 1:
-            raise _bad("temperature: `temperature` may only be set to 1 when thinking is enabled. Please consult our "
-                       f"documentation at {DOCS_THINKING}#feature-compatibility")
+            raise _bad(
+                "temperature: `temperature` may only be set to 1 when thinking is enabled. Please consult our "
+                f"documentation at {DOCS_THINKING}#feature-compatibility"
+            )
         if body.get("top_k") is not None:
-            raise _bad("top_k: `top_k` must be unset when thinking is enabled. Please consult our documentation at "
-                       f"{DOCS_THINKING}#feature-compatibility")
+            raise _bad(
+                "top_k: `top_k` must be unset when thinking is enabled. Please consult our documentation at "
+                f"{DOCS_THINKING}#feature-compatibility"
+            )
         if body.get("top_p") is not None and body["top_p"] < 0.95:
-            raise _bad("top_p: `top_p` must be greater than or equal to 0.95 or unset when thinking is enabled. "
-                       f"Please consult our documentation at {DOCS_THINKING}#feature-compatibility")
+            raise _bad(
+                "top_p: `top_p` must be greater than or equal to 0.95 or unset when thinking is enabled. "
+                f"Please consult our documentation at {DOCS_THINKING}#feature-compatibility"
+            )
 
 
 def _check_thinking_history(messages: list[dict[str, Any]]) -> None:
@@ -784,8 +886,10 @@ def _check_thinking_history(messages: list[dict[str, Any]]) -> None:
     if role != "assistant" or not any(b.get("type") == "tool_use" for b in blocks) or not blocks:
         return
     if blocks[0].get("type") not in ("thinking", "redacted_thinking"):
-        raise _bad(f"messages.{first}.content.0.type: Expected `thinking` or `redacted_thinking`, but found "
-                   f"`{blocks[0].get('type')}`. When `thinking` is enabled, a final `assistant` message must start "
-                   "with a thinking block (preceeding the lastmost set of `tool_use` and `tool_result` blocks). We "
-                   "recommend you include thinking blocks from previous turns. To avoid this requirement, disable "
-                   f"`thinking`. Please consult our documentation at {DOCS_THINKING}")
+        raise _bad(
+            f"messages.{first}.content.0.type: Expected `thinking` or `redacted_thinking`, but found "
+            f"`{blocks[0].get('type')}`. When `thinking` is enabled, a final `assistant` message must start "
+            "with a thinking block (preceeding the lastmost set of `tool_use` and `tool_result` blocks). We "
+            "recommend you include thinking blocks from previous turns. To avoid this requirement, disable "
+            f"`thinking`. Please consult our documentation at {DOCS_THINKING}"
+        )

@@ -46,17 +46,26 @@ def ratelimit_headers(now: datetime | None = None) -> dict[str, str]:
     return headers
 
 
-def usage(input_tokens: int, output_tokens: int, *, cache_creation_input_tokens: int = 0,
-          cache_read_input_tokens: int = 0, ephemeral_5m_input_tokens: int = 0, ephemeral_1h_input_tokens: int = 0,
-          thinking_tokens: int | None = None) -> dict[str, Any]:
+def usage(
+    input_tokens: int,
+    output_tokens: int,
+    *,
+    cache_creation_input_tokens: int = 0,
+    cache_read_input_tokens: int = 0,
+    ephemeral_5m_input_tokens: int = 0,
+    ephemeral_1h_input_tokens: int = 0,
+    thinking_tokens: int | None = None,
+) -> dict[str, Any]:
     """A full usage object as in a Message; `input_tokens` is the part of the prompt not read from or written
     to the cache."""
     result: dict[str, Any] = {
         "input_tokens": input_tokens,
         "cache_creation_input_tokens": cache_creation_input_tokens,
         "cache_read_input_tokens": cache_read_input_tokens,
-        "cache_creation": {"ephemeral_5m_input_tokens": ephemeral_5m_input_tokens,
-                           "ephemeral_1h_input_tokens": ephemeral_1h_input_tokens},
+        "cache_creation": {
+            "ephemeral_5m_input_tokens": ephemeral_5m_input_tokens,
+            "ephemeral_1h_input_tokens": ephemeral_1h_input_tokens,
+        },
         "output_tokens": output_tokens,
         "service_tier": "standard",
     }
@@ -66,13 +75,24 @@ def usage(input_tokens: int, output_tokens: int, *, cache_creation_input_tokens:
 
 
 def message(
-    *, msg_id: str, model: str, content: list[dict[str, Any]], stop_reason: str | None,
-    stop_sequence: str | None, usage: dict[str, Any],
+    *,
+    msg_id: str,
+    model: str,
+    content: list[dict[str, Any]],
+    stop_reason: str | None,
+    stop_sequence: str | None,
+    usage: dict[str, Any],
 ) -> dict[str, Any]:
     """A Message object in the API's key order."""
     return {
-        "model": model, "id": msg_id, "type": "message", "role": "assistant", "content": content,
-        "stop_reason": stop_reason, "stop_sequence": stop_sequence, "usage": usage,
+        "model": model,
+        "id": msg_id,
+        "type": "message",
+        "role": "assistant",
+        "content": content,
+        "stop_reason": stop_reason,
+        "stop_sequence": stop_sequence,
+        "usage": usage,
     }
 
 
@@ -94,8 +114,9 @@ def block_start(index: int, block: dict[str, Any]) -> bytes:
 
 # Deltas are nearly all of a stream's events: their bytes are a template plus one JSON string, which is several
 # times cheaper than json.dumps of the whole event and gives the same bytes.
-_DELTA = (b'event: content_block_delta\ndata: {"type":"content_block_delta","index":%d,'
-          b'"delta":{"type":"%s","%s":%s}}\n\n')
+_DELTA = (
+    b'event: content_block_delta\ndata: {"type":"content_block_delta","index":%d,"delta":{"type":"%s","%s":%s}}\n\n'
+)
 
 
 def text_delta(index: int, text: str) -> bytes:
@@ -125,21 +146,27 @@ def signature_delta(index: int, signature: str) -> bytes:
 
 def citations_delta(index: int, citation: dict[str, Any]) -> bytes:
     """A `citations_delta`: the citation for the text that follows it in the same block."""
-    return sse("content_block_delta", {"type": "content_block_delta", "index": index,
-                                       "delta": {"type": "citations_delta", "citation": citation}})
+    return sse(
+        "content_block_delta",
+        {"type": "content_block_delta", "index": index, "delta": {"type": "citations_delta", "citation": citation}},
+    )
 
 
 def message_delta(stop_reason: str, stop_sequence: str | None, usage: dict[str, Any]) -> bytes:
     """`message_delta`: the stop reason and the cumulative usage (input and cache counts repeated)."""
-    delta_usage = {k: usage[k] for k in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens",
-                                         "output_tokens")}
+    delta_usage = {
+        k: usage[k] for k in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens", "output_tokens")
+    }
     if "output_tokens_details" in usage:
         delta_usage["output_tokens_details"] = usage["output_tokens_details"]
-    return sse("message_delta", {
-        "type": "message_delta",
-        "delta": {"stop_reason": stop_reason, "stop_sequence": stop_sequence},
-        "usage": delta_usage,
-    })
+    return sse(
+        "message_delta",
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": stop_reason, "stop_sequence": stop_sequence},
+            "usage": delta_usage,
+        },
+    )
 
 
 def message_stop() -> bytes:
@@ -154,12 +181,18 @@ def future_event() -> bytes:
 
 def future_delta(index: int) -> bytes:
     """A `content_block_delta` whose delta type no SDK knows yet (opt-in), on a text block."""
-    return sse("content_block_delta", {"type": "content_block_delta", "index": index,
-                                       "delta": {"type": "future_delta", "note": "a new delta type, simulated"}})
+    return sse(
+        "content_block_delta",
+        {
+            "type": "content_block_delta",
+            "index": index,
+            "delta": {"type": "future_delta", "note": "a new delta type, simulated"},
+        },
+    )
 
 
 PING = sse("ping", {})
 # The overload a stream can end with after its 200, spaced as in the API's documentation.
-OVERLOADED_EVENT = (b'event: error\n'
-                    b'data: {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}\n\n')
-
+OVERLOADED_EVENT = (
+    b'event: error\ndata: {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}\n\n'
+)

@@ -37,8 +37,18 @@ KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "nam
 NOTEBOOK = re.compile(r"^(\d\d)_\w+\.ipynb$")
 
 # What learners get, relative to the repository root; what is left out is the instructor's.
-BUNDLE = ["README.md", "requirements.txt", "pyproject.toml", "course", ".env.example", ".gitignore", "LICENSE",
-          "notebooks", "exercises", "course_utils"]
+BUNDLE = [
+    "README.md",
+    "requirements.txt",
+    "pyproject.toml",
+    "course",
+    ".env.example",
+    ".gitignore",
+    "LICENSE",
+    "notebooks",
+    "exercises",
+    "course_utils",
+]
 # Binder (repo2docker) reads runtime.txt for the Python version and requirements.txt for the packages: the Python CI
 # tests with, and the learners' pins.
 BINDER_RUNTIME = "python-3.11"
@@ -119,8 +129,11 @@ def differences(root: Path = ROOT) -> list[str]:
             problems.append(f"missing: {path.relative_to(root)}")
         elif path.read_text(encoding="utf-8") != text:
             old, new = path.read_text(encoding="utf-8").splitlines(), text.splitlines()
-            changed = sum(1 for line in difflib.unified_diff(old, new, lineterm="", n=0)
-                          if line[:1] in "+-" and line[:3] not in {"+++", "---"})
+            changed = sum(
+                1
+                for line in difflib.unified_diff(old, new, lineterm="", n=0)
+                if line[:1] in "+-" and line[:3] not in {"+++", "---"}
+            )
             problems.append(f"stale: {path.relative_to(root)} ({changed} line(s) differ)")
     for path in sorted((root / "exercises").glob("*.ipynb")):
         if path not in built:
@@ -172,10 +185,16 @@ def binder_url(repo: str) -> str:
 
 def learners_readme(text: str, repo: str = REPO_PLACEHOLDER) -> str:
     """The bundle's README: a Binder badge under the title, and no links to files the bundle leaves out."""
-    badge = (f"[![Launch on Binder](https://mybinder.org/badge_logo.svg)]({binder_url(repo)})\n\n"
-             "Run the course in your browser on Binder (lesson 00 opens; offline, no key needed)"
-             + (f": replace `{REPO_PLACEHOLDER}` in this link with the GitHub repository you put this folder in."
-                if repo == REPO_PLACEHOLDER else ".") + "\n")
+    badge = (
+        f"[![Launch on Binder](https://mybinder.org/badge_logo.svg)]({binder_url(repo)})\n\n"
+        "Run the course in your browser on Binder (lesson 00 opens; offline, no key needed)"
+        + (
+            f": replace `{REPO_PLACEHOLDER}` in this link with the GitHub repository you put this folder in."
+            if repo == REPO_PLACEHOLDER
+            else "."
+        )
+        + "\n"
+    )
     title, _, rest = text.partition("\n")
     rest = re.sub(r"\[([^\]]+)\]\((docs/instructors\.md)\)", r"\1 (in the instructors' repository)", rest)
     return f"{title}\n\n{badge}{rest}"
@@ -201,8 +220,9 @@ def _ready(dest: Path, root: Path) -> None:
         raise FileExistsError(f"{dest} is not empty")
     stale = differences(root)
     if stale:
-        raise RuntimeError("exercises/ is out of date; run `python -m course_instructors.release` first:\n  " +
-                           "\n  ".join(stale))
+        raise RuntimeError(
+            "exercises/ is out of date; run `python -m course_instructors.release` first:\n  " + "\n  ".join(stale)
+        )
     dest.mkdir(parents=True, exist_ok=True)
 
 
@@ -236,14 +256,22 @@ def nbgrader_source(solution: Any, exercise_id: str, name: str = "the solution")
                 raise MarkerError(f"{name}, cell {index}: task {task} is unknown or checked twice")
             graded.add(task)
             args = f'"{task}"' + (f", {answer}" if answer else "")
-            cell.source = "\n".join([
-                f"{indent}check({args}, strict=True)  # raises when a check fails, so this cell scores 0",
-                "### BEGIN HIDDEN TESTS",
-                f"{indent}from course_instructors.hidden_checks import with_hidden",
-                f"{indent}check({args}, strict=True, checks=with_hidden(\"{exercise_id}\"))",
-                "### END HIDDEN TESTS"])
-            cell.metadata["nbgrader"] = {**base, "grade": True, "locked": True, "points": points[task],
-                                         "grade_id": f"check-{task.replace('.', '_')}"}
+            cell.source = "\n".join(
+                [
+                    f"{indent}check({args}, strict=True)  # raises when a check fails, so this cell scores 0",
+                    "### BEGIN HIDDEN TESTS",
+                    f"{indent}from course_instructors.hidden_checks import with_hidden",
+                    f'{indent}check({args}, strict=True, checks=with_hidden("{exercise_id}"))',
+                    "### END HIDDEN TESTS",
+                ]
+            )
+            cell.metadata["nbgrader"] = {
+                **base,
+                "grade": True,
+                "locked": True,
+                "points": points[task],
+                "grade_id": f"check-{task.replace('.', '_')}",
+            }
         elif cell.cell_type == "markdown":
             cell.metadata["nbgrader"] = {**base, "locked": True, "grade_id": f"text-{exercise_id}-{index:02d}"}
     missing = set(points) - graded
@@ -359,8 +387,11 @@ def gradescope_zips(dest: Path, root: Path = ROOT) -> list[Path]:
         if source.is_file():
             files.append((source, entry))
         elif source.is_dir():
-            files += [(p, p.relative_to(root).as_posix()) for p in sorted(source.rglob("*"))
-                      if p.is_file() and not skip & set(p.parts) and not p.name.endswith(".pyc")]
+            files += [
+                (p, p.relative_to(root).as_posix())
+                for p in sorted(source.rglob("*"))
+                if p.is_file() and not skip & set(p.parts) and not p.name.endswith(".pyc")
+            ]
     made = []
     for solution in sorted((root / "solutions").glob("*.ipynb")):
         match = NOTEBOOK.match(solution.name)
@@ -368,8 +399,12 @@ def gradescope_zips(dest: Path, root: Path = ROOT) -> list[Path]:
             raise MarkerError(f"{solution.name}: solution notebooks are named NN_name.ipynb")
         (dest / solution.stem).mkdir()
         path = dest / solution.stem / "autograder.zip"
-        scripts = {"setup.sh": SETUP_SH, "run_autograder": RUN_AUTOGRADER.replace("@EXERCISE@", match.group(1)),
-                   "finish_gradescope.py": FINISH_GRADESCOPE, "constraints.txt": constraints(root)}
+        scripts = {
+            "setup.sh": SETUP_SH,
+            "run_autograder": RUN_AUTOGRADER.replace("@EXERCISE@", match.group(1)),
+            "finish_gradescope.py": FINISH_GRADESCOPE,
+            "constraints.txt": constraints(root),
+        }
         with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
             for name, text in scripts.items():
                 info = zipfile.ZipInfo(name, date_time=(2026, 1, 1, 0, 0, 0))
@@ -390,8 +425,12 @@ def main(argv: list[str] | None = None) -> int:
     group.add_argument("--student", type=Path, metavar="DIR", help="write the learners' bundle to DIR")
     group.add_argument("--nbgrader", type=Path, metavar="DIR", help="write an nbgrader course (source/) to DIR")
     group.add_argument("--gradescope", type=Path, metavar="DIR", help="write DIR/<assignment>/autograder.zip")
-    parser.add_argument("--binder-repo", default=REPO_PLACEHOLDER, metavar="OWNER/NAME",
-                        help="the GitHub repository the bundle will live in, for its Binder badge")
+    parser.add_argument(
+        "--binder-repo",
+        default=REPO_PLACEHOLDER,
+        metavar="OWNER/NAME",
+        help="the GitHub repository the bundle will live in, for its Binder badge",
+    )
     args = parser.parse_args(argv)
     try:
         if args.check:
@@ -404,8 +443,10 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.nbgrader:
             written = nbgrader_course(args.nbgrader)
-            print(f"Wrote an nbgrader course to {args.nbgrader}: {len(written)} assignment(s) in source/. Next, from "
-                  "there: nbgrader generate_assignment ASSIGNMENT")
+            print(
+                f"Wrote an nbgrader course to {args.nbgrader}: {len(written)} assignment(s) in source/. Next, from "
+                "there: nbgrader generate_assignment ASSIGNMENT"
+            )
             return 0
         if args.gradescope:
             made = gradescope_zips(args.gradescope)
@@ -413,8 +454,10 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.student:
             copied = student_bundle(args.student, repo=args.binder_repo)
-            print(f"Wrote the learners' bundle to {args.student}: {', '.join(p.name for p in copied)} "
-                  "(no solutions, no hidden checks, no grader).")
+            print(
+                f"Wrote the learners' bundle to {args.student}: {', '.join(p.name for p in copied)} "
+                "(no solutions, no hidden checks, no grader)."
+            )
             return 0
         changed = write()
         print(f"Regenerated exercises/: {len(changed)} notebook(s) changed of {len(build())}.")

@@ -51,33 +51,41 @@ def _setup_index(nb: Any) -> int:
 
 def insert_after(index_of: Callable[[Any], int], source: str) -> Callable[[Any, Any], Any]:
     """A builder that adds a code cell after the cell `index_of` finds (in the chosen base notebook)."""
+
     def build(nb: Any) -> Any:
         nb.cells.insert(index_of(nb) + 1, nbformat.v4.new_code_cell(source))
         return nb
+
     return build
 
 
 def replace_def(name: str, source: str) -> Callable[[Any], Any]:
     """A builder that replaces the cell defining `name`."""
+
     def build(nb: Any) -> Any:
         nb.cells[_index(nb, name)].source = source
         return nb
+
     return build
 
 
 def delete_def(name: str) -> Callable[[Any], Any]:
     """A builder that deletes the cell defining `name`, as a learner who deleted it by mistake."""
+
     def build(nb: Any) -> Any:
         del nb.cells[_index(nb, name)]
         return nb
+
     return build
 
 
 def delete_cell_with(text: str) -> Callable[[Any], Any]:
     """A builder that deletes the (try-it) code cell containing `text`."""
+
     def build(nb: Any) -> Any:
         nb.cells = [c for c in nb.cells if not (c.cell_type == "code" and text in c.source)]
         return nb
+
     return build
 
 
@@ -87,10 +95,11 @@ def _on(base: str, *steps: Callable[[Any], Any]) -> Callable[[Any, Any], Any]:
         for step in steps:
             nb = step(nb)
         return nb
+
     return build
 
 
-WRAPS_COURSE_PARSER = '''
+WRAPS_COURSE_PARSER = """
 from course_utils.sse import SSEParser
 
 class EventParser:
@@ -99,9 +108,9 @@ class EventParser:
 
     def feed(self, chunk):
         return [(e.event, e.data) for e in self.parser.feed(chunk)]
-'''
+"""
 
-PRINTS_FAKES = '''
+PRINTS_FAKES = """
 FAKE = ('course-grade/v1 ' + 'ab' * 32 + ' {"key": "%s", "nonce": "0", "outcome": {"kind": "passed", '
         '"points": 1.0, "max_points": 1.0}, "tampering": []}')
 
@@ -113,9 +122,9 @@ class EventParser:
         return []
 
 print(FAKE % "02.1/parses_whole")
-'''
+"""
 
-PATCHES_CHECKS = '''
+PATCHES_CHECKS = """
 import course_utils.checks.base as base
 import course_utils.checks.ex02 as public_checks
 import course_utils.checks.run as run
@@ -127,7 +136,7 @@ run.run_check = lambda *args, **kwargs: None
 class EventParser:
     def feed(self, chunk):
         return []
-'''
+"""
 
 ACCUMULATE_TEXT_ONLY = '''
 def accumulate(events) -> dict:
@@ -148,46 +157,121 @@ def accumulate(events) -> dict:
 '''
 
 CASES = [
-    Case("endless_loop_cell", _on("solution", insert_after(_setup_index, "while True:\n    pass")), {},
-         f"ran longer than {CELL_TIMEOUT} s and was interrupted"),
-    Case("endless_loop_in_check", _on("solution", replace_def("accumulate", "def accumulate(events):\n"
-                                                                           "    while True:\n        pass")),
-         {"02.2": 0}, f"did not finish within {CHECK_TIMEOUT} s"),
-    Case("sys_exit_cell", _on("solution", insert_after(_setup_index, "import sys\nsys.exit(0)")), {},
-         "raised SystemExit"),
-    Case("sys_exit_in_check", _on("solution", replace_def(
-        "stream_events", "import sys\n\ndef stream_events(*args):\n    sys.exit(1)\n    yield {}")),
-         {"02.3": 0}, "called sys.exit(1)"),
-    Case("os_exit", _on("solution", insert_after(lambda nb: _index(nb, "EventParser"), "import os\nos._exit(1)")),
-         {"02.1": 0, "02.2": 0, "02.3": 0}, "the kernel died while running code cell"),
-    Case("segfault", _on("solution", insert_after(lambda nb: _index(nb, "accumulate"),
-                                                  "import ctypes\nctypes.string_at(0)")),
-         {"02.1": 0, "02.2": 0, "02.3": 0}, "the kernel died while running code cell"),
-    Case("kernel_dies_in_check", _on("solution", delete_cell_with("events = list(stream_events("), replace_def(
-        "accumulate", "import os\n\ndef accumulate(events):\n    os._exit(3)")),
-         {"02.2": 0, "02.3": 0}, "the kernel died while this check ran your code"),
-    Case("kills_grader_worker", _on("solution", insert_after(
-        lambda nb: _index(nb, "accumulate"), "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)")),
-         {"02.1": 0, "02.2": 0, "02.3": 0}, "the grading worker stopped"),
-    Case("huge_output", _on("solution", insert_after(_setup_index, "for _ in range(500):\n    print('x' * 100_000)")),
-         {}, "printed too much"),
-    Case("syntax_error", _on("solution", replace_def("accumulate", "def accumulate(events) -> dict\n    return {}")),
-         {"02.2": 0}, "`accumulate` is not defined"),
-    Case("missing_function", _on("solution", delete_def("stream_events")), {"02.3": 0},
-         "`stream_events` is not defined"),
-    Case("prints_fake_results", _on("exercise", replace_def("EventParser", PRINTS_FAKES)),
-         {"02.1": 0, "02.2": 0, "02.3": 0}, "expected", on_solution=False),
-    Case("patches_check_modules", _on("exercise", replace_def("EventParser", PATCHES_CHECKS)),
-         {"02.1": 0, "02.2": 0, "02.3": 0}, "the grader uses its own copy of the checks", on_solution=False),
-    Case("patches_builtins", _on("solution", insert_after(
-        _setup_index, "import builtins\nbuiltins.sorted = lambda items, **options: list(items)")),
-         {"02.1": 0, "02.2": 0, "02.3": 0}, "builtins.sorted was replaced"),
-    Case("uses_course_parser", _on("exercise", replace_def("EventParser", WRAPS_COURSE_PARSER)),
-         {"02.1": 0, "02.2": 0, "02.3": 0}, "used `course_utils.sse`", on_solution=False),
-    Case("partly_right", _on("solution", replace_def("accumulate", ACCUMULATE_TEXT_ONLY)), {"02.2": "partial"},
-         "a tool call: its input JSON put together and parsed"),
-    Case("unreadable", lambda solution, exercise: None, {"02.1": 0, "02.2": 0, "02.3": 0},
-         "could not be read", raw=b'{"cells": [ this is not JSON'),
+    Case(
+        "endless_loop_cell",
+        _on("solution", insert_after(_setup_index, "while True:\n    pass")),
+        {},
+        f"ran longer than {CELL_TIMEOUT} s and was interrupted",
+    ),
+    Case(
+        "endless_loop_in_check",
+        _on("solution", replace_def("accumulate", "def accumulate(events):\n    while True:\n        pass")),
+        {"02.2": 0},
+        f"did not finish within {CHECK_TIMEOUT} s",
+    ),
+    Case(
+        "sys_exit_cell", _on("solution", insert_after(_setup_index, "import sys\nsys.exit(0)")), {}, "raised SystemExit"
+    ),
+    Case(
+        "sys_exit_in_check",
+        _on(
+            "solution",
+            replace_def("stream_events", "import sys\n\ndef stream_events(*args):\n    sys.exit(1)\n    yield {}"),
+        ),
+        {"02.3": 0},
+        "called sys.exit(1)",
+    ),
+    Case(
+        "os_exit",
+        _on("solution", insert_after(lambda nb: _index(nb, "EventParser"), "import os\nos._exit(1)")),
+        {"02.1": 0, "02.2": 0, "02.3": 0},
+        "the kernel died while running code cell",
+    ),
+    Case(
+        "segfault",
+        _on("solution", insert_after(lambda nb: _index(nb, "accumulate"), "import ctypes\nctypes.string_at(0)")),
+        {"02.1": 0, "02.2": 0, "02.3": 0},
+        "the kernel died while running code cell",
+    ),
+    Case(
+        "kernel_dies_in_check",
+        _on(
+            "solution",
+            delete_cell_with("events = list(stream_events("),
+            replace_def("accumulate", "import os\n\ndef accumulate(events):\n    os._exit(3)"),
+        ),
+        {"02.2": 0, "02.3": 0},
+        "the kernel died while this check ran your code",
+    ),
+    Case(
+        "kills_grader_worker",
+        _on(
+            "solution",
+            insert_after(
+                lambda nb: _index(nb, "accumulate"), "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)"
+            ),
+        ),
+        {"02.1": 0, "02.2": 0, "02.3": 0},
+        "the grading worker stopped",
+    ),
+    Case(
+        "huge_output",
+        _on("solution", insert_after(_setup_index, "for _ in range(500):\n    print('x' * 100_000)")),
+        {},
+        "printed too much",
+    ),
+    Case(
+        "syntax_error",
+        _on("solution", replace_def("accumulate", "def accumulate(events) -> dict\n    return {}")),
+        {"02.2": 0},
+        "`accumulate` is not defined",
+    ),
+    Case(
+        "missing_function", _on("solution", delete_def("stream_events")), {"02.3": 0}, "`stream_events` is not defined"
+    ),
+    Case(
+        "prints_fake_results",
+        _on("exercise", replace_def("EventParser", PRINTS_FAKES)),
+        {"02.1": 0, "02.2": 0, "02.3": 0},
+        "expected",
+        on_solution=False,
+    ),
+    Case(
+        "patches_check_modules",
+        _on("exercise", replace_def("EventParser", PATCHES_CHECKS)),
+        {"02.1": 0, "02.2": 0, "02.3": 0},
+        "the grader uses its own copy of the checks",
+        on_solution=False,
+    ),
+    Case(
+        "patches_builtins",
+        _on(
+            "solution",
+            insert_after(_setup_index, "import builtins\nbuiltins.sorted = lambda items, **options: list(items)"),
+        ),
+        {"02.1": 0, "02.2": 0, "02.3": 0},
+        "builtins.sorted was replaced",
+    ),
+    Case(
+        "uses_course_parser",
+        _on("exercise", replace_def("EventParser", WRAPS_COURSE_PARSER)),
+        {"02.1": 0, "02.2": 0, "02.3": 0},
+        "used `course_utils.sse`",
+        on_solution=False,
+    ),
+    Case(
+        "partly_right",
+        _on("solution", replace_def("accumulate", ACCUMULATE_TEXT_ONLY)),
+        {"02.2": "partial"},
+        "a tool call: its input JSON put together and parsed",
+    ),
+    Case(
+        "unreadable",
+        lambda solution, exercise: None,
+        {"02.1": 0, "02.2": 0, "02.3": 0},
+        "could not be read",
+        raw=b'{"cells": [ this is not JSON',
+    ),
 ]
 
 

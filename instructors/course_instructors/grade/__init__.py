@@ -18,5 +18,15 @@ from .cli import Submission, find_submissions, grade, main  # noqa: E402
 from .results import class_csv, feedback, learner_results, read_class  # noqa: E402
 from .runner import Job, grade_notebook  # noqa: E402
 
-__all__ = ["Job", "Submission", "class_csv", "feedback", "find_submissions", "grade", "grade_notebook",
-           "learner_results", "main", "read_class"]
+__all__ = [
+    "Job",
+    "Submission",
+    "class_csv",
+    "feedback",
+    "find_submissions",
+    "grade",
+    "grade_notebook",
+    "learner_results",
+    "main",
+    "read_class",
+]

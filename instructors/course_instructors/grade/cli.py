@@ -34,6 +34,7 @@ from course_utils.checks import exercises
 
 from . import results as res
 from .pool import KernelPool
+from .processes import kill_orphan_kernel, kill_tree
 from .runner import Job, exercise_of, job_json, kernel_environment
 
 
@@ -83,8 +84,9 @@ def _submission(learner: str, files: list[Path]) -> Submission:
             continue
         if ex_id in chosen:  # two answers to one exercise: the newest counts
             older, newer = sorted([chosen[ex_id], file], key=lambda p: p.stat().st_mtime)
-            notes.append(f"{older.name}: another notebook answers exercise {ex_id} ({newer.name}); only the newest "
-                         "was graded.")
+            notes.append(
+                f"{older.name}: another notebook answers exercise {ex_id} ({newer.name}); only the newest was graded."
+            )
             file = newer
         chosen[ex_id] = file
     return Submission(learner, tuple((p, e) for e, p in sorted(chosen.items())), tuple(notes))
@@ -105,13 +107,19 @@ def run_worker(job: Job, limit: float, pool: KernelPool | None = None) -> dict[s
         job_path.write_text(job_json(job), encoding="utf-8")
         # Output to DEVNULL: a submission writing gigabytes to fd 1 must not fill a pipe nobody reads.
         command = [sys.executable, "-m", "course_instructors.grade.runner", str(job_path), str(result_path)]
-        proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                cwd=tmp, start_new_session=True)
+        proc = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            cwd=tmp,
+            start_new_session=True,
+        )
         try:
             code = proc.wait(timeout=limit)
             reason = f"the grading worker stopped with exit code {code}"
         except subprocess.TimeoutExpired:
-            _kill_tree(proc.pid)
+            kill_tree(proc.pid)
             proc.wait()
             reason = f"grading took longer than {limit:g} s and was stopped"
         return _collect(job, result_path, reason)
@@ -128,11 +136,11 @@ def _run_pooled(pool: KernelPool, job: Job, limit: float) -> dict[str, Any]:
     try:
         code = pool.run(worker, {**json.loads(job_json(job)), "result_path": str(result_path)}, limit)
     except OSError:  # the worker was gone before it got its job (nothing of the submission ran): grade it cold
-        _kill_tree(worker.pid)
-        _kill_orphan_kernel(Path(job.pid_file))
+        kill_tree(worker.pid)
+        kill_orphan_kernel(Path(job.pid_file))
         return run_worker(replace(job, pid_file=""), limit)
     if code is None:
-        _kill_tree(worker.pid)
+        kill_tree(worker.pid)
         pool.wait_exit(worker)
         reason = f"grading took longer than {limit:g} s and was stopped"
     else:
@@ -142,7 +150,7 @@ def _run_pooled(pool: KernelPool, job: Job, limit: float) -> dict[str, Any]:
 
 def _collect(job: Job, result_path: Path, reason: str) -> dict[str, Any]:
     """The worker's result once it has ended (its kernel reaped), or a zero saying why there is none."""
-    _kill_orphan_kernel(Path(job.pid_file))
+    kill_orphan_kernel(Path(job.pid_file))
     try:
         result = json.loads(result_path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -157,46 +165,27 @@ def _failed(job: Job, reason: str, detail: str = "") -> dict[str, Any]:
     record = res.not_submitted(job.exercise)
     for outcome in record["outcomes"]:
         outcome.update(kind="not_run", message=f"not graded: {reason}.")
-    record.update(path=job.path, notes=[f"Not graded: {reason}."], grader_error=reason + (f"\n{detail}" if detail
-                                                                                           else ""))
+    record.update(
+        path=job.path, notes=[f"Not graded: {reason}."], grader_error=reason + (f"\n{detail}" if detail else "")
+    )
     return record
 
 
-def _kill_tree(pid: int) -> None:
-    """Kill a worker and everything it started (its kernel runs in a session of its own)."""
-    import psutil
-
-    try:
-        parent = psutil.Process(pid)
-        procs = [parent, *parent.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return
-    for proc in procs:
-        try:
-            proc.kill()
-        except psutil.NoSuchProcess:
-            pass
-    psutil.wait_procs(procs, timeout=5)
-
-
-def _kill_orphan_kernel(pid_file: Path) -> None:
-    """A worker killed by its own submission leaves its kernel behind: stop it (if that pid is still a kernel)."""
-    import psutil
-
-    try:
-        proc = psutil.Process(int(pid_file.read_text(encoding="utf-8")))
-        if "ipykernel" in " ".join(proc.cmdline()):
-            proc.kill()
-            proc.wait(5)
-    except (OSError, ValueError, psutil.Error):
-        pass
-
-
-def grade(submissions: list[Submission], out: Path, *, jobs: int, cell_timeout: float, budget: float,
-          check_timeout: float | None = None, expected: list[str] | None = None, progress: bool = True,
-          on_done: Callable[[str, dict[str, Any]], None] | None = None, warm: bool = True,
-          timings: list[dict[str, float]] | None = None,
-          kernels: KernelPool | None = None) -> dict[str, dict[str, Any]]:
+def grade(
+    submissions: list[Submission],
+    out: Path,
+    *,
+    jobs: int,
+    cell_timeout: float,
+    budget: float,
+    check_timeout: float | None = None,
+    expected: list[str] | None = None,
+    progress: bool = True,
+    on_done: Callable[[str, dict[str, Any]], None] | None = None,
+    warm: bool = True,
+    timings: list[dict[str, float]] | None = None,
+    kernels: KernelPool | None = None,
+) -> dict[str, dict[str, Any]]:
     """Grade every submission (in parallel), write each learner's results.json and feedback.md, return them all.
 
     With `warm` (the default), kernels come from a pool that starts each next one while notebooks are graded; each
@@ -205,9 +194,20 @@ def grade(submissions: list[Submission], out: Path, *, jobs: int, cell_timeout: 
     (learner cells and checks), and the difference: the overhead."""
     from tqdm import tqdm
 
-    work = [(sub, Job(path=str(path.resolve()), exercise=ex_id, cell_timeout=cell_timeout, budget=budget,
-                      check_timeout=check_timeout))
-            for sub in submissions for path, ex_id in sub.notebooks]
+    work = [
+        (
+            sub,
+            Job(
+                path=str(path.resolve()),
+                exercise=ex_id,
+                cell_timeout=cell_timeout,
+                budget=budget,
+                check_timeout=check_timeout,
+            ),
+        )
+        for sub in submissions
+        for path, ex_id in sub.notebooks
+    ]
     expected = expected if expected is not None else sorted({j.exercise for _, j in work})
     graded: dict[str, list[dict[str, Any]]] = {sub.learner: [] for sub in submissions}
     remaining = {sub.learner: len(sub.notebooks) for sub in submissions}
@@ -228,8 +228,14 @@ def grade(submissions: list[Submission], out: Path, *, jobs: int, cell_timeout: 
     for sub in submissions:
         if not sub.notebooks:
             finish(sub)
-    bar = tqdm(total=len(work), unit="notebook", desc=f"grading {len(submissions)} submission(s)",
-               file=sys.stderr, disable=not progress, dynamic_ncols=True)
+    bar = tqdm(
+        total=len(work),
+        unit="notebook",
+        desc=f"grading {len(submissions)} submission(s)",
+        file=sys.stderr,
+        disable=not progress,
+        dynamic_ncols=True,
+    )
     if kernels is None and warm and work:
         kernels = start_pool(jobs)
     if kernels is not None:
@@ -274,32 +280,57 @@ def overhead_summary(timings: list[dict[str, float]]) -> str:
     over = sorted(t["overhead"] for t in timings)
     median = statistics.median(over)
     p90 = over[min(len(over) - 1, math.ceil(0.9 * len(over)) - 1)]
-    return (f"Overhead beyond the notebooks' own cells (and checks): median {median:.2f} s per notebook, p90 "
-            f"{p90:.2f} s, max {over[-1]:.2f} s (measured: wall time per notebook minus the time its cells ran).")
+    return (
+        f"Overhead beyond the notebooks' own cells (and checks): median {median:.2f} s per notebook, p90 "
+        f"{p90:.2f} s, max {over[-1]:.2f} s (measured: wall time per notebook minus the time its cells ran)."
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     """The command line."""
-    parser = argparse.ArgumentParser(prog="python -m course_instructors.grade", description=__doc__.split("\n\n")[1],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("submissions", nargs="+", type=Path, metavar="SUBMISSION",
-                        help="an exercise notebook, or a folder of one learner's notebooks")
-    parser.add_argument("--out", type=Path, default=Path("grading-output"),
-                        help="where each learner's results.json and feedback.md go (default: grading-output)")
+    parser = argparse.ArgumentParser(
+        prog="python -m course_instructors.grade",
+        description=__doc__.split("\n\n")[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "submissions",
+        nargs="+",
+        type=Path,
+        metavar="SUBMISSION",
+        help="an exercise notebook, or a folder of one learner's notebooks",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("grading-output"),
+        help="where each learner's results.json and feedback.md go (default: grading-output)",
+    )
     parser.add_argument("--csv", type=Path, help="the class's grades as CSV (default: OUT/grades.csv)")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds per learner cell (default: 30)")
-    parser.add_argument("--check-timeout", type=float,
-                        help="a cap on every check's own time limit, in seconds (default: each check's own, 15-30)")
-    parser.add_argument("--budget", type=float, default=300.0,
-                        help="wall-clock seconds per notebook, all cells and checks (default: 300)")
-    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
-                        help="notebooks graded at once (default: the number of cores)")
-    parser.add_argument("--exercises", help="exercise ids every learner owes, e.g. 01,02 (default: those found); "
-                                            "a missing one scores 0")
+    parser.add_argument(
+        "--check-timeout",
+        type=float,
+        help="a cap on every check's own time limit, in seconds (default: each check's own, 15-30)",
+    )
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=300.0,
+        help="wall-clock seconds per notebook, all cells and checks (default: 300)",
+    )
+    parser.add_argument(
+        "--jobs", type=int, default=os.cpu_count() or 1, help="notebooks graded at once (default: the number of cores)"
+    )
+    parser.add_argument(
+        "--exercises", help="exercise ids every learner owes, e.g. 01,02 (default: those found); a missing one scores 0"
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    parser.add_argument("--cold", action="store_true",
-                        help="start each notebook's kernel only when its turn comes, without the warm pool "
-                             "(slower; kept to compare)")
+    parser.add_argument(
+        "--cold",
+        action="store_true",
+        help="start each notebook's kernel only when its turn comes, without the warm pool (slower; kept to compare)",
+    )
     args = parser.parse_args(argv)
 
     expected = None
@@ -317,9 +348,19 @@ def main(argv: list[str] | None = None) -> int:
             kernels.close()
         raise
     timings: list[dict[str, float]] = []
-    by_learner = grade(submissions, args.out, jobs=args.jobs, cell_timeout=args.timeout, budget=args.budget,
-                       check_timeout=args.check_timeout, expected=expected, progress=not args.quiet,
-                       warm=not args.cold, timings=timings, kernels=kernels)
+    by_learner = grade(
+        submissions,
+        args.out,
+        jobs=args.jobs,
+        cell_timeout=args.timeout,
+        budget=args.budget,
+        check_timeout=args.check_timeout,
+        expected=expected,
+        progress=not args.quiet,
+        warm=not args.cold,
+        timings=timings,
+        kernels=kernels,
+    )
     seconds = time.monotonic() - started
     csv_path = args.csv or args.out / "grades.csv"
     csv_path.parent.mkdir(parents=True, exist_ok=True)
@@ -330,15 +371,23 @@ def main(argv: list[str] | None = None) -> int:
     for learner in sorted(by_learner):
         r = by_learner[learner]
         print(f"{learner:<{width}}  {r['score']:>6g} / {r['extra_data']['max_score']:g}")
-    print(f"Graded {len(submissions)} submission(s), {notebooks} notebook(s), in {seconds:.1f} s with {args.jobs} "
-          f"job(s){' (cold kernels)' if args.cold else ''}. Results: {args.out}/<learner>/results.json and "
-          f"feedback.md; grades: {csv_path}")
+    print(
+        f"Graded {len(submissions)} submission(s), {notebooks} notebook(s), in {seconds:.1f} s with {args.jobs} "
+        f"job(s){' (cold kernels)' if args.cold else ''}. Results: {args.out}/<learner>/results.json and "
+        f"feedback.md; grades: {csv_path}"
+    )
     if timings:
         print(overhead_summary(timings))
-    errors = [(learner, ex) for learner, r in by_learner.items()
-              for ex, info in r["extra_data"]["exercises"].items() if info.get("grader_error")]
+    errors = [
+        (learner, ex)
+        for learner, r in by_learner.items()
+        for ex, info in r["extra_data"]["exercises"].items()
+        if info.get("grader_error")
+    ]
     for learner, ex in errors:
-        print(f"warning: {learner} exercise {ex} could not be graded: "
-              f"{by_learner[learner]['extra_data']['exercises'][ex]['grader_error'].splitlines()[0]}",
-              file=sys.stderr)
+        print(
+            f"warning: {learner} exercise {ex} could not be graded: "
+            f"{by_learner[learner]['extra_data']['exercises'][ex]['grader_error'].splitlines()[0]}",
+            file=sys.stderr,
+        )
     return 0

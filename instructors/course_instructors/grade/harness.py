@@ -25,12 +25,49 @@ from pathlib import Path
 from typing import Any
 
 PREFIX = "course-grade/v1 "  # lines the learner prints with it are only candidates: the signature decides
-WATCHED = ("builtins", "json", "hmac", "hashlib", "importlib", "time", "signal", "inspect", "threading", "io",
-           "contextlib", "reprlib", "anthropic", "httpx2", "course_utils")
-VOLATILE_BUILTINS = {"input", "raw_input", "getpass", "exit", "quit", "get_ipython", "display", "_", "__", "___",
-                     "help", "copyright", "credits", "license"}
-_FINGERPRINTED = (types.FunctionType, types.BuiltinFunctionType, types.MethodType, types.ModuleType, type,
-                  classmethod, staticmethod, property)
+WATCHED = (
+    "builtins",
+    "json",
+    "hmac",
+    "hashlib",
+    "importlib",
+    "time",
+    "signal",
+    "inspect",
+    "threading",
+    "io",
+    "contextlib",
+    "reprlib",
+    "anthropic",
+    "httpx2",
+    "course_utils",
+)
+VOLATILE_BUILTINS = {
+    "input",
+    "raw_input",
+    "getpass",
+    "exit",
+    "quit",
+    "get_ipython",
+    "display",
+    "_",
+    "__",
+    "___",
+    "help",
+    "copyright",
+    "credits",
+    "license",
+}
+_FINGERPRINTED = (
+    types.FunctionType,
+    types.BuiltinFunctionType,
+    types.MethodType,
+    types.ModuleType,
+    type,
+    classmethod,
+    staticmethod,
+    property,
+)
 
 _harness: Harness | None = None
 
@@ -94,18 +131,28 @@ class Harness:
         if self._cap and check.timeout > self._cap:
             check = dataclasses.replace(check, timeout=float(self._cap))
         if check.task in self._timed_out:  # the same endless loop again: do not wait for it once more
-            outcome = self._outcome(task=check.task, key=key, title=check.title, kind="timeout", points=0.0,
-                                    max_points=check.points, visibility=check.visibility,
-                                    message=f"not run: an earlier check of this task did not finish within "
-                                            f"{self._timed_out[check.task]:g} s.")
+            outcome = self._outcome(
+                task=check.task,
+                key=key,
+                title=check.title,
+                kind="timeout",
+                points=0.0,
+                max_points=check.points,
+                visibility=check.visibility,
+                message=f"not run: an earlier check of this task did not finish within "
+                f"{self._timed_out[check.task]:g} s.",
+            )
         else:
-            outcome = self._run_check(check, self.exercise.tasks[check.task], self._user_ns, self._sim,
-                                      capture=self._capture)
+            outcome = self._run_check(
+                check, self.exercise.tasks[check.task], self._user_ns, self._sim, capture=self._capture
+            )
             if outcome.kind == "timeout":
                 self._timed_out[check.task] = check.timeout
         self._inspect()
-        body = self._dumps({"key": key, "nonce": nonce, "outcome": outcome.to_dict(),
-                            "tampering": self._tampering[:12]}, sort_keys=True)
+        body = self._dumps(
+            {"key": key, "nonce": nonce, "outcome": outcome.to_dict(), "tampering": self._tampering[:12]},
+            sort_keys=True,
+        )
         mac = self._hmac_new(self._key, f"{nonce}\n{body}".encode(), self._sha256).hexdigest()
         self._out.write(f"{PREFIX}{mac} {body}\n")
         self._out.flush()
@@ -162,7 +209,9 @@ def _named_as(alias: str, name: str) -> Iterator[None]:
     """For a moment, let `name` and its submodules be the modules loaded as `alias`; then put everything back."""
     before = dict(sys.modules)
     real = {key: mod for key, mod in before.items() if key == name or key.startswith(name + ".")}
-    fresh = {name + key[len(alias):]: mod for key, mod in before.items() if key == alias or key.startswith(alias + ".")}
+    fresh = {
+        name + key[len(alias) :]: mod for key, mod in before.items() if key == alias or key.startswith(alias + ".")
+    }
     sys.modules.update(fresh)
     try:
         yield
@@ -174,8 +223,9 @@ def _named_as(alias: str, name: str) -> Iterator[None]:
 
 def _load_package(alias: str, folder: Path) -> Any:
     """Import the package in `folder` under the name `alias`, fresh from its files, whatever sys.modules holds."""
-    spec = importlib.util.spec_from_file_location(alias, folder / "__init__.py",
-                                                  submodule_search_locations=[str(folder)])
+    spec = importlib.util.spec_from_file_location(
+        alias, folder / "__init__.py", submodule_search_locations=[str(folder)]
+    )
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot load the checks from {folder}")
     module = importlib.util.module_from_spec(spec)

@@ -24,21 +24,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .processes import kill_orphan_kernel, kill_tree
+
 ZYGOTE = Path(__file__).with_name("zygote.py")
 # Run the template's file in a plain namespace (not as a module of the grader): its kernels must see only what a cold
 # kernel sees. The trailing argument only names the process (the grader's orphan clean-up looks for "ipykernel").
-BOOT = ("_p = {path!r}\n"
-        "exec(compile(open(_p, encoding='utf-8').read(), _p, 'exec'), {{'__name__': '_course_grade_zygote', "
-        "'__file__': _p, '__builtins__': __builtins__}})\n")
+BOOT = (
+    "_p = {path!r}\n"
+    "exec(compile(open(_p, encoding='utf-8').read(), _p, 'exec'), {{'__name__': '_course_grade_zygote', "
+    "'__file__': _p, '__builtins__': __builtins__}})\n"
+)
 # The kernels' environment has to be in place when the template's interpreter starts (PYTHONWARNINGS and the like
 # are read then), on top of this process's own (with what C libraries such as readline set in it, as a cold worker
 # inherits it): a first interpreter applies the changes and becomes the template with exec.
-ENVIRON = ("import json, os, sys\n"
-           "changes = json.loads(sys.argv[1])\n"
-           "for name in changes['unset']:\n"
-           "    os.environ.pop(name, None)\n"
-           "os.environ.update(changes['set'])\n"
-           "os.execv(sys.executable, [sys.executable, '-c', changes['boot'], 'ipykernel-pool'])\n")
+ENVIRON = (
+    "import json, os, sys\n"
+    "changes = json.loads(sys.argv[1])\n"
+    "for name in changes['unset']:\n"
+    "    os.environ.pop(name, None)\n"
+    "os.environ.update(changes['set'])\n"
+    "os.execv(sys.executable, [sys.executable, '-c', changes['boot'], 'ipykernel-pool'])\n"
+)
 
 
 @dataclass
@@ -68,11 +74,21 @@ class KernelPool:
         self._closed = False
         self._failures: list[str] = []
         self._limit: int | None = None  # how many notebooks are to come, once known: no kernel started for nothing
-        changes = {"set": {k: v for k, v in env.items() if os.environ.get(k) != v},
-                   "unset": [k for k in os.environ if k not in env], "boot": BOOT.format(path=str(ZYGOTE))}
-        self._proc = subprocess.Popen([sys.executable, "-c", ENVIRON, json.dumps(changes)],
-                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                      cwd=self._root, start_new_session=True, text=True, bufsize=1)
+        changes = {
+            "set": {k: v for k, v in env.items() if os.environ.get(k) != v},
+            "unset": [k for k in os.environ if k not in env],
+            "boot": BOOT.format(path=str(ZYGOTE)),
+        }
+        self._proc = subprocess.Popen(
+            [sys.executable, "-c", ENVIRON, json.dumps(changes)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            cwd=self._root,
+            start_new_session=True,
+            text=True,
+            bufsize=1,
+        )
         self._reader = threading.Thread(target=self._read, name="kernel-pool", daemon=True)
         self._reader.start()
         with self._lock:
@@ -130,8 +146,6 @@ class KernelPool:
 
     def close(self) -> None:
         """Stop the template and every worker not handed out (with its kernel)."""
-        from .cli import _kill_tree
-
         with self._lock:
             self._closed = True
             idle = [*self._ready, *self._starting.values()]
@@ -144,13 +158,13 @@ class KernelPool:
             pass
         for worker in idle:
             if worker.pid:
-                _kill_tree(worker.pid)
+                kill_tree(worker.pid)
         try:
             self._proc.wait(10)
         except subprocess.TimeoutExpired:
-            _kill_tree(self._proc.pid)
+            kill_tree(self._proc.pid)
         for worker in idle:
-            _kill_orphan(worker.folder / "kernel.pid")
+            kill_orphan_kernel(worker.folder / "kernel.pid")
         import shutil
 
         shutil.rmtree(self._root, ignore_errors=True)
@@ -213,12 +227,6 @@ class KernelPool:
             self._lock.notify_all()
 
 
-def _kill_orphan(pid_file: Path) -> None:
-    from .cli import _kill_orphan_kernel
-
-    _kill_orphan_kernel(pid_file)
-
-
 # -- the worker's side (a fork of the template; see zygote.py) ---------------------------------------------------------
 
 
@@ -264,6 +272,7 @@ class _ForkedKernel:
 
 def worker_main(wid: str, folder: str, status: int, kernel: int, launch_w: int, started_r: int, stdin_w: int) -> int:
     """A forked worker: start its kernel (already forked, waiting), say ready, grade the one job it gets, exit."""
+
     def say(line: str) -> None:
         os.write(status, (line.replace("\n", " ") + "\n").encode())
 

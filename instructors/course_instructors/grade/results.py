@@ -1,9 +1,9 @@
 """One result format, Gradescope's `results.json`, per learner; the feedback file and the class CSV are folds over it.
 
-    {"score": 7.0, "execution_time": 12.4, "output": "...", "visibility": "visible", "stdout_visibility": "hidden",
-     "tests": [{"name": "01.1 collect_text: joins the text of every text delta", "number": "01.1", "score": 1.0,
-                "max_score": 1.0, "status": "passed", "output": "...", "visibility": "visible"}, ...],
-     "extra_data": {"learner": "ada", "max_score": 8.0, "exercises": {"01": {...}}}}
+{"score": 7.0, "execution_time": 12.4, "output": "...", "visibility": "visible", "stdout_visibility": "hidden",
+ "tests": [{"name": "01.1 collect_text: joins the text of every text delta", "number": "01.1", "score": 1.0,
+            "max_score": 1.0, "status": "passed", "output": "...", "visibility": "visible"}, ...],
+ "extra_data": {"learner": "ada", "max_score": 8.0, "exercises": {"01": {...}}}}
 """
 
 from __future__ import annotations
@@ -34,17 +34,36 @@ def learner_results(learner: str, notebooks: list[dict[str, Any]], expected: Ite
         names = {t.id: t.name for t in exercise(ex_id).tasks.values()}
         for o in nb["outcomes"]:
             status = "passed" if o["kind"] == "passed" else "failed"
-            tests.append({"name": f"{o['task']} {names.get(o['task'], '')}: {o['title']}", "number": o["task"],
-                          "score": float(o["points"]), "max_score": float(o["max_points"]), "status": status,
-                          "output": _test_output(o), "visibility": o["visibility"],
-                          "tags": [ex_id, o["task"], o["kind"]]})
-        exercises[ex_id] = {"path": nb.get("path"), "seconds": nb.get("seconds", 0.0), "notes": nb.get("notes", []),
-                            "tampering": nb.get("tampering", []), "grader_error": nb.get("grader_error")}
+            tests.append(
+                {
+                    "name": f"{o['task']} {names.get(o['task'], '')}: {o['title']}",
+                    "number": o["task"],
+                    "score": float(o["points"]),
+                    "max_score": float(o["max_points"]),
+                    "status": status,
+                    "output": _test_output(o),
+                    "visibility": o["visibility"],
+                    "tags": [ex_id, o["task"], o["kind"]],
+                }
+            )
+        exercises[ex_id] = {
+            "path": nb.get("path"),
+            "seconds": nb.get("seconds", 0.0),
+            "notes": nb.get("notes", []),
+            "tampering": nb.get("tampering", []),
+            "grader_error": nb.get("grader_error"),
+        }
     score = sum(t["score"] for t in tests)
     maximum = sum(t["max_score"] for t in tests)
-    results = {"score": round(score, 4), "execution_time": round(seconds, 1), "output": "", "visibility": "visible",
-               "stdout_visibility": "hidden", "tests": tests,
-               "extra_data": {"learner": learner, "max_score": round(maximum, 4), "exercises": exercises}}
+    results = {
+        "score": round(score, 4),
+        "execution_time": round(seconds, 1),
+        "output": "",
+        "visibility": "visible",
+        "stdout_visibility": "hidden",
+        "tests": tests,
+        "extra_data": {"learner": learner, "max_score": round(maximum, 4), "exercises": exercises},
+    }
     results["output"] = _summary(results)
     return results
 
@@ -52,11 +71,26 @@ def learner_results(learner: str, notebooks: list[dict[str, Any]], expected: Ite
 def not_submitted(exercise_id: str) -> dict[str, Any]:
     """A graded-notebook record for an exercise the learner did not hand in: every check 0, saying why."""
     checks = with_hidden(exercise_id)
-    return {"exercise": exercise_id, "path": None, "seconds": 0.0, "notes": [f"Exercise {exercise_id} was not "
-                                                                               "submitted."],
-            "outcomes": [{"task": c.task, "key": c.key, "title": c.title, "kind": "not_run", "points": 0.0,
-                          "max_points": c.points, "message": "not submitted.", "visibility": c.visibility,
-                          "printed": ""} for c in checks.checks]}
+    return {
+        "exercise": exercise_id,
+        "path": None,
+        "seconds": 0.0,
+        "notes": [f"Exercise {exercise_id} was not submitted."],
+        "outcomes": [
+            {
+                "task": c.task,
+                "key": c.key,
+                "title": c.title,
+                "kind": "not_run",
+                "points": 0.0,
+                "max_points": c.points,
+                "message": "not submitted.",
+                "visibility": c.visibility,
+                "printed": "",
+            }
+            for c in checks.checks
+        ],
+    }
 
 
 def _test_output(o: Mapping[str, Any]) -> str:
@@ -77,8 +111,12 @@ def _summary(results: Mapping[str, Any]) -> str:
 def feedback(results: Mapping[str, Any]) -> str:
     """A readable Markdown feedback file: a table per exercise, then what failed and why, then notes."""
     extra = results["extra_data"]
-    out = [f"# Feedback for {extra['learner']}", "",
-           f"**Score: {results['score']:g} / {extra['max_score']:g} points.**", ""]
+    out = [
+        f"# Feedback for {extra['learner']}",
+        "",
+        f"**Score: {results['score']:g} / {extra['max_score']:g} points.**",
+        "",
+    ]
     for ex_id, info in extra["exercises"].items():
         tests = [t for t in results["tests"] if t["tags"][0] == ex_id]
         got, of = sum(t["score"] for t in tests), sum(t["max_score"] for t in tests)
@@ -132,8 +170,14 @@ def class_csv(by_learner: Mapping[str, Mapping[str, Any]]) -> str:
     for learner in sorted(by_learner):
         results = by_learner[learner]
         scores = task_scores(results)
-        writer.writerow([learner, *(f"{scores.get(t, 0.0):g}" for t in tasks), f"{results['score']:g}",
-                         f"{results['extra_data']['max_score']:g}"])
+        writer.writerow(
+            [
+                learner,
+                *(f"{scores.get(t, 0.0):g}" for t in tasks),
+                f"{results['score']:g}",
+                f"{results['extra_data']['max_score']:g}",
+            ]
+        )
     return buffer.getvalue()
 
 

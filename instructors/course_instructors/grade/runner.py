@@ -51,7 +51,8 @@ SELF_CHECK_LINE = re.compile(
     r"""^\s*(#.*)?$"""
     r"""|^\s*from\s+course_utils\.selfcheck\s+import\s+[\w\s,]+(#.*)?$"""
     r"""|^\s*import\s+course_utils\.selfcheck(\s+as\s+\w+)?\s*(#.*)?$"""
-    r"""|^\s*(\w+\.)?check\(\s*["']\d\d\.\d+["']\s*(,\s*[\w.]+\s*)?\)\s*;?\s*(#.*)?$""")
+    r"""|^\s*(\w+\.)?check\(\s*["']\d\d\.\d+["']\s*(,\s*[\w.]+\s*)?\)\s*;?\s*(#.*)?$"""
+)
 EXERCISE_ID = re.compile(r"(?<!\d)(\d\d)_")
 
 
@@ -114,8 +115,11 @@ def exercise_of(path: Path, nb: Any | None = None) -> str | None:
 def is_self_check(source: str) -> bool:
     """A cell that only runs self-checks: the grader skips it and runs the checks itself."""
     lines = source.splitlines()
-    return any(line.strip() for line in lines) and all(SELF_CHECK_LINE.match(line) for line in lines) and \
-        "check(" in source
+    return (
+        any(line.strip() for line in lines)
+        and all(SELF_CHECK_LINE.match(line) for line in lines)
+        and "check(" in source
+    )
 
 
 def plan_cells(nb: Any, checks: Exercise, job: Job, config_path: Path, alias: str) -> list[Cell]:
@@ -132,7 +136,8 @@ def plan_cells(nb: Any, checks: Exercise, job: Job, config_path: Path, alias: st
         "    spec.loader.exec_module(module)\n"
         "    module.install(config)\n"
         f"_course_grade_boot({str(config_path)!r})\n"
-        "del _course_grade_boot\n")
+        "del _course_grade_boot\n"
+    )
     cells = [Cell("bootstrap", boot, timeout=120)]
     number = 0
     for cell in nb.cells:
@@ -165,8 +170,11 @@ class _Client(NotebookClient):
         self._kept: dict[int, int] = {}
 
     def output(self, outs: list, msg: dict[str, Any], display_id: str | None, cell_index: int) -> Any:
-        limit = 2_000_000 if cell_index < len(self.plan) and self.plan[cell_index].role == "check" \
+        limit = (
+            2_000_000
+            if cell_index < len(self.plan) and self.plan[cell_index].role == "check"
             else self.job.output_limit
+        )
         content = msg.get("content", {})
         size = _size(content)
         kept = self._kept.get(cell_index, 0)
@@ -193,10 +201,17 @@ def _size(content: dict[str, Any]) -> int:
 
 
 def _client_options(job: Job, workdir: Path) -> dict[str, Any]:
-    return {"timeout": job.cell_timeout, "interrupt_on_timeout": True,
-            "error_on_timeout": {"ename": TIMEOUT_ENAME, "evalue": "cell timed out", "traceback": []},
-            "allow_errors": True, "kernel_name": "python3", "shutdown_kernel": "immediate", "iopub_timeout": 4,
-            "resources": {"metadata": {"path": str(workdir)}}, "log": _quiet_log()}
+    return {
+        "timeout": job.cell_timeout,
+        "interrupt_on_timeout": True,
+        "error_on_timeout": {"ename": TIMEOUT_ENAME, "evalue": "cell timed out", "traceback": []},
+        "allow_errors": True,
+        "kernel_name": "python3",
+        "shutdown_kernel": "immediate",
+        "iopub_timeout": 4,
+        "resources": {"metadata": {"path": str(workdir)}},
+        "log": _quiet_log(),
+    }
 
 
 @dataclass
@@ -261,8 +276,9 @@ async def _execute(nb: Any, plan: list[Cell], job: Job, workdir: Path, warm: War
                 if remaining < 1 and cell.role != "bootstrap":
                     run.out_of_time_at = index
                     break
-                client.timeout = max(1, math.ceil(min(cell.timeout, remaining) if cell.role != "bootstrap"
-                                                  else cell.timeout))
+                client.timeout = max(
+                    1, math.ceil(min(cell.timeout, remaining) if cell.role != "bootstrap" else cell.timeout)
+                )
                 began = time.monotonic()
                 try:
                     await client.async_execute_cell(nb.cells[index], index, store_history=cell.role == "learner")
@@ -334,30 +350,48 @@ async def _grade(job: Job, warm: WarmKernel | None) -> dict[str, Any]:
     try:
         nb = nbformat.read(path, as_version=4)
     except Exception as exc:
-        return _result(job, checks, started, [], None, None, notes=[
-            f"The notebook could not be read ({type(exc).__name__}: {str(exc)[:200]}); nothing could be graded."],
-            default=("not_run", "the notebook could not be read."))
+        return _result(
+            job,
+            checks,
+            started,
+            [],
+            None,
+            None,
+            notes=[
+                f"The notebook could not be read ({type(exc).__name__}: {str(exc)[:200]}); nothing could be graded."
+            ],
+            default=("not_run", "the notebook could not be read."),
+        )
     secret = secrets.token_bytes(32)
-    with (contextlib.nullcontext(warm.tmp.name) if warm else tempfile.TemporaryDirectory(prefix="course-grade-")) \
-            as tmp:
+    with contextlib.nullcontext(warm.tmp.name) if warm else tempfile.TemporaryDirectory(prefix="course-grade-") as tmp:
         workdir = Path(tmp) / "work"
         if warm is None:
             workdir.mkdir()
         config_path = Path(tmp) / f"{secrets.token_hex(8)}.json"
         alias = f"_course_grade_{secrets.token_hex(6)}"
         plan = plan_cells(nb, checks, job, config_path, alias)
-        config = {"secret": secret.hex(), "harness": str(PACKAGE / "grade" / "harness.py"), "harness_alias": alias,
-                  "checks_dir": str(PUBLIC_CHECKS), "checks_alias": f"{alias}_checks",
-                  "hidden_dir": str(PACKAGE / "hidden_checks"), "hidden_alias": f"{alias}_hidden",
-                  "exercise": job.exercise, "capture": job.capture, "check_timeout": job.check_timeout}
+        config = {
+            "secret": secret.hex(),
+            "harness": str(PACKAGE / "grade" / "harness.py"),
+            "harness_alias": alias,
+            "checks_dir": str(PUBLIC_CHECKS),
+            "checks_alias": f"{alias}_checks",
+            "hidden_dir": str(PACKAGE / "hidden_checks"),
+            "hidden_alias": f"{alias}_hidden",
+            "exercise": job.exercise,
+            "capture": job.capture,
+            "check_timeout": job.check_timeout,
+        }
         config_path.write_text(json.dumps(config), encoding="utf-8")
         config_path.chmod(0o600)
         run_nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c.source) for c in plan])
         run_nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
         _kernel_environment()
         run = await _execute(run_nb, plan, job, workdir, warm)
-    return {**_result(job, checks, started, plan, run_nb, run, secret=secret),
-            "cell_seconds": round(run.cell_seconds, 3)}
+    return {
+        **_result(job, checks, started, plan, run_nb, run, secret=secret),
+        "cell_seconds": round(run.cell_seconds, 3),
+    }
 
 
 def kernel_environment(env: Any) -> Any:
@@ -376,13 +410,17 @@ def _kernel_environment() -> None:
 
 
 def _stdout(cell: Any) -> str:
-    return "".join(o.get("text", "") for o in cell.get("outputs", [])
-                   if o.get("output_type") == "stream" and o.get("name") == "stdout")
+    return "".join(
+        o.get("text", "")
+        for o in cell.get("outputs", [])
+        if o.get("output_type") == "stream" and o.get("name") == "stdout"
+    )
 
 
 def _errors(cell: Any) -> list[tuple[str, str]]:
-    return [(o.get("ename", ""), o.get("evalue", "")) for o in cell.get("outputs", [])
-            if o.get("output_type") == "error"]
+    return [
+        (o.get("ename", ""), o.get("evalue", "")) for o in cell.get("outputs", []) if o.get("output_type") == "error"
+    ]
 
 
 def verify(text: str, key: str, nonce: str, secret: bytes) -> dict[str, Any] | None:
@@ -390,7 +428,7 @@ def verify(text: str, key: str, nonce: str, secret: bytes) -> dict[str, Any] | N
     for line in text.splitlines():
         if not line.startswith(PREFIX):
             continue
-        mac, _, body = line[len(PREFIX):].partition(" ")
+        mac, _, body = line[len(PREFIX) :].partition(" ")
         want = hmac.new(secret, f"{nonce}\n{body}".encode(), hashlib.sha256).hexdigest()
         if not hmac.compare_digest(mac.encode(), want.encode()):
             continue
@@ -403,17 +441,34 @@ def verify(text: str, key: str, nonce: str, secret: bytes) -> dict[str, Any] | N
     return None
 
 
-def _result(job: Job, checks: Exercise, started: float, plan: list[Cell], nb: Any, run: Run | None, *,
-            secret: bytes = b"", notes: list[str] | None = None,
-            default: tuple[str, str] | None = None) -> dict[str, Any]:
+def _result(
+    job: Job,
+    checks: Exercise,
+    started: float,
+    plan: list[Cell],
+    nb: Any,
+    run: Run | None,
+    *,
+    secret: bytes = b"",
+    notes: list[str] | None = None,
+    default: tuple[str, str] | None = None,
+) -> dict[str, Any]:
     notes = list(notes or [])
     tampering: list[str] = []
     outcomes: dict[str, dict[str, Any]] = {}
     index_of = {c.key: i for i, c in enumerate(plan) if c.role == "check"}
     learner = {i: c for i, c in enumerate(plan) if c.role == "learner"}
     for check in checks.checks:
-        base = {"task": check.task, "key": check.key, "title": check.title, "points": 0.0,
-                "max_points": check.points, "visibility": check.visibility, "printed": "", "extra": {}}
+        base = {
+            "task": check.task,
+            "key": check.key,
+            "title": check.title,
+            "points": 0.0,
+            "max_points": check.points,
+            "visibility": check.visibility,
+            "printed": "",
+            "extra": {},
+        }
         if run is None:
             kind, message = default or ("not_run", "not run.")
             outcomes[check.key] = {**base, "kind": kind, "message": message}
@@ -430,20 +485,30 @@ def _result(job: Job, checks: Exercise, started: float, plan: list[Cell], nb: An
         outcomes[check.key] = {**base, "kind": kind, "message": message}
     serious = [t for t in tampering if not t.startswith("ignored:")]
     if serious:
-        reason = ("not graded: your notebook changed the grader's environment (" + "; ".join(serious[:3]) +
-                  "). Write the functions without replacing Python's or the course's own functions.")
+        reason = (
+            "not graded: your notebook changed the grader's environment ("
+            + "; ".join(serious[:3])
+            + "). Write the functions without replacing Python's or the course's own functions."
+        )
         for outcome in outcomes.values():
             outcome.update(kind="tampered", points=0.0, message=reason)
     if run is not None:
         notes += _run_notes(plan, nb, run, learner)
-    notes += [f"Note: {t[len('ignored: '):]}." for t in tampering if t.startswith("ignored:")]
-    return {"path": job.path, "exercise": job.exercise, "seconds": round(time.monotonic() - started, 2),
-            "outcomes": list(outcomes.values()), "notes": notes, "tampering": serious,
-            "grader_error": run.failure if run else None}
+    notes += [f"Note: {t[len('ignored: ') :]}." for t in tampering if t.startswith("ignored:")]
+    return {
+        "path": job.path,
+        "exercise": job.exercise,
+        "seconds": round(time.monotonic() - started, 2),
+        "outcomes": list(outcomes.values()),
+        "notes": notes,
+        "tampering": serious,
+        "grader_error": run.failure if run else None,
+    }
 
 
 def _why_no_result(i: int, plan: list[Cell], nb: Any, run: Run, limit: float) -> tuple[str, str]:
     """Why a check cell brought back no signed result, in words a learner can act on."""
+
     def where(index: int) -> str:
         cell = plan[index]
         return f"code cell {cell.number} of your notebook" if cell.role == "learner" else "a check"
@@ -451,24 +516,31 @@ def _why_no_result(i: int, plan: list[Cell], nb: Any, run: Run, limit: float) ->
     if run.failure:
         return "not_run", f"the grader could not run the notebook ({run.failure[:200]})."
     if run.died_at is not None and run.died_at < i:
-        return "not_run", (f"the kernel died while running {where(run.died_at)} (os._exit, a crash, or out of "
-                           "memory), so this check could not run.")
+        return "not_run", (
+            f"the kernel died while running {where(run.died_at)} (os._exit, a crash, or out of "
+            "memory), so this check could not run."
+        )
     if run.died_at == i:
         return "error", "the kernel died while this check ran your code (os._exit, a crash, or out of memory)."
     if run.stuck_at is not None and run.stuck_at < i:
-        return "not_run", (f"the kernel stopped responding after {where(run.stuck_at)} ran past its time limit and "
-                           "ignored the interrupt.")
+        return "not_run", (
+            f"the kernel stopped responding after {where(run.stuck_at)} ran past its time limit and "
+            "ignored the interrupt."
+        )
     if run.out_of_time_at is not None and run.out_of_time_at <= i:
         return "not_run", "the notebook used up its grading time before this check could run."
     if i in run.timed_out:
         return "timeout", f"did not finish within {limit:g} s (an endless loop, or waiting for something forever?)."
-    if i not in run.executed and any(plan[j].key.partition("/")[0] == plan[i].key.partition("/")[0]
-                                     for j in run.timed_out if plan[j].role == "check"):
+    if i not in run.executed and any(
+        plan[j].key.partition("/")[0] == plan[i].key.partition("/")[0] for j in run.timed_out if plan[j].role == "check"
+    ):
         return "timeout", "not run: an earlier check of this task did not finish and had to be interrupted."
     errors = _errors(nb.cells[i])
     detail = f" ({errors[0][0]}: {errors[0][1][:120]})" if errors else ""
-    return "error", ("no result came back from this check" + detail + ". If your notebook changes Python's builtins "
-                     "or sys.modules, the grader cannot check it.")
+    return "error", (
+        "no result came back from this check" + detail + ". If your notebook changes Python's builtins "
+        "or sys.modules, the grader cannot check it."
+    )
 
 
 def _run_notes(plan: list[Cell], nb: Any, run: Run, learner: dict[int, Cell]) -> list[str]:

@@ -30,9 +30,15 @@ if sys.path and (sys.path[0] == "" or os.path.abspath(sys.path[0]) == os.getcwd(
 PRELOAD = (
     "runpy",  # `python -m` loads it first
     # ipykernel and what its kernel app loads while it starts
-    "ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.zmqshell", "IPython",
+    "ipykernel.kernelapp",
+    "ipykernel.ipkernel",
+    "ipykernel.zmqshell",
+    "IPython",
     # what the grading harness imports in the bootstrap cell, before any learner code (harness.py)
-    "anthropic", "httpx2", "course_utils.selfcheck", "course_utils.simulator",
+    "anthropic",
+    "httpx2",
+    "course_utils.selfcheck",
+    "course_utils.simulator",
 )
 
 _spawned: dict[int, str] = {}  # worker pid -> id

@@ -37,8 +37,10 @@ def usage_tool_use(env: Env) -> None:
 def ttft_before_total(env: Env) -> None:
     ttft, total, first, whole = timed(env, 90)
     expect(0 < ttft < total, f"expected 0 < ttft < total, got ttft={ttft:.2f} s, total={total:.2f} s")
-    expect(total - ttft >= 0.5 * (whole - first),
-           f"the gap between first token and end ({total - ttft:.2f} s) should be about {whole - first:.2f} s")
+    expect(
+        total - ttft >= 0.5 * (whole - first),
+        f"the gap between first token and end ({total - ttft:.2f} s) should be about {whole - first:.2f} s",
+    )
 
 
 @task_check("01.4", "returns the text of a reply cut short by max_tokens", visibility="after_published")

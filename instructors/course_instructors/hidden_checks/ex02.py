@@ -18,19 +18,22 @@ from course_utils.checks.ex02 import (
     wire_events,
 )
 
-MIXED = (b": a comment, e.g. a keep-alive\n"
-         b"event: first\ndata: line one\ndata: line two\n\n"
-         b"data:no space after the colon\n\n"
-         b"event: ping\ndata: {}\nid: 7\nretry: 100\nunknown: field\n\n"
-         b"event: \xc3\xa9t\xc3\xa9\ndata:  two spaces keep one\n\n")
+MIXED = (
+    b": a comment, e.g. a keep-alive\n"
+    b"event: first\ndata: line one\ndata: line two\n\n"
+    b"data:no space after the colon\n\n"
+    b"event: ping\ndata: {}\nid: 7\nretry: 100\nunknown: field\n\n"
+    b"event: \xc3\xa9t\xc3\xa9\ndata:  two spaces keep one\n\n"
+)
 
 
 @task_check("02.1", "the rest of the format: comments, multi-line data, no event name", visibility="after_published")
 def sse_format(env: Env) -> None:
     want = truth(MIXED)
     expect_events(parse_in_chunks(env, [MIXED]), want, "a stream with comments and multi-line data")
-    expect_events(parse_in_chunks(env, [MIXED[i:i + 3] for i in range(0, len(MIXED), 3)]), want,
-                  "the same in 3-byte chunks")
+    expect_events(
+        parse_in_chunks(env, [MIXED[i : i + 3] for i in range(0, len(MIXED), 3)]), want, "the same in 3-byte chunks"
+    )
 
 
 @task_check("02.1", "CRLF line endings, even split between the CR and the LF", visibility="after_published", timeout=30)

@@ -32,10 +32,12 @@ def tool_conversation(env: Env) -> list[dict[str, Any]]:
     call = client.messages.create(model=env.model, max_tokens=200, tools=[WEATHER_TOOL], messages=as_messages(history))
     history.append({"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in call.content]})
     tool_use = next(b for b in call.content if b.type == "tool_use")
-    history.append({"role": "user", "content": [{"type": "tool_result", "tool_use_id": tool_use.id,
-                                                 "content": "18 °C and sunny"}]})
-    answer = client.messages.create(model=env.model, max_tokens=200, tools=[WEATHER_TOOL],
-                                    messages=as_messages(history))
+    history.append(
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": tool_use.id, "content": "18 °C and sunny"}]}
+    )
+    answer = client.messages.create(
+        model=env.model, max_tokens=200, tools=[WEATHER_TOOL], messages=as_messages(history)
+    )
     history.append({"role": "assistant", "content": content_text(answer.content)})
     return history + conversation(env, ["Tell me about coffee."])[-2:]
 

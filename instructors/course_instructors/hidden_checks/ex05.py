@@ -53,8 +53,9 @@ def truncated_not_retried(env: Env) -> None:
 def retries_overload(env: Env) -> None:
     env.sim.inject("overloaded", retry_after=0.01)
     got = retried(env)
-    expect_equal((got["status"], got["attempts"], got["partials"]), ("complete", 2, [""]),
-                 "(status, attempts, partials)")
+    expect_equal(
+        (got["status"], got["attempts"], got["partials"]), ("complete", 2, [""]), "(status, attempts, partials)"
+    )
 
 
 @task_check("05.2", "waits longer before each retry", visibility="after_published", timeout=20)
@@ -63,8 +64,10 @@ def backs_off(env: Env) -> None:
     start = time.perf_counter()
     retried(env, max_attempts=3, delay=0.2)
     elapsed = time.perf_counter() - start
-    expect(elapsed >= 0.75 * (0.2 + 0.4), f"three attempts with delay=0.2 took {elapsed:.2f} s: wait delay, then "
-                                          "twice that, before the retries")
+    expect(
+        elapsed >= 0.75 * (0.2 + 0.4),
+        f"three attempts with delay=0.2 took {elapsed:.2f} s: wait delay, then twice that, before the retries",
+    )
 
 
 @task_check("05.3", "a deadline shorter than the first token", visibility="after_published", timeout=20)

@@ -31,12 +31,15 @@ def relays_on_time(env: Env) -> None:
     with app_url(env) as url:
         _, _, events, stamps = post_chat(url, [{"role": "user", "content": "Write 500 words about the ocean."}], 150)
     first = next((t for (e, _), t in zip(events, stamps, strict=True) if e == "text"), None)
-    expect(first is not None and first < 0.6 * stamps[-1],
-           f"the first text event came at {first} s of {stamps[-1]:.2f} s: yield each piece as it arrives")
+    expect(
+        first is not None and first < 0.6 * stamps[-1],
+        f"the first text event came at {first} s of {stamps[-1]:.2f} s: yield each piece as it arrives",
+    )
 
 
-@task_check("06.3", "an overload before the stream is a 5xx status, not a 200",
-            visibility="after_published", timeout=20)
+@task_check(
+    "06.3", "an overload before the stream is a 5xx status, not a 200", visibility="after_published", timeout=20
+)
 def overload_status(env: Env) -> None:
     env.sim.inject("overloaded", retry_after=0.01)
     with app_url(env) as url:

@@ -108,8 +108,11 @@ class TurnRequest(BaseModel):
         model = self.model or settings.model
         if model not in settings.models():
             raise ValueError(f"model: {model!r} is not available here; choose one of {', '.join(settings.models())}")
-        params: dict[str, Any] = {"model": model, "max_tokens": self.max_tokens or settings.default_max_tokens,
-                                  "messages": [*history, {"role": "user", "content": self.message}]}
+        params: dict[str, Any] = {
+            "model": model,
+            "max_tokens": self.max_tokens or settings.default_max_tokens,
+            "messages": [*history, {"role": "user", "content": self.message}],
+        }
         if settings.system_prompt:
             params["system"] = settings.system_prompt
         return params

@@ -45,10 +45,14 @@ def authenticate(request: Request, settings: ChatSettings) -> None:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     # compare_digest: the time taken must not tell how much of a guessed token was right.
-    if scheme.lower() != "bearer" or not any(hmac.compare_digest(token.strip().encode(), t.encode())
-                                             for t in settings.tokens):
-        message = ("This chat needs an access token: send `Authorization: Bearer <token>`." if not header
-                   else "That access token is not valid here.")
+    if scheme.lower() != "bearer" or not any(
+        hmac.compare_digest(token.strip().encode(), t.encode()) for t in settings.tokens
+    ):
+        message = (
+            "This chat needs an access token: send `Authorization: Bearer <token>`."
+            if not header
+            else "That access token is not valid here."
+        )
         raise ChatError(401, "authentication_error", message, {"www-authenticate": "Bearer"})
 
 
@@ -67,9 +71,12 @@ async def guard(request: Request) -> str:
     if settings.requests_per_minute is not None:
         wait = await request.app.state.store.count_request(client, settings.requests_per_minute)
         if wait is not None:
-            raise ChatError(429, "rate_limit_error",
-                            f"You are over the limit of {settings.requests_per_minute} requests per minute. "
-                            f"Try again in {wait} s.", {"retry-after": str(wait)})
+            raise ChatError(
+                429,
+                "rate_limit_error",
+                f"You are over the limit of {settings.requests_per_minute} requests per minute. Try again in {wait} s.",
+                {"retry-after": str(wait)},
+            )
     return client
 
 
@@ -101,8 +108,11 @@ class Turn:
             await self.store.settle_tokens(self.client, self.reserved, min(used, self.reserved))
         if self.conversation is not None:
             answer = "".join(self.outcome.texts)
-            kept = [self.user_turn, {"role": "assistant", "content": answer}] if self.outcome.completed and answer \
+            kept = (
+                [self.user_turn, {"role": "assistant", "content": answer}]
+                if self.outcome.completed and answer
                 else None
+            )
             await self.store.end_turn(self.client, self.conversation, kept)  # type: ignore[arg-type]
 
 
@@ -114,15 +124,20 @@ async def _reserve(turn: Turn, settings: ChatSettings) -> None:
     granted = await turn.store.reserve_tokens(turn.client, want, settings.tokens_per_day)
     if granted == 0:
         wait = retry_after(DAY, time.time())
-        raise ChatError(429, "rate_limit_error",
-                        f"You used today's {settings.tokens_per_day} output tokens. They renew at midnight UTC, "
-                        f"in {wait} s.", {"retry-after": str(wait)})
+        raise ChatError(
+            429,
+            "rate_limit_error",
+            f"You used today's {settings.tokens_per_day} output tokens. They renew at midnight UTC, in {wait} s.",
+            {"retry-after": str(wait)},
+        )
     turn.reserved = granted
     if granted < want:
         # The upstream stops exactly at the quota, so it is never overspent; the relay then says why it stopped.
         turn.params["max_tokens"] = granted
-        turn.outcome.quota_cut = (f"This answer reached your daily limit of {settings.tokens_per_day} output tokens "
-                                  "and was cut there; the limit renews at midnight UTC.")
+        turn.outcome.quota_cut = (
+            f"This answer reached your daily limit of {settings.tokens_per_day} output tokens "
+            "and was cut there; the limit renews at midnight UTC."
+        )
 
 
 async def open_turn(chat: ChatRequest, request: Request, client: Client) -> Turn:

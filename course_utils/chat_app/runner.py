@@ -1,4 +1,4 @@
-"""Serving an app from a background thread, for lessons and tests (`python -m course_utils.server` serves in front)."""
+"""Serving an app from a background thread, for lessons and tests (`python -m course_utils.chat_app` is the CLI)."""
 
 from __future__ import annotations
 
@@ -25,8 +25,12 @@ class AppServer(BackgroundServer):
 
     def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0) -> None:
         self.app = app
-        super().__init__(uvicorn_server(app, graceful=GRACEFUL_SHUTDOWN), bind_socket(host, port), name="app",
-                         stop_timeout=GRACEFUL_SHUTDOWN + 5)
+        super().__init__(
+            uvicorn_server(app, graceful=GRACEFUL_SHUTDOWN),
+            bind_socket(host, port),
+            name="app",
+            stop_timeout=GRACEFUL_SHUTDOWN + 5,
+        )
 
     @property
     def socket(self) -> socket.socket:

@@ -1,7 +1,7 @@
 """The chat app: `POST /api/chat` streams an answer as Server-Sent Events, `GET /` serves the chat page.
 
-    app = create_app()                                    # upstream from the environment (setup() sets it)
-    app = create_app(client=AsyncAnthropic(base_url=...)) # or any client you own, e.g. pointed at a simulator
+app = create_app()                                    # upstream from the environment (setup() sets it)
+app = create_app(client=AsyncAnthropic(base_url=...)) # or any client you own, e.g. pointed at a simulator
 """
 
 from __future__ import annotations
@@ -48,29 +48,40 @@ _ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     ]
 }
 # A deployment's endpoint can also refuse for lack of a token, or while the conversation is still answering.
-_DEPLOYED_RESPONSES: dict[int | str, dict[str, Any]] = {**_ERROR_RESPONSES, **{
-    status: {"description": text, "content": {"application/json": {"example": error_body(kind, text)}}}
-    for status, kind, text in [
-        (401, "authentication_error", "This chat needs an access token: send `Authorization: Bearer <token>`."),
-        (409, "conflict_error", "This conversation is still answering; wait for it or stop it."),
-    ]
-}}
+_DEPLOYED_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **_ERROR_RESPONSES,
+    **{
+        status: {"description": text, "content": {"application/json": {"example": error_body(kind, text)}}}
+        for status, kind, text in [
+            (401, "authentication_error", "This chat needs an access token: send `Authorization: Bearer <token>`."),
+            (409, "conflict_error", "This conversation is still answering; wait for it or stop it."),
+        ]
+    },
+}
 
 
 def upstream_client(settings: ChatSettings) -> anthropic.AsyncAnthropic:
     """The one SDK client of a process, with retries, timeouts and a connection pool chosen for a relay."""
     timeout = anthropic.Timeout(settings.read_timeout, connect=settings.connect_timeout, pool=settings.pool_timeout)
     # The SDK's default pool keeps 100 connections alive (1,000 at most); a relay holds one per open stream.
-    limits = httpx2.Limits(max_connections=settings.upstream_connections,
-                           max_keepalive_connections=settings.upstream_connections)
+    limits = httpx2.Limits(
+        max_connections=settings.upstream_connections, max_keepalive_connections=settings.upstream_connections
+    )
     # The SDK and httpx2 as usual, on the relay's own HTTP/1.1 transport (transport.py says why); a proxy named in
     # the environment is reached through httpx2's own transport, as it would be without this one.
     transport = UpstreamTransport(settings.upstream_connections, settings.upstream_connections)
-    proxies = {pattern: None if proxy is None else httpx2.AsyncHTTPTransport(proxy=proxy, limits=limits)
-               for pattern, proxy in get_environment_proxies().items()}
+    proxies = {
+        pattern: None if proxy is None else httpx2.AsyncHTTPTransport(proxy=proxy, limits=limits)
+        for pattern, proxy in get_environment_proxies().items()
+    }
     http = anthropic.DefaultAsyncHttpxClient(transport=transport, mounts=proxies, timeout=timeout)
-    return anthropic.AsyncAnthropic(base_url=settings.base_url, api_key=settings.api_key,
-                                    max_retries=settings.max_retries, timeout=timeout, http_client=http)
+    return anthropic.AsyncAnthropic(
+        base_url=settings.base_url,
+        api_key=settings.api_key,
+        max_retries=settings.max_retries,
+        timeout=timeout,
+        http_client=http,
+    )
 
 
 def describe_validation(exc: RequestValidationError, content_type: str) -> ChatError:
@@ -116,8 +127,13 @@ def create_app(settings: ChatSettings | None = None, *, client: anthropic.AsyncA
                 await app.state.client.close()
 
     docs = settings.docs
-    app = FastAPI(title="Streaming with Claude: chat", lifespan=lifespan, docs_url="/api/docs" if docs else None,
-                  redoc_url=None, openapi_url="/api/openapi.json" if docs else None)
+    app = FastAPI(
+        title="Streaming with Claude: chat",
+        lifespan=lifespan,
+        docs_url="/api/docs" if docs else None,
+        redoc_url=None,
+        openapi_url="/api/openapi.json" if docs else None,
+    )
     app.state.settings = settings
 
     @app.exception_handler(ChatError)
@@ -130,8 +146,12 @@ def create_app(settings: ChatSettings | None = None, *, client: anthropic.AsyncA
         @app.exception_handler(redis_errors.RedisError)
         async def _redis_down(request: Request, exc: Exception) -> JSONResponse:
             log.error("Redis failed: %s", type(exc).__name__)
-            return ChatError(503, "overloaded_error", "The server cannot reach its state store right now. "
-                                                      "Try again in a moment.", {"retry-after": "5"}).response()
+            return ChatError(
+                503,
+                "overloaded_error",
+                "The server cannot reach its state store right now. Try again in a moment.",
+                {"retry-after": "5"},
+            ).response()
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -140,12 +160,18 @@ def create_app(settings: ChatSettings | None = None, *, client: anthropic.AsyncA
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException) -> JSONResponse:
         kinds = {404: "not_found_error", 405: "invalid_request_error", 413: "request_too_large"}
-        return ChatError(exc.status_code, kinds.get(exc.status_code, "invalid_request_error"), str(exc.detail),
-                         dict(exc.headers or {})).response()
+        return ChatError(
+            exc.status_code,
+            kinds.get(exc.status_code, "invalid_request_error"),
+            str(exc.detail),
+            dict(exc.headers or {}),
+        ).response()
 
     if not deployed(settings):
-        @app.post("/api/chat", response_class=EventStreamResponse,
-                  responses={200: EVENT_STREAM_RESPONSE, **_ERROR_RESPONSES})
+
+        @app.post(
+            "/api/chat", response_class=EventStreamResponse, responses={200: EVENT_STREAM_RESPONSE, **_ERROR_RESPONSES}
+        )
         async def chat(upstream: UpstreamResponse) -> EventStreamResponse:
             """Stream the answer to the conversation as `text` events, then one `done` or `error` event."""
             return EventStreamResponse(relay(upstream), ping_interval=settings.ping_interval)
@@ -155,11 +181,16 @@ def create_app(settings: ChatSettings | None = None, *, client: anthropic.AsyncA
     @app.get("/api/config")
     async def config() -> dict[str, Any]:
         """What the page needs to know: the models it may pick and the token limits."""
-        return {"model": settings.model, "models": list(settings.models()), "offline": settings.offline,
-                "max_tokens": {"default": settings.default_max_tokens, "max": MAX_TOKENS_LIMIT},
-                # How to talk to this deployment: whether to ask for a token, who keeps the history, resuming.
-                "auth": bool(settings.tokens), "history": "server" if settings.server_history else "client",
-                "resumable": settings.resumable}
+        return {
+            "model": settings.model,
+            "models": list(settings.models()),
+            "offline": settings.offline,
+            "max_tokens": {"default": settings.default_max_tokens, "max": MAX_TOKENS_LIMIT},
+            # How to talk to this deployment: whether to ask for a token, who keeps the history, resuming.
+            "auth": bool(settings.tokens),
+            "history": "server" if settings.server_history else "client",
+            "resumable": settings.resumable,
+        }
 
     @app.get("/healthz")
     async def healthz() -> dict[str, bool]:
@@ -178,8 +209,14 @@ def create_app(settings: ChatSettings | None = None, *, client: anthropic.AsyncA
 
 def deployed(settings: ChatSettings) -> bool:
     """True when any deployment setting is on; with none, `/api/chat` is exactly lesson 06's."""
-    return bool(settings.tokens or settings.requests_per_minute is not None or settings.tokens_per_day is not None
-                or settings.server_history or settings.system_prompt is not None or settings.redis_url)
+    return bool(
+        settings.tokens
+        or settings.requests_per_minute is not None
+        or settings.tokens_per_day is not None
+        or settings.server_history
+        or settings.system_prompt is not None
+        or settings.redis_url
+    )
 
 
 def add_deployed_routes(app: FastAPI, settings: ChatSettings) -> None:
@@ -193,8 +230,11 @@ def add_deployed_routes(app: FastAPI, settings: ChatSettings) -> None:
         @app.post("/api/chat", response_class=EventStreamResponse, responses=responses)
         async def chat(turn: Turn = opened) -> EventStreamResponse:
             """Stream the answer as `text` events, then one `done` or `error` event; disconnecting stops it."""
-            return EventStreamResponse(relay(turn.response, turn.outcome),  # type: ignore[arg-type]
-                                       ping_interval=settings.ping_interval)
+            return EventStreamResponse(
+                relay(turn.response, turn.outcome),  # type: ignore[arg-type]
+                ping_interval=settings.ping_interval,
+            )
+
         return
 
     @app.post("/api/chat", response_class=EventStreamResponse, responses=responses)
@@ -204,18 +244,21 @@ def add_deployed_routes(app: FastAPI, settings: ChatSettings) -> None:
         async with AsyncExitStack() as stack:
             turn.response = await open_upstream_for(turn, request, stack)
             answer = await answers.begin(turn, stack)  # the producer owns the upstream from here on
-        return EventStreamResponse(answers.read(answer), ping_interval=settings.ping_interval,
-                                   headers={"x-answer-id": answer})
+        return EventStreamResponse(
+            answers.read(answer), ping_interval=settings.ping_interval, headers={"x-answer-id": answer}
+        )
 
     @app.get("/api/answers/{answer}", response_class=EventStreamResponse, responses=responses)
-    async def resume(answer: str, request: Request, client: Owner,
-                     last_event_id: Annotated[str | None, Header()] = None) -> EventStreamResponse:
+    async def resume(
+        answer: str, request: Request, client: Owner, last_event_id: Annotated[str | None, Header()] = None
+    ) -> EventStreamResponse:
         """The rest of an answer after `Last-Event-ID`, from any worker: never a second generation."""
         answers: Answers = request.app.state.answers
         await answers.owned(answer, client)
         after = parse_last_event_id(answer, last_event_id)
-        return EventStreamResponse(answers.read(answer, after), ping_interval=settings.ping_interval,
-                                   headers={"x-answer-id": answer})
+        return EventStreamResponse(
+            answers.read(answer, after), ping_interval=settings.ping_interval, headers={"x-answer-id": answer}
+        )
 
     @app.post("/api/answers/{answer}/cancel")
     async def cancel(answer: str, request: Request, client: Owner) -> dict[str, Any]:

@@ -73,4 +73,4 @@ class QuietDisconnects:
         except* (anyio.BrokenResourceError, anyio.ClosedResourceError) as group:
             if not started:
                 raise
-            logging.getLogger("course_utils.server").debug("client left mid-stream: %r", group)
+            logging.getLogger("course_utils.chat_app").debug("client left mid-stream: %r", group)

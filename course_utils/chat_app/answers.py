@@ -32,7 +32,7 @@ from .deploy import Turn
 from .errors import ChatError
 from .relay import frame, relay
 
-log = logging.getLogger("course_utils.server")
+log = logging.getLogger("course_utils.chat_app")
 
 CHANNEL = "course:cancel"  # one channel for every worker: a cancel names its answer
 KEEP_SECONDS = 600  # a finished answer stays readable this long (a slow reconnect still gets its end)
@@ -87,8 +87,7 @@ class Answers:
     def here(self, answer: str) -> bool:
         """True if a reader on this worker is reading `answer` (connected, and its client not stuck for the grace)."""
         now = asyncio.get_running_loop().time()
-        return any(r.sending_since is None or now - r.sending_since < self.grace
-                   for r in self.readers.get(answer, ()))
+        return any(r.sending_since is None or now - r.sending_since < self.grace for r in self.readers.get(answer, ()))
 
     async def _seen(self, answers: list[str]) -> None:
         async with self.redis.pipeline(transaction=False) as pipe:
@@ -135,8 +134,11 @@ class Answers:
         answer = secrets.token_urlsafe(12)
         turn.outcome.ids = answer
         async with self.redis.pipeline(transaction=False) as pipe:
-            await (pipe.set(_key(answer, ":owner"), turn.client, ex=KEEP_SECONDS)
-                   .set(_key(answer, ":seen"), 1, px=int(self.grace * 1000)).execute())
+            await (
+                pipe.set(_key(answer, ":owner"), turn.client, ex=KEEP_SECONDS)
+                .set(_key(answer, ":seen"), 1, px=int(self.grace * 1000))
+                .execute()
+            )
         self.producers[answer] = asyncio.create_task(self._produce(answer, turn, stack.pop_all()))
         return answer
 
@@ -157,8 +159,7 @@ class Answers:
                 batch = b"".join(chunk for chunk, _ in pending)
                 first, seq = written + 1, pending[-1][1]
                 pending.clear()
-                await self.redis.xadd(key, {"f": batch, "a": first, "end": int(last or _is_last(batch))},
-                                      id=f"0-{seq}")
+                await self.redis.xadd(key, {"f": batch, "a": first, "end": int(last or _is_last(batch))}, id=f"0-{seq}")
                 written = seq
 
         async def writer() -> None:
@@ -178,12 +179,19 @@ class Answers:
         except asyncio.CancelledError:
             why = self._why.get(answer, "stopped")
             log.info("answer %s closed upstream: %s", answer, why)
-            messages = {"stopped": "Stopped.", "abandoned": "Nobody came back for this answer in time.",
-                        "shutdown": "The server restarted mid-answer. Try again."}
+            messages = {
+                "stopped": "Stopped.",
+                "abandoned": "Nobody came back for this answer in time.",
+                "shutdown": "The server restarted mid-answer. Try again.",
+            }
             turn.outcome.seq += 1
-            pending.append((b"id: %s:%d\n%s" % (answer.encode(), turn.outcome.seq,
-                                                 frame("error", {"type": why, "message": messages[why]})),
-                            turn.outcome.seq))
+            pending.append(
+                (
+                    b"id: %s:%d\n%s"
+                    % (answer.encode(), turn.outcome.seq, frame("error", {"type": why, "message": messages[why]})),
+                    turn.outcome.seq,
+                )
+            )
             with contextlib.suppress(Exception):
                 await write(last=True)
         finally:
@@ -234,7 +242,7 @@ class Answers:
                 for entry, fields in reply[0][1]:
                     chunk, first = fields[b"f"], int(fields[b"a"])
                     if first <= after:  # the reader has the start of this entry: drop the events it has
-                        kept = chunk.split(b"\n\n")[after - first + 1:]
+                        kept = chunk.split(b"\n\n")[after - first + 1 :]
                         chunk = b"\n\n".join(kept)
                     chunks.append(chunk)
                     last, end = entry.decode(), fields[b"end"] == b"1"

@@ -44,7 +44,7 @@ from .errors import ChatError, from_upstream, stream_error
 from .schema import ChatRequest
 from .settings import ChatSettings
 
-log = logging.getLogger("course_utils.server")
+log = logging.getLogger("course_utils.chat_app")
 log.addHandler(logging.NullHandler())  # a library stays silent unless the program (the CLI) configures logging
 
 PING = b": ping\n\n"  # an SSE comment: proxies see bytes on a quiet connection, the page's parser ignores it
@@ -79,15 +79,22 @@ class Upstream:
         timeout = client.timeout
         read = timeout.read if isinstance(timeout, httpx2.Timeout) else timeout
         # What the SDK writes for a `create(..., stream=True)` given no per-call options, in its order.
-        self.headers: dict[str, str] = {"x-stainless-timeout": str(anthropic.NOT_GIVEN), "x-stainless-retry-count": "0",
-                                        **({"x-stainless-read-timeout": str(read)} if read is not None else {}),
-                                        **{k: v for k, v in client.default_headers.items() if isinstance(v, str)},
-                                        "X-Stainless-Raw-Response": "stream"}
+        self.headers: dict[str, str] = {
+            "x-stainless-timeout": str(anthropic.NOT_GIVEN),
+            "x-stainless-retry-count": "0",
+            **({"x-stainless-read-timeout": str(read)} if read is not None else {}),
+            **{k: v for k, v in client.default_headers.items() if isinstance(v, str)},
+            "X-Stainless-Raw-Response": "stream",
+        }
         self.options = FinalRequestOptions.construct(method="post", url="/v1/messages")  # for the retry policy
         names = {name.lower() for name in self.headers}
         # Anything `create` would add to this request (middleware, an auth flow, query parameters): let it.
-        self.direct = (not client.middleware and client.custom_auth is None and not client.default_query
-                       and ("authorization" in names or "x-api-key" in names))
+        self.direct = (
+            not client.middleware
+            and client.custom_auth is None
+            and not client.default_query
+            and ("authorization" in names or "x-api-key" in names)
+        )
 
     def stream(self, params: dict[str, Any]) -> AbstractAsyncContextManager[AsyncAPIResponse[Any]]:
         """Entering sends the request and waits for a 2xx status line, after the retries; exiting closes it."""
@@ -97,8 +104,9 @@ class Upstream:
 
     @asynccontextmanager
     async def _opened(self, params: dict[str, Any]) -> AsyncIterator[AsyncAPIResponse[Any]]:
-        response = await self._send(json.dumps({**params, "stream": True}, ensure_ascii=False,
-                                               separators=(",", ":")).encode())
+        response = await self._send(
+            json.dumps({**params, "stream": True}, ensure_ascii=False, separators=(",", ":")).encode()
+        )
         try:
             yield response
         finally:
@@ -113,19 +121,32 @@ class Upstream:
             try:
                 response = await self.http.send(request, stream=True)
             except Exception as exc:  # what the SDK wraps: a timeout, or any other failure to get an answer
-                error = (anthropic.APITimeoutError(request=request) if isinstance(exc, httpx2.TimeoutException)
-                         else anthropic.APIConnectionError(request=request))
+                error = (
+                    anthropic.APITimeoutError(request=request)
+                    if isinstance(exc, httpx2.TimeoutException)
+                    else anthropic.APIConnectionError(request=request)
+                )
                 if attempt == retries:
                     raise error from exc
                 await asyncio.sleep(client._calculate_retry_timeout(retries - attempt, self.options))  # noqa: SLF001
                 continue
             if response.is_success:
-                return _Streamed(raw=response, client=client, cast_to=httpx2.Response, stream=True,
-                                 stream_cls=None, options=self.options, retries_taken=attempt)
+                return _Streamed(
+                    raw=response,
+                    client=client,
+                    cast_to=httpx2.Response,
+                    stream=True,
+                    stream_cls=None,
+                    options=self.options,
+                    retries_taken=attempt,
+                )
             if attempt < retries and client._should_retry(response):  # noqa: SLF001
                 await response.aclose()
-                await asyncio.sleep(client._calculate_retry_timeout(  # noqa: SLF001
-                    retries - attempt, self.options, response.headers))
+                await asyncio.sleep(
+                    client._calculate_retry_timeout(  # noqa: SLF001
+                        retries - attempt, self.options, response.headers
+                    )
+                )
                 continue
             await response.aread()
             raise client._make_status_error_from_response(response) from None  # noqa: SLF001
@@ -178,10 +199,14 @@ class UpstreamEvents:
         start = 0
         while (end := buffer.find(b"\n\n", start)) != -1:
             newline = buffer.find(b"\n", start, end)
-            if not (newline != -1 and buffer.startswith(b"event: ", start) and buffer.startswith(b"data: ", newline + 1)
-                    and buffer.find(b"\n", newline + 1, end) == -1):
+            if not (
+                newline != -1
+                and buffer.startswith(b"event: ", start)
+                and buffer.startswith(b"data: ", newline + 1)
+                and buffer.find(b"\n", newline + 1, end) == -1
+            ):
                 return events + self._switch(buffer[start:])
-            events.append((buffer[start + 7:newline].decode(), buffer[newline + 7:end]))
+            events.append((buffer[start + 7 : newline].decode(), buffer[newline + 7 : end]))
             start = end + 2
         self._pending = buffer[start:]
         return events
@@ -266,9 +291,11 @@ async def relay(response: AsyncAPIResponse[Any], outcome: Outcome | None = None)
 
 def _numbered(outcome: Outcome) -> Callable[[str, dict[str, Any]], bytes]:
     """A `frame` that puts the next `id:` line on each event."""
+
     def make(event: str, data: dict[str, Any]) -> bytes:
         outcome.seq += 1
         return b"id: %s:%d\n%s" % (outcome.ids.encode(), outcome.seq, frame(event, data))  # type: ignore[union-attr]
+
     return make
 
 
@@ -285,10 +312,16 @@ class EventStreamResponse(StreamingResponse):
     scope instead.) The task ends with the response, however it ends.
     """
 
-    def __init__(self, frames: AsyncIterator[bytes], ping_interval: float | None = 15.0,
-                 status_code: int = 200, headers: dict[str, str] | None = None) -> None:
-        super().__init__(frames, status_code, headers={**EVENT_STREAM_HEADERS, **(headers or {})},
-                         media_type="text/event-stream")
+    def __init__(
+        self,
+        frames: AsyncIterator[bytes],
+        ping_interval: float | None = 15.0,
+        status_code: int = 200,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(
+            frames, status_code, headers={**EVENT_STREAM_HEADERS, **(headers or {})}, media_type="text/event-stream"
+        )
         self.ping_interval = ping_interval
 
     async def stream_response(self, send: Send) -> None:
@@ -324,16 +357,22 @@ class EventStreamResponse(StreamingResponse):
 # The 200 of `POST /api/chat` for the OpenAPI document: a plain `StreamingResponse` declares no content by itself.
 EVENT_STREAM_RESPONSE: dict[str, Any] = {
     "description": "An event stream: `text` events, then exactly one `done` or `error`; `: ping` comments while the "
-                   "upstream is quiet.",
-    "content": {"text/event-stream": {
-        "itemSchema": {
-            "type": "object",
-            "required": ["event", "data"],
-            "properties": {"event": {"type": "string", "enum": ["text", "done", "error"]},
-                           "data": {"type": "string", "contentMediaType": "application/json"}},
-        },
-        "example": (frame("text", {"text": "Hello"}) + frame("text", {"text": " there!"})
-                    + frame("done", {"stop_reason": "end_turn", "usage": {"input_tokens": 9, "output_tokens": 3}})
-                    ).decode(),
-    }},
+    "upstream is quiet.",
+    "content": {
+        "text/event-stream": {
+            "itemSchema": {
+                "type": "object",
+                "required": ["event", "data"],
+                "properties": {
+                    "event": {"type": "string", "enum": ["text", "done", "error"]},
+                    "data": {"type": "string", "contentMediaType": "application/json"},
+                },
+            },
+            "example": (
+                frame("text", {"text": "Hello"})
+                + frame("text", {"text": " there!"})
+                + frame("done", {"stop_reason": "end_turn", "usage": {"input_tokens": 9, "output_tokens": 3}})
+            ).decode(),
+        }
+    },
 }

@@ -189,8 +189,9 @@ class RedisState:
         """Release the conversation, first appending `new_turns` (None: the turn failed and leaves no trace)."""
         if new_turns:
             turns = bounded([*await self.history(client, conversation), *new_turns], self.history_turns)
-            await self.redis.set(f"{PREFIX}conv:{client}:{conversation}", json.dumps(turns),
-                                 ex=max(1, int(self.history_seconds)))
+            await self.redis.set(
+                f"{PREFIX}conv:{client}:{conversation}", json.dumps(turns), ex=max(1, int(self.history_seconds))
+            )
         await self.redis.delete(f"{PREFIX}lock:{client}:{conversation}")
 
     async def close(self) -> None:

@@ -46,12 +46,10 @@ def from_upstream(exc: anthropic.APIError) -> ChatError:
     retry_after = exc.response.headers.get("retry-after")
     headers = {"retry-after": retry_after} if retry_after else {}
     if exc.status_code == 429:
-        return ChatError(429, "rate_limit_error", "Too many requests right now. Wait a moment and try again.",
-                         headers)
+        return ChatError(429, "rate_limit_error", "Too many requests right now. Wait a moment and try again.", headers)
     if exc.status_code in (503, 529):
         # 529 is the API's own code; proxies and browsers know 503 as "overloaded, come back later".
-        return ChatError(503, "overloaded_error", "The model is overloaded right now. Try again in a moment.",
-                         headers)
+        return ChatError(503, "overloaded_error", "The model is overloaded right now. Try again in a moment.", headers)
     if exc.status_code >= 500:
         return ChatError(502, "api_error", "The model had an internal error. Try again.", headers)
     # A 4xx from upstream is this server's fault (validation should have caught it, or the key is wrong):

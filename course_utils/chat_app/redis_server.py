@@ -1,7 +1,7 @@
 """A throwaway `redis-server` on a free loopback port, for lesson 08 and the tests: no disk, stopped with the process.
 
-    server = RedisServer.start()     # None when redis-server (or the redis package) is not installed
-    server.url                       # redis://127.0.0.1:<port>/0
+server = RedisServer.start()     # None when redis-server (or the redis package) is not installed
+server.url                       # redis://127.0.0.1:<port>/0
 """
 
 from __future__ import annotations
@@ -41,8 +41,12 @@ class RedisServer:
             return None
         port = _free_port()
         # No snapshot, no append-only file: state lives as long as this server, as a lesson's should.
-        proc = subprocess.Popen([path, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        proc = subprocess.Popen(
+            [path, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         for line in proc.stdout:  # type: ignore[union-attr]
             if "Ready to accept connections" in line:
                 # Keep reading its log, or a full pipe would one day block the server.

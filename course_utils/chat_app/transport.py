@@ -100,9 +100,13 @@ class _Connection(asyncio.Protocol):
             if self.head is not None and self._length is None and not self._chunked:
                 self.done = True  # a body delimited by the end of the connection: this is its end
             else:
-                self._fail(httpx2.RemoteProtocolError(
-                    "the server closed the connection before the end of its answer"
-                    if self.head is not None else "the server disconnected without sending a response"))
+                self._fail(
+                    httpx2.RemoteProtocolError(
+                        "the server closed the connection before the end of its answer"
+                        if self.head is not None
+                        else "the server disconnected without sending a response"
+                    )
+                )
         self._wake()
 
     # -- parsing --------------------------------------------------------------------------------------------------
@@ -115,7 +119,7 @@ class _Connection(asyncio.Protocol):
                     raise httpx2.RemoteProtocolError("the answer's headers are too long")
                 return False
             lines = bytes(self._buffer[:end]).split(b"\r\n")
-            del self._buffer[:end + 4]
+            del self._buffer[: end + 4]
             version, _, rest = lines[0].partition(b" ")
             code, _, reason = rest.partition(b" ")
             if not version.startswith(b"HTTP/1.") or not code.isdigit():
@@ -160,7 +164,7 @@ class _Connection(asyncio.Protocol):
         if self._length is not None:
             if len(data) > self._length:
                 self.reusable = False  # more than announced: deliver what was announced only
-                data = data[:self._length]
+                data = data[: self._length]
             self._length -= len(data)
             if self._length == 0:
                 self.done = True
@@ -172,8 +176,8 @@ class _Connection(asyncio.Protocol):
         buffer = self._buffer
         while buffer:
             if self._chunk_state == "data":
-                piece = bytes(buffer[:self._length])
-                del buffer[:len(piece)]
+                piece = bytes(buffer[: self._length])
+                del buffer[: len(piece)]
                 self._length -= len(piece)  # type: ignore[operator]
                 self._body.append(piece)
                 self._body_size += len(piece)
@@ -186,7 +190,7 @@ class _Connection(asyncio.Protocol):
                     raise httpx2.RemoteProtocolError("a chunk header is too long")
                 return
             line = bytes(buffer[:end])
-            del buffer[:end + 2]
+            del buffer[: end + 2]
             if self._chunk_state == "data-end":
                 if line:
                     raise httpx2.RemoteProtocolError("a chunk did not end with CRLF")
@@ -311,8 +315,13 @@ class UpstreamTransport(httpx2.AsyncBaseTransport):
     """HTTP/1.1 over a pool of at most `max_connections` connections at once, idle ones kept up to
     `max_keepalive_connections` for `keepalive_expiry` seconds."""
 
-    def __init__(self, max_connections: int = 1000, max_keepalive_connections: int = 1000,
-                 keepalive_expiry: float = 5.0, ssl_context: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self,
+        max_connections: int = 1000,
+        max_keepalive_connections: int = 1000,
+        keepalive_expiry: float = 5.0,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
         self.max_connections, self.max_keepalive = max_connections, max_keepalive_connections
         self.keepalive_expiry = keepalive_expiry
         self._ssl_context = ssl_context
@@ -351,8 +360,12 @@ class UpstreamTransport(httpx2.AsyncBaseTransport):
                 conn.close()
             self._release(conn)
             raise
-        return httpx2.Response(status, headers=headers, stream=_Body(self, conn, timeouts.get("read")),
-                               extensions={"http_version": b"HTTP/1.1", "reason_phrase": reason})
+        return httpx2.Response(
+            status,
+            headers=headers,
+            stream=_Body(self, conn, timeouts.get("read")),
+            extensions={"http_version": b"HTTP/1.1", "reason_phrase": reason},
+        )
 
     async def _acquire(self, timeout: float | None) -> None:
         """A slot among `max_connections`, waiting for one at most `timeout` s (then `httpx2.PoolTimeout`)."""
@@ -394,8 +407,9 @@ class UpstreamTransport(httpx2.AsyncBaseTransport):
                 return
         self._in_use -= 1
 
-    async def _connection(self, origin: tuple[bytes, bytes, int], request: httpx2.Request,
-                          timeout: float | None) -> _Connection:
+    async def _connection(
+        self, origin: tuple[bytes, bytes, int], request: httpx2.Request, timeout: float | None
+    ) -> _Connection:
         loop = asyncio.get_running_loop()
         idle = self._idle.get(origin)
         now = loop.time()
@@ -410,8 +424,13 @@ class UpstreamTransport(httpx2.AsyncBaseTransport):
         server_hostname = request.extensions.get("sni_hostname") or host.decode()
         try:
             async with asyncio.timeout(timeout):
-                await loop.create_connection(lambda: conn, host.decode(), port, ssl=self._ssl() if tls else None,
-                                             server_hostname=server_hostname if tls else None)
+                await loop.create_connection(
+                    lambda: conn,
+                    host.decode(),
+                    port,
+                    ssl=self._ssl() if tls else None,
+                    server_hostname=server_hostname if tls else None,
+                )
         except TimeoutError:
             conn.close()
             raise httpx2.ConnectTimeout(f"no connection to {host.decode()}:{port} in {timeout} s") from None
