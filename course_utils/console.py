@@ -96,10 +96,17 @@ def _lab(args: list[str]) -> int:
         return 0
 
 
+def default_workers() -> int:
+    """One pytest worker per core, plus one, at most eight."""
+    # Much of the suite waits on paced streams, kernels and browsers (on 2 cores a full run uses 40 % of the CPU with
+    # two workers): the extra worker fills that wait. 2 cores, 3 workers: 4 min 05 s, against 5 min 22 s with 2.
+    return min(8, (os.cpu_count() or 1) + 1)
+
+
 def test_command() -> list[str]:
-    """pytest on COURSE_TEST_WORKERS workers (2; 0 for none), each file on one worker so a notebook keeps its kernel."""
-    workers = os.environ.get("COURSE_TEST_WORKERS", "2")
-    # Most of the suite waits on kernels, browsers and paced streams, so two workers pay even on two cores.
+    """pytest on COURSE_TEST_WORKERS workers (default_workers(); 0 for none), a file per worker (a notebook keeps its
+    kernel)."""
+    workers = os.environ.get("COURSE_TEST_WORKERS", "") or str(default_workers())
     return [sys.executable, "-m", "pytest", *(["-n", workers, "--dist", "loadfile"] if workers != "0" else [])]
 
 

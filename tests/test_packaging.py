@@ -252,3 +252,15 @@ def test_the_wheel_leaves_the_grader_and_the_hidden_checks_out() -> None:
     assert find["include"] == ["course_utils*"]
     assert "exclude" not in find  # nothing to leave out: the instructors' tools are not in course_utils
     assert not (ROOT / "course_utils" / "grade").exists() and not (ROOT / "course_utils" / "release.py").exists()
+
+
+def test_the_test_command_runs_one_worker_per_core_plus_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    from course_utils import console
+
+    monkeypatch.delenv("COURSE_TEST_WORKERS", raising=False)
+    monkeypatch.setattr(console.os, "cpu_count", lambda: 2)
+    assert console.test_command()[3:] == ["-n", "3", "--dist", "loadfile"]
+    monkeypatch.setattr(console.os, "cpu_count", lambda: 64)
+    assert console.test_command()[3:5] == ["-n", "8"]
+    monkeypatch.setenv("COURSE_TEST_WORKERS", "0")
+    assert console.test_command()[1:] == ["-m", "pytest"]
