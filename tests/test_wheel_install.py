@@ -50,9 +50,10 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 # Runs in the test's own venv (which has nbclient): each lesson with a kernel of the learner's venv, cwd = the
 # lesson's folder; a last cell reports where course_utils was imported from.
 RUNNER = r"""
-import json, sys, time
+import json, os, sys, tempfile, time
 from pathlib import Path
 import nbformat
+from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 results = {}
 for name in sys.argv[1:]:  # one lesson per process in practice (the test runs several at once)
@@ -62,8 +63,11 @@ for name in sys.argv[1:]:  # one lesson per process in practice (the test runs s
         "import course_utils, json\nprint('WHERE ' + json.dumps(course_utils.__file__))"))
     start = time.monotonic()
     try:
-        NotebookClient(nb, timeout=300, kernel_name="course-wheel", resources={"metadata": {"path": str(path.parent)}}
-                       ).execute()
+        # Unix sockets, not TCP: lessons start side by side, and TCP ports picked free by one process can be taken by
+        # another before its kernel binds them (the kernel then dies before it answers). A short private path each.
+        km = KernelManager(kernel_name="course-wheel", transport="ipc",
+                           ip=os.path.join(tempfile.mkdtemp(prefix="k"), "kernel"))
+        NotebookClient(nb, km=km, timeout=300, resources={"metadata": {"path": str(path.parent)}}).execute()
         error = None
     except Exception as exc:
         error = f"{type(exc).__name__}: {str(exc)[-1500:]}"
