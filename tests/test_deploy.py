@@ -7,7 +7,6 @@ import contextlib
 import itertools
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -22,6 +21,7 @@ import httpx2
 import pytest
 
 from course_utils.chat_app import AppServer, ChatSettings, create_app
+from course_utils.chat_app.redis_server import RedisServer
 from course_utils.simulator import Simulator
 from course_utils.sse import parse_sse
 
@@ -42,31 +42,20 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def start_redis() -> Iterator[str]:
-    """A real redis-server of our own on a free loopback port, its URL; missing fails under CI, else skips."""
-    path = shutil.which("redis-server")
-    if path is None:
+    """Lesson 08's RedisServer (a real redis-server on a free loopback port), its URL; missing fails under CI, else
+    skips."""
+    if not RedisServer.available():
         message = "redis-server not found: `./course test` installs it (apt-get install redis-server)"
         if os.environ.get("CI") == "true":
             pytest.fail(message)
         pytest.skip(message)
-    port = free_port()
-    proc = subprocess.Popen(
-        [path, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    server = RedisServer.start()  # returns once the server says it is ready: a signal, not a sleep
+    if server is None:
+        pytest.fail("redis-server exited before it was ready")
     try:
-        for line in proc.stdout:  # type: ignore[union-attr]  # wait for the signal, not a sleep
-            if "Ready to accept connections" in line:
-                break
-        else:
-            pytest.fail("redis-server exited before it was ready")
-        yield f"redis://127.0.0.1:{port}/0"
+        yield server.url
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        proc.stdout.close()  # type: ignore[union-attr]
+        server.stop()
 
 
 @pytest.fixture(scope="module")
