@@ -17,6 +17,7 @@ from importlib import resources
 from typing import Any
 
 from .citations import Segment, answer_from, documents
+from .content import request_text, tool_results
 from .memory import acknowledge, recall, remember
 from .signing import REDACTED_TRIGGER
 from .thinking import compose_thinking, thinking_mode
@@ -62,25 +63,6 @@ def request_seed(body: dict[str, Any]) -> int:
         thinking = json.dumps(body["thinking"], sort_keys=True).encode()
         seed ^= int.from_bytes(hashlib.sha256(thinking).digest()[:8], "big")
     return seed
-
-
-def request_text(content: Any) -> str:
-    """The plain text of a request's content (a message, the system prompt, a tool result): a string as it is, a list
-    of blocks as its text blocks joined by newlines."""
-    if isinstance(content, str):
-        return content
-    parts = []
-    for block in content or []:
-        if isinstance(block, dict) and block.get("type") == "text":
-            parts.append(str(block.get("text", "")))
-    return "\n".join(parts)
-
-
-def tool_results(content: Any) -> list[dict[str, Any]]:
-    """The tool_result blocks of a user turn."""
-    if isinstance(content, str):
-        return []
-    return [b for b in content or [] if isinstance(b, dict) and b.get("type") == "tool_result"]
 
 
 # ---------------------------------------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from .content import request_text
 from .wire import make_id
 
 _WORD = re.compile(r"[a-z][a-z']+")
@@ -162,8 +163,6 @@ def tool_intro(tool: dict[str, Any], args: dict[str, Any]) -> str:
 
 def answer_tool_results(results: list[dict[str, Any]], messages: list[dict[str, Any]]) -> str:
     """A text answer that uses what the tools returned."""
-    from .replies import request_text  # here, not at the top: replies imports this module
-
     names: dict[str, str] = {}
     inputs: dict[str, dict[str, Any]] = {}
     for message in messages:
