@@ -62,12 +62,12 @@ for name in sys.argv[1:]:  # one lesson per process in practice (the test runs s
     nb.cells.append(nbformat.v4.new_code_cell(
         "import course_utils, json\nprint('WHERE ' + json.dumps(course_utils.__file__))"))
     start = time.monotonic()
+    # Unix sockets, not TCP: lessons start side by side, and TCP ports picked free by one process can be taken by
+    # another before its kernel binds them (the kernel then dies before it answers). A short private path each.
     try:
-        # Unix sockets, not TCP: lessons start side by side, and TCP ports picked free by one process can be taken by
-        # another before its kernel binds them (the kernel then dies before it answers). A short private path each.
-        km = KernelManager(kernel_name="course-wheel", transport="ipc",
-                           ip=os.path.join(tempfile.mkdtemp(prefix="k"), "kernel"))
-        NotebookClient(nb, km=km, timeout=300, resources={"metadata": {"path": str(path.parent)}}).execute()
+        with tempfile.TemporaryDirectory(prefix="k") as sockets:
+            km = KernelManager(kernel_name="course-wheel", transport="ipc", ip=os.path.join(sockets, "kernel"))
+            NotebookClient(nb, km=km, timeout=300, resources={"metadata": {"path": str(path.parent)}}).execute()
         error = None
     except Exception as exc:
         error = f"{type(exc).__name__}: {str(exc)[-1500:]}"

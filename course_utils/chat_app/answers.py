@@ -209,7 +209,6 @@ class Answers:
             await asyncio.sleep(self.beat)
             if not await self.redis.exists(_key(answer, ":seen")):
                 if self.here(answer):  # this worker's own reader: the key expired only because the loop was busy
-                    await self._seen([answer])
                     continue
                 if (task := self.producers.get(answer)) is not None:
                     self._why.setdefault(answer, "abandoned")

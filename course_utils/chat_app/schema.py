@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
 from .settings import ChatSettings
 
@@ -17,20 +17,31 @@ MAX_SYSTEM_CHARS = 4_000
 MAX_TOKENS_LIMIT = 4096
 
 
+def _not_blank(value: str, info: ValidationInfo) -> str:
+    if not value.strip():
+        raise ValueError(f"{info.field_name} must not be blank")
+    return value
+
+
+# A turn's text, as the page sends it: a string, not blank, of a size a chat needs.
+TurnText = Annotated[str, Field(strict=True, min_length=1, max_length=MAX_CONTENT_CHARS), AfterValidator(_not_blank)]
+
+
+def _allowed_model(model: str | None, settings: ChatSettings) -> str:
+    """The model asked for (or the app's default), if this app allows it."""
+    model = model or settings.model
+    if model not in settings.models():
+        raise ValueError(f"model: {model!r} is not available here; choose one of {', '.join(settings.models())}")
+    return model
+
+
 class ChatMessage(BaseModel):
     """One turn of the conversation as the page keeps it: plain text only."""
 
     model_config = ConfigDict(extra="forbid")
 
     role: Literal["user", "assistant"]
-    content: Annotated[str, Field(strict=True, min_length=1, max_length=MAX_CONTENT_CHARS)]
-
-    @field_validator("content")
-    @classmethod
-    def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("content must not be blank")
-        return value
+    content: TurnText
 
 
 class ChatRequest(BaseModel):
@@ -54,11 +65,8 @@ class ChatRequest(BaseModel):
 
     def to_params(self, settings: ChatSettings) -> dict[str, Any]:
         """The keyword arguments for `client.messages.stream(...)`; the model must be one this app allows."""
-        model = self.model or settings.model
-        if model not in settings.models():
-            raise ValueError(f"model: {model!r} is not available here; choose one of {', '.join(settings.models())}")
         params: dict[str, Any] = {
-            "model": model,
+            "model": _allowed_model(self.model, settings),
             "max_tokens": self.max_tokens or settings.default_max_tokens,
             "messages": [m.model_dump() for m in self.messages],
         }
@@ -82,7 +90,7 @@ class TurnRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     conversation_id: Annotated[str, Field(strict=True, pattern=CONVERSATION_ID)]
-    message: Annotated[str, Field(strict=True, min_length=1, max_length=MAX_CONTENT_CHARS)]
+    message: TurnText
     max_tokens: Annotated[int, Field(strict=True, ge=1, le=MAX_TOKENS_LIMIT)] | None = None
     model: Annotated[str, Field(strict=True)] | None = None
 
@@ -96,20 +104,10 @@ class TurnRequest(BaseModel):
                     raise ValueError(message)
         return data
 
-    @field_validator("message")
-    @classmethod
-    def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("message must not be blank")
-        return value
-
     def to_params(self, settings: ChatSettings, history: list[dict[str, str]]) -> dict[str, Any]:
         """The keyword arguments for the upstream: the stored history, this turn, and the server's prompt."""
-        model = self.model or settings.model
-        if model not in settings.models():
-            raise ValueError(f"model: {model!r} is not available here; choose one of {', '.join(settings.models())}")
         params: dict[str, Any] = {
-            "model": model,
+            "model": _allowed_model(self.model, settings),
             "max_tokens": self.max_tokens or settings.default_max_tokens,
             "messages": [*history, {"role": "user", "content": self.message}],
         }
